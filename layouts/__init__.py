@@ -1,0 +1,1 @@
+"""Pages: wall screens, the supervisor desk and the commander tablet."""

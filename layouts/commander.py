@@ -1,0 +1,24 @@
+"""/commander: the incident commander's tablet. Works at 1024x768; every target >= 48 px."""
+
+from __future__ import annotations
+
+from dash import html
+
+from config.settings import Settings
+from feeds.geo import Edition
+from widgets.city_map import city_map
+from widgets.panels import event_list, layer_toggles, live_status
+
+LAYERS = ["camera", "sensor", "drone", "bus", "air"]
+
+
+def layout(settings: Settings, edition: Edition, username: str) -> html.Div:
+    return html.Div([
+        html.Header([html.H1("Incident command", className="cc-title"), live_status(),
+                     html.A("Sign out", href="/logout", className="cc-link cc-touch")],
+                    className="cc-header"),
+        layer_toggles(LAYERS),
+        html.Main([city_map(settings.map, edition, LAYERS),
+                   html.Aside(event_list("Events - tap to locate"), className="cc-side")],
+                  className="cc-body"),
+    ], className="cc-page cc-commander")

@@ -1,0 +1,26 @@
+"""/supervisor: the browser desk. Map plus side panels for feeds, KPIs and events."""
+
+from __future__ import annotations
+
+from dash import html
+
+from config.settings import Settings
+from feeds.geo import Edition
+from widgets.city_map import city_map
+from widgets.panels import clock, event_list, freshness_table, kpi_strip, live_status
+
+LAYERS = ["bus", "camera", "sensor", "air", "drone"]
+
+
+def layout(settings: Settings, edition: Edition, username: str) -> html.Div:
+    return html.Div([
+        html.Header([html.H1("Incheon integrated control - supervisor", className="cc-title"),
+                     live_status(), clock(),
+                     html.Span(username, className="cc-user"),
+                     html.A("Sign out", href="/logout", className="cc-link")],
+                    className="cc-header"),
+        kpi_strip(LAYERS),
+        html.Main([city_map(settings.map, edition, LAYERS),
+                   html.Aside([freshness_table(LAYERS), event_list()], className="cc-side")],
+                  className="cc-body"),
+    ], className="cc-page cc-supervisor")

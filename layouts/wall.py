@@ -1,0 +1,30 @@
+"""/wall/<n>: one screen of the video wall. Full screen, no scrollbars, no mouse needed.
+
+Text sizes are in vh so they keep a fixed share of the wall's height: on a 2x2 wall of 55-inch
+panels (1.37 m tall) 2.4vh body text is ~33 mm, about 20 arc-minutes at 5 m (standards.md 7.2).
+"""
+
+from __future__ import annotations
+
+from dash import html
+
+from config.settings import Settings
+from feeds.geo import Edition
+from widgets.city_map import city_map
+from widgets.panels import clock, event_list, kpi_strip, live_status
+
+
+def layout(settings: Settings, edition: Edition, screen: int) -> html.Div:
+    wall = settings.walls.get(screen)
+    if wall is None:
+        known = ", ".join(f"/wall/{n}" for n in sorted(settings.walls)) or "none"
+        return html.Div([html.H1(f"No wall screen {screen} in config/walls.yaml"),
+                         html.P(f"Configured screens: {known}")], className="cc-page cc-error")
+    return html.Div([
+        html.Header([html.H1(wall.title, className="cc-title"), kpi_strip(wall.layers),
+                     live_status(), clock()], className="cc-header"),
+        html.Main([city_map(settings.map, edition, wall.layers, wall.center, wall.zoom,
+                            interactive=False),
+                   html.Aside(event_list("Latest events"), className="cc-side")],
+                  className="cc-body"),
+    ], className="cc-page cc-wall", **{"data-cc-screen": str(screen)})

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# The first command: install what is missing, then start the whole demo (Ctrl-C stops it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+exec .venv/bin/python app.py "$@"

@@ -1,0 +1,1 @@
+"""Widgets: the map, panels and tiles that layouts place on pages."""

@@ -1,0 +1,69 @@
+"""The city map: an offline district base, live layers filled by assets/live.js, a legend.
+
+Live markers are not Dash props: live.js finds each `dl.LayerGroup(id="cc-layer-<layer>")` when
+Leaflet creates it and moves markers in place, because rebuilding a GeoJSON layer per update
+saturates the browser at a few thousand points (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import dash_leaflet as dl
+from dash import html
+from shapely.geometry import Point
+
+from config.settings import MapSettings
+from feeds.geo import Edition, district_geojson
+
+LAYER_LABELS = {"bus": "Buses", "camera": "CCTV", "sensor": "Disaster sensors",
+                "air": "Air quality", "drone": "Drones", "incident": "Incidents"}
+# Red and yellow are kept for alarms (standards.md 7.3); layers use calm hues.
+LAYER_COLORS = {"bus": "#2dd4bf", "camera": "#58a6ff", "sensor": "#bc8cff", "air": "#8b949e",
+                "drone": "#f0f6fc", "incident": "#ff7b72"}
+AIR_GRADES = (("좋음", "Good", "#32a1ff"), ("보통", "Moderate", "#00c73c"),
+              ("나쁨", "Unhealthy", "#fd9b5a"), ("매우나쁨", "Very unhealthy", "#ff5959"))
+
+
+def _district_labels(edition: Edition) -> list:
+    labels = []
+    for d in edition.districts:
+        p: Point = d.geometry.representative_point()
+        labels.append(dl.CircleMarker(
+            center=[p.y, p.x], radius=0, stroke=False, interactive=False,
+            children=dl.Tooltip(d.name_ko, permanent=True, direction="center",
+                                className="cc-district-label")))
+    return labels
+
+
+def legend(layers: list[str], edition: Edition) -> html.Div:
+    rows = [html.Div([html.Span(className="cc-swatch", style={"background": LAYER_COLORS[layer]}),
+                      LAYER_LABELS[layer]], className="cc-legend-row")
+            for layer in layers if layer != "air"]
+    if "air" in layers:
+        rows.append(html.Div("Air (CAI PM grade)", className="cc-legend-title"))
+        rows += [html.Div([html.Span(className="cc-swatch", style={"background": c}), f"{ko} {en}"],
+                          className="cc-legend-row") for ko, en, c in AIR_GRADES]
+    rows.append(html.Div(edition.label, className="cc-legend-edition"))
+    return html.Div(rows, className="cc-legend")
+
+
+def city_map(settings: MapSettings, edition: Edition, layers: list[str],
+             center: list[float] | None = None, zoom: int | None = None,
+             interactive: bool = True) -> html.Div:
+    base: list = []
+    if settings.tile_url:
+        base.append(dl.TileLayer(url=settings.tile_url, attribution=settings.tile_attribution))
+    base.append(dl.GeoJSON(data=district_geojson(edition), id="cc-districts",
+                           style={"color": "#4b5d73", "weight": 1.5, "fillColor": "#172130",
+                                  "fillOpacity": 0.85 if not settings.tile_url else 0.1}))
+    overlays = [dl.Overlay(dl.LayerGroup(id=f"cc-layer-{layer}"), name=LAYER_LABELS[layer],
+                           checked=True) for layer in layers]
+    overlays.append(dl.Overlay(dl.LayerGroup(_district_labels(edition)), name="District names",
+                               checked=True))
+    children = [*base, dl.LayersControl(overlays, collapsed=not interactive),
+                dl.ScaleControl(position="bottomleft", imperial=False)]
+    return html.Div([
+        dl.Map(children, id="cc-map", center=center or settings.center, zoom=zoom or settings.zoom,
+               preferCanvas=True, zoomControl=interactive, attributionControl=True,
+               style={"width": "100%", "height": "100%"}),
+        legend(layers, edition),
+    ], className="cc-map-wrap")
