@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 CONFIG_DIR = Path(__file__).resolve().parent
@@ -23,25 +23,31 @@ LayerName = Literal["bus", "camera", "sensor", "air", "drone", "incident"]
 LatLon = Annotated[list[float], Field(min_length=2, max_length=2)]
 
 
-class RedisSettings(BaseModel):
+class Section(BaseModel):
+    """A typo in a key is an error, not a silently ignored setting."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class RedisSettings(Section):
     url: str | None = None
 
 
-class DatabaseSettings(BaseModel):
+class DatabaseSettings(Section):
     url: str | None = None
 
     def resolved_url(self) -> str:
         return self.url or f"sqlite:///{DATA_DIR / 'controlroom.db'}"
 
 
-class WebSettings(BaseModel):
+class WebSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(8050, ge=1, le=65535)
     threads: int = Field(8, ge=1, le=256)
     session_hours: float = Field(12, gt=0, le=24 * 30)
 
 
-class GatewaySettings(BaseModel):
+class GatewaySettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(8765, ge=1, le=65535)
     public_url: str | None = None
@@ -50,7 +56,7 @@ class GatewaySettings(BaseModel):
     max_client_buffer_bytes: int = Field(8 * 1024 * 1024, ge=65536)
 
 
-class SimulatorSettings(BaseModel):
+class SimulatorSettings(Section):
     seed: int = 42
     buses: int = Field(2000, ge=0, le=10000)
     bus_update_s: float = Field(1.0, gt=0, le=60)
@@ -60,7 +66,7 @@ class SimulatorSettings(BaseModel):
     drone: bool = True
 
 
-class MapSettings(BaseModel):
+class MapSettings(Section):
     center: LatLon = [37.47, 126.68]
     zoom: int = Field(11, ge=3, le=19)
     tile_url: str | None = None
@@ -75,7 +81,7 @@ class MapSettings(BaseModel):
         return v
 
 
-class WallScreen(BaseModel):
+class WallScreen(Section):
     title: str
     center: LatLon
     zoom: int = Field(11, ge=3, le=19)

@@ -132,11 +132,14 @@ class DistrictIndex:
         self._geoms = [d.geometry for d in edition.districts]
         self._tree = STRtree(self._geoms)
 
+    def districts_at(self, lat: float, lon: float) -> list[District]:
+        """Usually one; two within a few metres of a border, where simplified edges overlap."""
+        hits = self._tree.query(Point(lon, lat), predicate="intersects")
+        return [self.edition.districts[int(i)] for i in sorted(hits)]
+
     def district_at(self, lat: float, lon: float) -> District | None:
-        p = Point(lon, lat)
-        for i in self._tree.query(p, predicate="intersects"):
-            return self.edition.districts[int(i)]
-        return None
+        hits = self.districts_at(lat, lon)
+        return hits[0] if hits else None
 
     def by_id(self, district_id: str) -> District:
         for d in self.edition.districts:

