@@ -233,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
     if args.cmd:
         return admin_command(args, settings)
     _setup_logging(args.only or "stack")

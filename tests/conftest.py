@@ -35,7 +35,7 @@ def redis_server() -> Iterator[EmbeddedRedis]:
 
 @pytest.fixture
 def redis_url(redis_server: EmbeddedRedis) -> str:
-    import redis  # noqa: PLC0415
+    import redis
 
     client = redis.Redis.from_url(redis_server.url)
     client.flushall()
@@ -66,9 +66,9 @@ def db_url(request: pytest.FixtureRequest, sqlite_url: str) -> Iterator[str]:
         if os.environ.get("CI"):
             pytest.fail("PostgreSQL is not reachable at 127.0.0.1:5432 in CI")
         pytest.skip("no PostgreSQL at 127.0.0.1:5432")
-    import sqlalchemy  # noqa: PLC0415
+    import sqlalchemy
 
-    from dashboard.store import Base  # noqa: PLC0415
+    from dashboard.store import Base
 
     engine = sqlalchemy.create_engine(PG_URL)
     Base.metadata.drop_all(engine)

@@ -100,7 +100,7 @@ def test_any_bytes_never_raise(raw: bytes) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.dictionaries(st.sampled_from(list(GOOD) + ["extra"]),
+@given(st.dictionaries(st.sampled_from([*list(GOOD), "extra"]),
                        st.one_of(st.none(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20),
                                  st.lists(st.integers(), max_size=3))))
 def test_any_shaped_object_is_either_valid_or_rejected(body: dict) -> None:

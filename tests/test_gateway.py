@@ -17,7 +17,8 @@ from config.settings import GatewaySettings
 from dashboard.gateway import Gateway
 from dashboard.tickets import issue_ticket
 from feeds import channels
-from feeds.broker import Publisher, connect as redis_connect
+from feeds.broker import Publisher
+from feeds.broker import connect as redis_connect
 from feeds.contract import EntityUpdate, encode, now_ms
 from feeds.embedded_redis import EmbeddedRedis, free_port
 
@@ -162,7 +163,8 @@ async def test_hostile_input_is_counted_and_dropped(gateway: Gateway, redis_url:
 
 async def test_batch_array_keeps_good_elements_and_rejects_bad_ones(gateway: Gateway, redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url)
-    good = msgspec.json.decode(encode(EntityUpdate(v=1, layer="bus", id="b1", ts=1, seq=1, lat=37.4, lon=126.6)))
+    one = EntityUpdate(v=1, layer="bus", id="b1", ts=1, seq=1, lat=37.4, lon=126.6)
+    good = msgspec.json.decode(encode(one))
     bad = {**good, "id": "b2", "lat": "north"}
     async with connect(ws_url(gateway)) as ws:
         await next_frame(ws, "snapshot")

@@ -9,7 +9,7 @@ from feeds.simulator.buses import BusFleet
 from feeds.simulator.cameras import CameraInventory
 from feeds.simulator.drone import Drone
 from feeds.simulator.sensors import SensorNetwork
-from feeds.simulator.world import district_index, distance_m, places
+from feeds.simulator.world import distance_m, district_index, places
 
 
 def positions(fleet: BusFleet) -> list[tuple[float, float]]:

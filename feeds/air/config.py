@@ -1,0 +1,21 @@
+"""Configuration of the air-quality source (section `feeds.air` of config/feeds.yaml)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class AirConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    # getCtprvnRltmMesureDnsty?sidoName=인천&returnType=json&numOfRows=100&serviceKey=... (null in the
+    # demo: the simulator's endpoint). A path to a saved response works too.
+    url: str | None = None
+    # Fetched once at start per known station to fill the 24 h history ({station} is replaced):
+    # getMsrstnAcctoRltmMesureDnsty?stationName={station}&dataTerm=DAILY&returnType=json&...
+    backfill_url: str | None = None
+    period_s: float = Field(600.0, gt=0, le=86400)  # AirKorea refreshes about minute 15 each hour
+    contract_s: float = Field(3600.0, gt=0)
+    us_aqi: bool = True  # also compute the US EPA AQI (2024), always labelled as such
+    history_hours: int = Field(24, ge=1, le=24 * 30)

@@ -1,0 +1,38 @@
+"""The per-station hourly history in Redis: one sorted set per station, scored by the hour (epoch ms).
+
+Kept in Redis rather than in the adapter so the dashboard can serve it and a restarted adapter gets
+its C24E and alert inputs back.
+"""
+
+from __future__ import annotations
+
+import json
+
+import redis
+
+from feeds.channels import PREFIX
+
+
+def history_key(station: str) -> str:
+    return f"{PREFIX}:air:history:{station}"
+
+
+def store(client: redis.Redis, station: str, points: list[dict], keep_ms: int, now_ms: int) -> None:
+    """Replace the given hours (a re-sent hour may carry corrected values) and trim old ones."""
+    key = history_key(station)
+    pipe = client.pipeline(transaction=False)
+    for p in points:
+        pipe.zremrangebyscore(key, p["t"], p["t"])
+        pipe.zadd(key, {json.dumps(p, ensure_ascii=False, separators=(",", ":")): p["t"]})
+    pipe.zremrangebyscore(key, "-inf", f"({now_ms - keep_ms}")
+    pipe.execute()
+
+
+def load(client: redis.Redis, station: str, since_ms: int) -> list[dict]:
+    out = []
+    for raw in client.zrangebyscore(history_key(station), since_ms, "+inf"):
+        try:
+            out.append(json.loads(raw))
+        except (ValueError, TypeError):
+            continue
+    return out

@@ -1,0 +1,125 @@
+"""Feed health: one JSON document per source in the Redis hash `cc:v1:health`, every few seconds.
+
+Each source has a freshness contract (GTFS-rt 30 s, MAVLink 2 s, AirKorea 1 h, sensors per config).
+A source whose last accepted record is older than its contract is `stale`; one that never connected
+or lost its transport is `down`. Layers get their own entry (`layer:<name>`), stale when every
+source feeding that layer is not `ok`, so the UI can grey a whole map layer with one lookup.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from typing import Literal
+
+import msgspec
+import redis
+
+from feeds import channels
+from feeds.adapter import Adapter
+from feeds.contract import now_ms
+
+log = logging.getLogger(__name__)
+
+State = Literal["starting", "ok", "stale", "down"]
+
+
+class SourceHealth(msgspec.Struct, omit_defaults=False):
+    source: str
+    layer: str
+    state: State
+    age_s: float | None  # since the last accepted record
+    contract_s: float
+    msgs_per_s: float
+    messages: int
+    rejects: int
+    reject_reasons: dict[str, int]
+    connected: bool
+    error: str
+    source_age_s: float | None  # now minus the newest source timestamp (clock skew shows here)
+    ts: int
+
+
+class LayerHealth(msgspec.Struct):
+    layer: str
+    stale: bool
+    sources: list[str]
+    ts: int
+
+
+def assess(adapter: Adapter, rate: float, now: float | None = None) -> SourceHealth:
+    now = time.monotonic() if now is None else now
+    st = adapter.stats
+    age = None if st.last_message_at is None else round(now - st.last_message_at, 2)
+    if age is None:
+        # Grace of one contract period after start before an empty source counts as a fault.
+        quiet = now - st.started_at
+        state: State = "starting" if quiet < adapter.contract_s else ("down" if not st.connected else "stale")
+    elif age > adapter.contract_s:
+        state = "stale"
+    else:
+        state = "ok"
+    if not st.connected and age is not None and age > adapter.contract_s:
+        state = "down"
+    src_age = None if st.last_source_ts_ms is None else round((now_ms() - st.last_source_ts_ms) / 1000, 1)
+    return SourceHealth(source=adapter.source, layer=adapter.layer, state=state, age_s=age,
+                        contract_s=adapter.contract_s, msgs_per_s=round(rate, 2),
+                        messages=st.messages, rejects=adapter.rejects.total,
+                        reject_reasons=dict(adapter.rejects.counts), connected=st.connected,
+                        error=st.error, source_age_s=src_age, ts=now_ms())
+
+
+class HealthWriter:
+    """Writes the health hash on its own thread; a Redis outage only delays the next write."""
+
+    def __init__(self, client: redis.Redis, adapters: Iterable[Adapter], interval_s: float = 2.0) -> None:
+        self.client = client
+        self.adapters = list(adapters)
+        self.interval_s = interval_s
+        self._last: dict[str, tuple[float, int]] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def snapshot(self) -> dict[str, SourceHealth | LayerHealth]:
+        now = time.monotonic()
+        out: dict[str, SourceHealth | LayerHealth] = {}
+        for a in self.adapters:
+            t0, n0 = self._last.get(a.source, (a.stats.started_at, 0))
+            rate = (a.stats.messages - n0) / max(now - t0, 1e-3)
+            self._last[a.source] = (now, a.stats.messages)
+            out[a.source] = assess(a, rate, now)
+        layers: dict[str, list[SourceHealth]] = {}
+        for h in out.values():
+            assert isinstance(h, SourceHealth)
+            layers.setdefault(h.layer, []).append(h)
+        for layer, hs in layers.items():
+            stale = all(h.state in ("stale", "down") for h in hs)
+            out[f"layer:{layer}"] = LayerHealth(layer=layer, stale=stale,
+                                                sources=[h.source for h in hs], ts=now_ms())
+        return out
+
+    def write_once(self) -> bool:
+        snap = self.snapshot()
+        try:
+            self.client.hset(channels.HEALTH_KEY, mapping={k: msgspec.json.encode(v) for k, v in snap.items()})
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            log.debug("health not written: %s", exc)
+            return False
+        return True
+
+    def run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.write_once()
+
+    def start(self) -> None:
+        self.write_once()
+        self._thread = threading.Thread(target=self.run, name="feed-health", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(3)
+        self.write_once()

@@ -1,0 +1,1 @@
+"""Buses from GTFS-realtime (VehiclePosition + TripUpdate) and static GTFS (routes, shapes, stops)."""

@@ -1,0 +1,85 @@
+"""Start `python app.py` as a person would, on free ports and a temporary data folder."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from feeds.embedded_redis import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class RunningStack:
+    proc: subprocess.Popen
+    data_dir: Path
+    web_port: int
+    gateway_port: int
+    log_path: Path
+    env: dict = field(default_factory=dict)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    def admin_password(self) -> str:
+        return (self.data_dir / "initial-admin-password").read_text().strip()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def descendants(self) -> list[psutil.Process]:
+        try:
+            return psutil.Process(self.proc.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+
+    def part(self, name: str) -> psutil.Process | None:
+        """The live child process running `--only <name>` (zombies awaiting reaping don't count)."""
+        for p in self.descendants():
+            try:
+                if p.status() != psutil.STATUS_ZOMBIE and f"--only {name}" in " ".join(p.cmdline()):
+                    return p
+            except psutil.Error:
+                continue
+        return None
+
+    def stop(self, sig: int = signal.SIGINT, timeout: float = 20) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        return self.proc.wait(timeout)
+
+
+def start_stack(tmp: Path, extra_env: dict[str, str] | None = None, timeout: float = 60) -> RunningStack:
+    web_port, gw_port = free_port(), free_port()
+    data = tmp / "data"
+    env = {**os.environ, "CC_DATA_DIR": str(data), "CC_WEB__PORT": str(web_port),
+           "CC_GATEWAY__PORT": str(gw_port), "CC_SIMULATOR__BUSES": "300", "CC_SIMULATOR__CAMERAS": "50",
+           "PYTHONUNBUFFERED": "1", **(extra_env or {})}
+    env.pop("CC_SECRET_KEY", None)  # the stack makes and shares its own key file
+    log_path = tmp / "stack.log"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env,
+                            stdout=log_path.open("wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    stack = RunningStack(proc, data, web_port, gw_port, log_path, env)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"app.py exited early:\n{stack.log()}")
+        try:
+            with urllib.request.urlopen(f"{stack.base}/healthz", timeout=1) as r:
+                if r.status == 200 and (data / "initial-admin-password").exists():
+                    with urllib.request.urlopen(f"http://127.0.0.1:{gw_port}/healthz", timeout=1):
+                        return stack
+        except OSError:
+            time.sleep(0.2)
+    stack.stop(signal.SIGKILL)
+    raise RuntimeError(f"stack did not come up in {timeout}s:\n{stack.log()}")

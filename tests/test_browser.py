@@ -1,0 +1,139 @@
+"""Real headless Chromium against the real stack: log in, watch markers move, lose the socket."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from feeds.broker import Publisher, connect
+from tests.stack import RunningStack, start_stack
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing in CI: scripts/setup.sh should have installed it")
+        pytest.skip("chromium not installed")
+    # Playwright gives each launch a fresh temporary profile (the --user-data-dir of the docs).
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def stack(tmp_path: Path, redis_url: str) -> Iterator[RunningStack]:
+    s = start_stack(tmp_path, {"REDIS_URL": redis_url})
+    yield s
+    s.stop()
+
+
+def sign_in(page: Page, stack: RunningStack, path: str) -> None:
+    page.goto(stack.base + path)
+    page.fill("#username", "admin")
+    page.fill("#password", stack.admin_password())
+    page.click("#login-button")
+    page.wait_for_url(stack.base + path)
+    page.wait_for_function("document.getElementById('cc-live-status')?.textContent === 'LIVE'",
+                           timeout=20_000)
+
+
+def move(redis_url: str, lat: float, lon: float) -> None:
+    pub = Publisher(connect(redis_url), src="browser-test")
+    pub.update("bus", "bus-e2e", lat, lon, {"route": "E2E", "delay_s": 0})
+    assert pub.flush()
+
+
+MARKER_AT = """([lat]) => {
+  const m = window.ccLive.markers.bus.get('bus-e2e');
+  return !!m && Math.abs(m.getLatLng().lat - lat) < 1e-9;
+}"""
+
+
+def test_wall_shows_a_marker_move_in_place_after_a_publish(browser: Browser, stack: RunningStack,
+                                                          redis_url: str) -> None:
+    page = browser.new_page(viewport={"width": 1920, "height": 1080})
+    sign_in(page, stack, "/wall/1")
+    move(redis_url, 37.45, 126.70)
+    page.wait_for_function(MARKER_AT, arg=[37.45], timeout=10_000)
+    page.evaluate("window.ccLive.markers.bus.get('bus-e2e').__probe = 'same marker'")
+    before = page.evaluate("(() => { const m = ccLive.markers.bus.get('bus-e2e');"
+                           " return ccLive.map.latLngToContainerPoint(m.getLatLng()); })()")
+    move(redis_url, 37.47, 126.73)
+    page.wait_for_function(MARKER_AT, arg=[37.47], timeout=10_000)
+    after = page.evaluate("(() => { const m = ccLive.markers.bus.get('bus-e2e');"
+                          " return [m.__probe, ccLive.map.latLngToContainerPoint(m.getLatLng())]; })()")
+    assert after[0] == "same marker"  # moved, not rebuilt
+    assert (after[1]["x"], after[1]["y"]) != (before["x"], before["y"])
+    # A wall has no scrollbars and shows which boundary edition it draws.
+    assert page.evaluate("document.documentElement.scrollHeight <= window.innerHeight + 1")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    assert "2026-07-01" in page.inner_text(".cc-legend")
+    page.close()
+
+
+def test_clicking_a_marker_opens_its_details(browser: Browser, stack: RunningStack, redis_url: str) -> None:
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    sign_in(page, stack, "/supervisor")
+    move(redis_url, 37.45, 126.70)
+    page.wait_for_function(MARKER_AT, arg=[37.45], timeout=10_000)
+    page.evaluate("ccLive.map.setView([37.45, 126.70], 17, {animate: false}) && null")
+    page.wait_for_timeout(300)
+    point = page.evaluate("ccLive.map.latLngToContainerPoint([37.45, 126.70])")
+    box = page.locator("#cc-map").bounding_box()
+    page.mouse.click(box["x"] + point["x"], box["y"] + point["y"])
+    popup = page.locator(".cc-popup")
+    popup.wait_for(timeout=5_000)
+    assert "bus-e2e" in popup.inner_text() and "E2E" in popup.inner_text()
+    page.close()
+
+
+def test_commander_page_fits_a_tablet_with_touch_sized_targets(browser: Browser, stack: RunningStack) -> None:
+    page = browser.new_page(viewport={"width": 1024, "height": 768}, has_touch=True)
+    sign_in(page, stack, "/commander")
+    sizes = page.evaluate("""Array.from(document.querySelectorAll(
+        '.cc-toggle, .cc-touch, .leaflet-control-zoom a')).map(e => {
+          const r = e.getBoundingClientRect(); return [e.textContent, r.width, r.height]; })""")
+    assert len(sizes) >= 7
+    assert all(w >= 44 and h >= 44 for _, w, h in sizes), sizes
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    # A layer toggle hides the layer from the map.
+    page.tap("[data-cc-toggle=bus]")
+    assert page.evaluate("!ccLive.map.hasLayer(ccLive.groups.bus)")
+    page.close()
+
+
+def test_page_recovers_by_itself_when_the_gateway_dies(browser: Browser, stack: RunningStack,
+                                                       redis_url: str) -> None:
+    page = browser.new_page(viewport={"width": 1920, "height": 1080})
+    sign_in(page, stack, "/wall/1")
+    stack.part("gateway").kill()
+    page.wait_for_function("document.getElementById('cc-live-status').textContent !== 'LIVE'",
+                           timeout=10_000)
+    page.wait_for_function("document.getElementById('cc-live-status').textContent === 'LIVE'",
+                           timeout=30_000)
+    move(redis_url, 37.44, 126.69)
+    page.wait_for_function(MARKER_AT, arg=[37.44], timeout=10_000)
+    assert page.evaluate("ccLive.stats.reconnects") >= 1
+    page.close()
+
+
+def test_a_signed_out_page_cannot_reach_the_live_socket(browser: Browser, stack: RunningStack) -> None:
+    page = browser.new_page()
+    page.goto(stack.base + "/wall/1")
+    assert "/login" in page.url
+    status = page.evaluate("fetch('/api/live/ticket').then(r => r.status)")
+    assert status == 401
+    page.close()
