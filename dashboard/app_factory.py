@@ -10,6 +10,7 @@ from flask import Flask
 from flask_login import current_user
 
 from config.settings import Settings
+from dashboard import bench_pages
 from dashboard.auth import install_auth, may_open, page_kind
 from dashboard.store import Store
 from feeds.geo import load_edition
@@ -53,8 +54,14 @@ def create_app(settings: Settings, store: Store, secret: str) -> dash.Dash:
     app.index_string = INDEX
     app.layout = html.Div([dcc.Location(id="url", refresh=False), html.Div(id="cc-root")])
 
+    bench = bench_pages.enabled() and settings.redis.url
+    if bench:
+        bench_pages.install(app, settings.redis.url)
+
     @app.callback(Output("cc-root", "children"), Input("url", "pathname"))
     def route(pathname: str | None):
+        if bench and pathname == bench_pages.PATH:
+            return bench_pages.layout()
         return render_page(settings, edition, pathname or "/", current_user.role, current_user.name)
 
     return app

@@ -1,0 +1,184 @@
+"""Publish -> painted in the browser: the live push path against a dcc.Interval(1 s) baseline.
+
+Runs a private Redis, the gateway and web server as `app.py --only ...` processes, a publisher
+process, and one headless Chromium wall page. Each entity updates once per second, so N
+entities give N updates/s. Latency is measured in the page at the next animation frame after
+the marker moved (what an operator sees); the baseline page records when polled data arrives.
+
+    .venv/bin/python bench/live_latency.py            # 30 s per case
+    .venv/bin/python bench/live_latency.py --quick    # under a minute
+
+Ends with: live_latency p50_ms=.. p95_ms=.. p99_ms=.. lost_pct=.. gateway_cpu_pct=..
+baseline_p50_ms=.. ratio=..   (for the 5,000 updates/s case)
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from dashboard.store import Store  # noqa: E402
+from feeds.broker import Publisher, connect  # noqa: E402
+from feeds.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
+
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", "--no-first-run"]
+TICK_S = 0.01
+
+
+def publisher(redis_url: str, rate: int, seconds: float, counter: mp.Value) -> None:
+    """rate entities, each updated once a second, spread evenly over 10 ms ticks."""
+    pub = Publisher(connect(redis_url), src=f"bench-{rate}")
+    per_tick = rate * TICK_S
+    carry, cursor, sent = 0.0, 0, 0
+    start = time.monotonic()
+    next_tick = start
+    while time.monotonic() - start < seconds:
+        carry += per_tick
+        n = int(carry)
+        carry -= n
+        for _ in range(n):
+            i = cursor % rate
+            step = cursor // rate
+            pub.update("bus", f"bench-{i:05d}", 37.40 + (i % 100) * 0.002, 126.60 + (i // 100) * 0.003
+                       + (step % 10) * 0.0005, {"route": "B"})
+            cursor += 1
+        pub.flush()
+        sent += n
+        next_tick += TICK_S
+        time.sleep(max(0.0, next_tick - time.monotonic()))
+    counter.value = sent
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, int(q / 100 * len(s)))]
+
+
+class Bench:
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.redis = EmbeddedRedis(tmp / "redis")
+        self.redis_url = self.redis.start()
+        self.web_port, self.gw_port = free_port(), free_port()
+        self.env = {**os.environ, "REDIS_URL": self.redis_url, "CC_DATA_DIR": str(tmp / "data"),
+                    "CC_WEB__PORT": str(self.web_port), "CC_GATEWAY__PORT": str(self.gw_port),
+                    "CC_SECRET_KEY": "bench-secret", "CC_BENCH": "1", "CC_LOG_LEVEL": "WARNING"}
+        (tmp / "data").mkdir()
+        Store(f"sqlite:///{tmp / 'data' / 'controlroom.db'}").add_user("bench", "bench-password", "admin")
+        self.procs = {part: subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--only", part],
+                                             env=self.env, cwd=ROOT, stdin=subprocess.DEVNULL)
+                      for part in ("gateway", "web")}
+        self._wait(f"http://127.0.0.1:{self.web_port}/healthz")
+        self._wait(f"http://127.0.0.1:{self.gw_port}/healthz")
+
+    @staticmethod
+    def _wait(url: str) -> None:
+        for _ in range(300):
+            try:
+                with urllib.request.urlopen(url, timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"{url} did not come up")
+
+    def publish(self, rate: int, seconds: float) -> int:
+        counter = mp.Value("q", 0)
+        p = mp.Process(target=publisher, args=(self.redis_url, rate, seconds, counter))
+        p.start()
+        p.join()
+        return counter.value
+
+    def close(self) -> None:
+        for p in self.procs.values():
+            p.send_signal(signal.SIGTERM)
+        for p in self.procs.values():
+            p.wait(10)
+        self.redis.stop()
+
+
+def measure_push(bench: Bench, page, rate: int, seconds: float) -> dict:  # noqa: ANN001
+    gw = psutil.Process(bench.procs["gateway"].pid)
+    bench.publish(rate, 3.0)  # warm-up: markers exist, JIT warm
+    time.sleep(1.0)
+    page.evaluate("() => { ccLive.bench = {lat: []}; ccLive.stats.resyncs = 0; }")
+    cpu0, t0 = gw.cpu_times(), time.monotonic()
+    sent = bench.publish(rate, seconds)
+    cpu1, t1 = gw.cpu_times(), time.monotonic()
+    time.sleep(1.5)  # drain
+    lat, resyncs = page.evaluate("() => [ccLive.bench.lat, ccLive.stats.resyncs]")
+    page.evaluate("() => { ccLive.bench = null; }")
+    cpu = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / (t1 - t0) * 100
+    return {"rate": rate, "sent": sent, "received": len(lat), "p50": pct(lat, 50), "p95": pct(lat, 95),
+            "p99": pct(lat, 99), "lost_pct": max(0.0, (sent - len(lat)) / sent * 100) if sent else 0.0,
+            "resyncs": resyncs, "gateway_cpu": cpu}
+
+
+def measure_baseline(bench: Bench, page, rate: int, seconds: float) -> dict:  # noqa: ANN001
+    page.goto(f"http://127.0.0.1:{bench.web_port}/bench/interval")
+    page.wait_for_function("window.ccBaseline && Object.keys(window.ccBaseline.seen).length > 0",
+                           timeout=30_000)
+    page.evaluate("() => { window.ccBaseline.lat = []; }")
+    bench.publish(rate, seconds)
+    time.sleep(1.5)
+    lat = page.evaluate("() => window.ccBaseline.lat")
+    return {"p50": pct(lat, 50), "p99": pct(lat, 99), "received": len(lat)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="8 s per case instead of 30 s")
+    ap.add_argument("--seconds", type=float)
+    args = ap.parse_args()
+    seconds = args.seconds or (8.0 if args.quick else 30.0)
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory(prefix="cc-bench-") as tmp:
+        bench = Bench(Path(tmp))
+        try:
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
+                page = browser.new_page(viewport={"width": 1920, "height": 1080})
+                page.goto(f"http://127.0.0.1:{bench.web_port}/wall/1")
+                page.fill("#username", "bench")
+                page.fill("#password", "bench-password")
+                page.click("#login-button")
+                page.wait_for_function("document.getElementById('cc-live-status')?.textContent === 'LIVE'",
+                                       timeout=30_000)
+                results = [measure_push(bench, page, rate, seconds) for rate in (1000, 5000)]
+                base = measure_baseline(bench, page, 5000, min(seconds, 15.0))
+                browser.close()
+        finally:
+            bench.close()
+    print(f"{'updates/s':>10} {'sent':>7} {'recv':>7} {'p50':>6} {'p95':>6} {'p99':>6} {'lost%':>6} "
+          f"{'resyncs':>7} {'gw cpu%':>7}")
+    for r in results:
+        print(f"{r['rate']:>10} {r['sent']:>7} {r['received']:>7} {r['p50']:>6.0f} {r['p95']:>6.0f} "
+              f"{r['p99']:>6.0f} {r['lost_pct']:>6.2f} {r['resyncs']:>7} {r['gateway_cpu']:>7.1f}")
+    print(f"baseline dcc.Interval(1 s) at 5000/s: p50 {base['p50']:.0f} ms, p99 {base['p99']:.0f} ms, "
+          f"{base['received']} updates seen")
+    r = results[-1]
+    ratio = base["p50"] / r["p50"] if r["p50"] else float("nan")
+    print(f"live_latency p50_ms={r['p50']:.0f} p95_ms={r['p95']:.0f} p99_ms={r['p99']:.0f} "
+          f"lost_pct={r['lost_pct']:.2f} gateway_cpu_pct={r['gateway_cpu']:.1f} "
+          f"baseline_p50_ms={base['p50']:.0f} ratio={ratio:.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""Video for browsers: MJPEG per camera pushed from Redis, and event snapshots. Login required.
+
+GET /video/<camera_id>.mjpg   multipart/x-mixed-replace stream of the worker's annotated (and,
+                              where the camera's privacy mode is on, masked) JPEG frames. A new
+                              part is written when the worker announces a frame on the frame
+                              channel, so nothing polls. Each opened stream is audited
+                              (who viewed which camera, when, from where: PIPA safety measures).
+GET /api/snapshots/<id>.jpg   an event snapshot from the vision snapshot folder (audited).
+
+Each open stream holds one server thread; a wall of N tiles needs N threads (see docs/vision.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+
+import redis
+from flask import Flask, Response, abort, jsonify, request, send_file
+from flask_login import current_user
+
+from dashboard.store import Store
+from feeds.broker import connect
+from vision.channels import FRAME_CHANNEL, frame_key
+from vision.config import load_vision_config
+from vision.snapshots import SnapshotStore
+
+log = logging.getLogger(__name__)
+
+BOUNDARY = "ccframe"
+IDLE_KEEPALIVE_S = 5.0  # resend the last frame this often so proxies and browsers keep the stream
+MAX_STREAM_S = 3600.0  # a browser reconnects by itself; caps a forgotten tab's thread
+
+
+class FrameNotifier:
+    """One pub/sub listener per web process; streams wait on its condition instead of polling."""
+
+    def __init__(self, redis_url: str) -> None:
+        self.redis_url = redis_url
+        self.cond = threading.Condition()
+        self.version: dict[str, int] = {}
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def ensure_started(self) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._listen, name="frame-notifier", daemon=True)
+                self._thread.start()
+
+    def _listen(self) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                client = redis.Redis.from_url(self.redis_url, protocol=2, socket_connect_timeout=3,
+                                              health_check_interval=15)
+                pubsub = client.pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(FRAME_CHANNEL)
+                backoff = 0.5
+                for msg in pubsub.listen():
+                    cam = msg["data"].decode("utf-8", "replace") if isinstance(msg["data"], bytes) else ""
+                    with self.cond:
+                        self.version[cam] = self.version.get(cam, 0) + 1
+                        self.cond.notify_all()
+            except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+                log.warning("frame notifier: Redis unreachable (%s); retry in %.1f s", exc, backoff)
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    def wait(self, camera_id: str, seen: int, timeout: float) -> int:
+        with self.cond:
+            self.cond.wait_for(lambda: self.version.get(camera_id, 0) != seen, timeout)
+            return self.version.get(camera_id, 0)
+
+
+def _part(jpeg: bytes) -> bytes:
+    return (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode()
+            + jpeg + b"\r\n")
+
+
+def mjpeg_stream(client: redis.Redis, notifier: FrameNotifier, camera_id: str,
+                 max_s: float = MAX_STREAM_S) -> Iterator[bytes]:
+    key = frame_key(camera_id)
+    seen = notifier.version.get(camera_id, 0)
+    started = time.monotonic()
+    last: bytes | None = None
+    first = True
+    while time.monotonic() - started < max_s:
+        if not first:
+            seen = notifier.wait(camera_id, seen, IDLE_KEEPALIVE_S)
+        first = False
+        try:
+            jpeg = client.get(key)
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            time.sleep(1.0)
+            continue
+        if jpeg:
+            last = jpeg
+        if last:
+            yield _part(last)
+
+
+def install_video_routes(server: Flask, store: Store, redis_url: str) -> None:
+    client = connect(redis_url)
+    notifier = FrameNotifier(redis_url)
+    snapshots = SnapshotStore(load_vision_config().vision.snapshots_path())
+
+    def remote() -> str:
+        return request.remote_addr or ""
+
+    @server.route("/video/<camera_id>.mjpg")
+    def video_mjpeg(camera_id: str) -> Response:
+        if not current_user.is_authenticated:
+            return jsonify(error="login required"), 401
+        if len(camera_id) > 64:
+            abort(404)
+        store.audit(current_user.name, "view_camera", camera_id, remote())
+        notifier.ensure_started()
+        resp = Response(mjpeg_stream(client, notifier, camera_id),
+                        mimetype=f"multipart/x-mixed-replace; boundary={BOUNDARY}")
+        resp.headers["Cache-Control"] = "no-store"
+        resp.headers["X-Accel-Buffering"] = "no"  # nginx: pass each part through at once
+        return resp
+
+    @server.route("/api/snapshots/<event_id>.jpg")
+    def event_snapshot(event_id: str) -> Response:
+        if not current_user.is_authenticated:
+            return jsonify(error="login required"), 401
+        path = snapshots.path_for(event_id)
+        if path is None or not path.is_file():
+            abort(404)
+        store.audit(current_user.name, "view_snapshot", event_id, remote())
+        resp = send_file(path, mimetype="image/jpeg", max_age=0)
+        resp.headers["Cache-Control"] = "private, no-store"
+        return resp
