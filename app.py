@@ -2,8 +2,10 @@
 
     python app.py                      the embedded demo: private Redis, SQLite, simulator,
                                        live gateway and web server; Ctrl-C stops them all
-    python app.py --only web           one part (web | gateway | simulator), for deployments
-                                       that spread parts over machines (needs REDIS_URL)
+    python app.py --only web           one part (web | gateway | simulator | feeds), for
+                                       deployments that spread parts over machines (needs REDIS_URL);
+                                       simulator = the demo city in real wire formats plus the
+                                       adapters that read them; feeds = the adapters alone
     python app.py user add NAME --role operator|supervisor|commander|admin
     python app.py user passwd NAME | user list
     python app.py device-token create NAME [--role operator] | device-token revoke NAME
@@ -25,7 +27,8 @@ from pathlib import Path
 from config.settings import DATA_DIR, ConfigError, Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent
-PARTS = ("simulator", "gateway", "web")
+PARTS = ("simulator", "gateway", "web")  # what the embedded stack starts
+ONLY = (*PARTS, "feeds")  # feeds: the field adapters alone, for a deployment with real sources
 log = logging.getLogger("app")
 
 
@@ -48,6 +51,10 @@ def run_part(part: str, settings: Settings) -> None:
         from feeds.simulator.run import main
 
         main(_redis_url(settings), settings.simulator)
+    elif part == "feeds":
+        from feeds.field import main
+
+        main(_redis_url(settings))
     elif part == "gateway":
         from dashboard.gateway import main
 
@@ -205,7 +212,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     from dashboard.store import ROLES
 
     p = argparse.ArgumentParser(description="Incheon control room")
-    p.add_argument("--only", choices=PARTS, help="run one part instead of the whole stack")
+    p.add_argument("--only", choices=ONLY, help="run one part instead of the whole stack")
     sub = p.add_subparsers(dest="cmd")
     user = sub.add_parser("user", help="manage users").add_subparsers(dest="action", required=True)
     add = user.add_parser("add")

@@ -18,7 +18,6 @@ import argparse
 import multiprocessing as mp
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -113,7 +112,7 @@ class Bench:
         self.redis.stop()
 
 
-def measure_push(bench: Bench, page, rate: int, seconds: float) -> dict:  # noqa: ANN001
+def measure_push(bench: Bench, page, rate: int, seconds: float) -> dict:
     gw = psutil.Process(bench.procs["gateway"].pid)
     bench.publish(rate, 3.0)  # warm-up: markers exist, JIT warm
     time.sleep(1.0)
@@ -130,7 +129,7 @@ def measure_push(bench: Bench, page, rate: int, seconds: float) -> dict:  # noqa
             "resyncs": resyncs, "gateway_cpu": cpu}
 
 
-def measure_baseline(bench: Bench, page, rate: int, seconds: float) -> dict:  # noqa: ANN001
+def measure_baseline(bench: Bench, page, rate: int, seconds: float) -> dict:
     page.goto(f"http://127.0.0.1:{bench.web_port}/bench/interval")
     page.wait_for_function("window.ccBaseline && Object.keys(window.ccBaseline.seen).length > 0",
                            timeout=30_000)

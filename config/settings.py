@@ -84,7 +84,9 @@ class MapSettings(Section):
 class WallScreen(Section):
     title: str
     center: LatLon
-    zoom: int = Field(11, ge=3, le=19)
+    zoom: float = Field(11, ge=3, le=19)
+    # South-west and north-east corners: fits the view to the screen whatever its resolution.
+    bounds: Annotated[list[LatLon], Field(min_length=2, max_length=2)] | None = None
     layers: list[LayerName] = ["bus", "camera", "sensor", "air", "drone"]
 
 

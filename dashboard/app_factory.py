@@ -12,6 +12,7 @@ from flask_login import current_user
 from config.settings import Settings
 from dashboard import bench_pages
 from dashboard.auth import install_auth, may_open, page_kind
+from dashboard.feeds_api import install_feed_routes
 from dashboard.store import Store
 from feeds.geo import load_edition
 from layouts import commander, supervisor, wall
@@ -54,6 +55,8 @@ def create_app(settings: Settings, store: Store, secret: str) -> dash.Dash:
     app.index_string = INDEX
     app.layout = html.Div([dcc.Location(id="url", refresh=False), html.Div(id="cc-root")])
 
+    if settings.redis.url:
+        install_feed_routes(server, settings.redis.url)
     bench = bench_pages.enabled() and settings.redis.url
     if bench:
         bench_pages.install(app, settings.redis.url)

@@ -83,10 +83,10 @@ class Adapter(ABC):
         self._lock = threading.Lock()  # ingest() may be called from a client library's thread
 
     # --- life cycle ---------------------------------------------------------------------------
-    def connect(self) -> None:
+    def connect(self) -> None:  # noqa: B027 - optional hook
         """Open the transport; the default (polling sources) has nothing to open."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook
         """Release the transport."""
 
     @abstractmethod
@@ -97,7 +97,7 @@ class Adapter(ABC):
     def run_once(self) -> None:
         """One step of the transport loop (one poll, or one receive with a short timeout)."""
 
-    def tick(self) -> None:
+    def tick(self) -> None:  # noqa: B027 - optional hook
         """Periodic housekeeping after each step (fading stale entities); default none."""
 
     def flush(self) -> bool:
@@ -116,7 +116,7 @@ class Adapter(ABC):
                 self.run_once()
                 self.tick()
                 self.flush()
-            except Exception as exc:  # noqa: BLE001 - the loop must survive anything a peer does
+            except Exception as exc:
                 self.stats.connected = False
                 self.stats.error = f"{type(exc).__name__}: {exc}"[:300]
                 self.log.warning("%s: %s (retry in %.1fs)", self.source, self.stats.error, backoff)
@@ -129,7 +129,7 @@ class Adapter(ABC):
     def _safe_close(self) -> None:
         try:
             self.close()
-        except Exception:  # noqa: BLE001
+        except Exception:
             self.log.debug("close failed", exc_info=True)
 
     def start(self) -> None:
@@ -174,7 +174,7 @@ def fetch(url: str, timeout: float = 10.0) -> bytes:
     parts = urllib.parse.urlsplit(url)
     if parts.scheme in ("http", "https"):
         req = urllib.request.Request(url, headers={"User-Agent": "incheon-control-room/feeds"})
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - scheme checked
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
             body = resp.read(MAX_FETCH_BYTES + 1)
     elif parts.scheme in ("", "file"):
         path = Path(urllib.parse.unquote(parts.path) if parts.scheme == "file" else url)

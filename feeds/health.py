@@ -103,7 +103,8 @@ class HealthWriter:
     def write_once(self) -> bool:
         snap = self.snapshot()
         try:
-            self.client.hset(channels.HEALTH_KEY, mapping={k: msgspec.json.encode(v) for k, v in snap.items()})
+            mapping = {k: msgspec.json.encode(v) for k, v in snap.items()}
+            self.client.hset(channels.HEALTH_KEY, mapping=mapping)
         except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
             log.debug("health not written: %s", exc)
             return False

@@ -7,7 +7,7 @@ from dash import html
 from config.settings import Settings
 from feeds.geo import Edition
 from widgets.city_map import city_map
-from widgets.panels import clock, event_list, freshness_table, kpi_strip, live_status
+from widgets.panels import clock, event_list, freshness_table, health_table, kpi_strip, live_status
 
 LAYERS = ["bus", "camera", "sensor", "air", "drone"]
 
@@ -21,6 +21,6 @@ def layout(settings: Settings, edition: Edition, username: str) -> html.Div:
                     className="cc-header"),
         kpi_strip(LAYERS),
         html.Main([city_map(settings.map, edition, LAYERS),
-                   html.Aside([freshness_table(LAYERS), event_list()], className="cc-side")],
+                   html.Aside([freshness_table(LAYERS), health_table(), event_list()], className="cc-side")],
                   className="cc-body"),
     ], className="cc-page cc-supervisor")

@@ -137,3 +137,21 @@ def test_a_signed_out_page_cannot_reach_the_live_socket(browser: Browser, stack:
     status = page.evaluate("fetch('/api/live/ticket').then(r => r.status)")
     assert status == 401
     page.close()
+
+
+def test_supervisor_sees_feed_health_drone_footprint_and_air_history(browser: Browser,
+                                                                     stack: RunningStack) -> None:
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    sign_in(page, stack, "/supervisor")
+    # The simulator's buses arrive through the real GTFS-realtime adapter, which reports health.
+    page.wait_for_function("Array.from(document.querySelectorAll('#cc-health tr'))"
+                           ".some(r => r.textContent.startsWith('gtfs_rtOK'))", timeout=30_000)
+    page.wait_for_function("!!ccLive.markers.drone.get('drone-1')?.ccFootprint", timeout=15_000)
+    corners = page.evaluate("ccLive.markers.drone.get('drone-1').ccFootprint.getLatLngs()[0].length")
+    assert corners == 4
+    page.wait_for_function("ccLive.markers.air.size === 35", timeout=20_000)
+    page.evaluate("() => { const m = ccLive.markers.air.get('air-송도'); ccLive.map.setView(m.getLatLng(), 13,"
+                  " {animate: false}); m.openPopup(); }")
+    page.locator(".cc-chart svg path").first.wait_for(timeout=10_000)
+    assert "PM10" in page.inner_text(".cc-chart")
+    page.close()

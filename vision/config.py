@@ -43,7 +43,8 @@ class Zone(_Strict):
 
 
 class Line(_Strict):
-    """A counting line from `a` to `b`; direction "in" is crossing from its left to its right side."""
+    """A counting line from `a` to `b`. "in" = crossing onto the left of the arrow a->b as seen on
+    screen (for a line drawn top to bottom, moving left to right is "in"); "out" = the reverse."""
 
     id: Annotated[str, Field(min_length=1, max_length=64)]
     name: str = ""

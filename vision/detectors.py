@@ -31,7 +31,8 @@ def _class_ids(names: dict[int, str], wanted: list[str] | None) -> np.ndarray | 
         return None
     unknown = set(wanted) - set(names.values())
     if unknown:
-        raise ValueError(f"unknown classes {sorted(unknown)}; the model knows e.g. {list(names.values())[:8]}")
+        known = list(names.values())[:8]
+        raise ValueError(f"unknown classes {sorted(unknown)}; the model knows e.g. {known}")
     return np.array([i for i, n in names.items() if n in wanted])
 
 
@@ -135,7 +136,7 @@ def make_detector(backend: str, *, weights: Path | None = None, onnx_model: Path
     raise ValueError(f"unknown backend {backend!r}")
 
 
-def detector_from_config(vs, imgsz: int | None = None, backend: str | None = None) -> Detector:  # noqa: ANN001
+def detector_from_config(vs, imgsz: int | None = None, backend: str | None = None) -> Detector:
     """Build the configured detector (vs: vision.config.VisionSettings)."""
     from vision.weights import resolve_weights
 

@@ -161,7 +161,8 @@ class CameraPipeline:
             snapshot = self.snapshots.save(event_id, jpeg)
         ev = Event(v=1, id=event_id, type=hit.type, severity=hit.severity, ts=int(ts * 1000), layer="camera",
                    entity=self.camera.id, lat=self.camera.lat, lon=self.camera.lon, title=hit.title[:200],
-                   props={**hit.props, "camera": self.camera.name, "bbox": list(hit.box) if hit.box else None},
+                   props={**hit.props, "camera": self.camera.name,
+                          "bbox": [round(v, 1) for v in hit.box] if hit.box else None},
                    snapshot=snapshot)
         self.events += 1
         if self.publisher is not None:

@@ -35,7 +35,7 @@ class RuleHit:
 
 
 def side_of(line: Line, p: tuple[float, float]) -> float:
-    """Signed distance (frame fractions) of p from the line; > 0 is the right of a->b in image axes."""
+    """Signed distance (frame fractions) of p from the line; > 0 is left of the arrow a->b on screen."""
     ax, ay = line.a
     bx, by = line.b
     dx, dy = bx - ax, by - ay

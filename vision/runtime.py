@@ -81,7 +81,7 @@ def prepare(threads: int = 1) -> None:
     _prepared = True
 
 
-def _nms_cpu(boxes, scores, iou_threshold: float):  # noqa: ANN001, ANN202 (torch types)
+def _nms_cpu(boxes, scores, iou_threshold: float):
     """Greedy NMS in plain torch; same contract as torchvision.ops.nms (indices by score)."""
     import torch
 
@@ -114,7 +114,7 @@ def _patch_torchvision_nms() -> None:
     import torch
 
     try:
-        import torchvision  # noqa: F401
+        import torchvision
 
         return  # a proper torchvision: leave it alone
     except RuntimeError as exc:
@@ -139,6 +139,6 @@ def _patch_torchvision_nms() -> None:
     import torchvision.extension
 
     torchvision.extension._has_ops = lambda: True
-    import torchvision  # noqa: F401  (now imports cleanly)
+    import torchvision
 
     log.info("torchvision compiled ops missing: using the plain-torch CPU nms")

@@ -47,7 +47,7 @@ def make_pan_clip(out: Path, image: Path, seconds: float = 30.0, fps: float = 10
         # Triangle wave, with a pause at both ends so the motion gate has still frames to skip.
         phase = (i / n) * 2.0
         pos = min(1.0, max(0.0, (phase if phase <= 1 else 2 - phase) * 1.25 - 0.125))
-        x = int(round(pos * span))
+        x = round(pos * span)
         frame = big[:, x:x + w].astype(np.int16)
         frame += rng.normal(0, 3.0, frame.shape).astype(np.int16)
         writer.write(np.clip(frame, 0, 255).astype(np.uint8))

@@ -7,6 +7,7 @@ the period ends, <= 30 days when no other period is set); pruned on write, at mo
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -61,9 +62,7 @@ class SnapshotStore:
         rest = [e for e in files if e not in doomed]
         doomed += rest[: max(0, len(rest) - self.max_files)]
         for e in doomed:
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(e.path)
-            except OSError:
-                pass
         self.pruned += len(doomed)
         return len(doomed)

@@ -43,7 +43,8 @@ def open_capture(source: str | int) -> cv2.VideoCapture:
 
 
 def valid_frame(img: np.ndarray | None) -> bool:
-    return img is not None and img.ndim == 3 and img.shape[0] >= 16 and img.shape[1] >= 16 and img.shape[2] == 3
+    return (img is not None and img.ndim == 3 and img.shape[2] == 3
+            and img.shape[0] >= 16 and img.shape[1] >= 16)
 
 
 class FrameSource:

@@ -47,8 +47,8 @@ def legend(layers: list[str], edition: Edition) -> html.Div:
 
 
 def city_map(settings: MapSettings, edition: Edition, layers: list[str],
-             center: list[float] | None = None, zoom: int | None = None,
-             interactive: bool = True) -> html.Div:
+             center: list[float] | None = None, zoom: float | None = None,
+             interactive: bool = True, bounds: list[list[float]] | None = None) -> html.Div:
     base: list = []
     if settings.tile_url:
         base.append(dl.TileLayer(url=settings.tile_url, attribution=settings.tile_attribution))
@@ -63,7 +63,7 @@ def city_map(settings: MapSettings, edition: Edition, layers: list[str],
                 dl.ScaleControl(position="bottomleft", imperial=False)]
     return html.Div([
         dl.Map(children, id="cc-map", center=center or settings.center, zoom=zoom or settings.zoom,
-               preferCanvas=True, zoomControl=interactive, attributionControl=True,
-               style={"width": "100%", "height": "100%"}),
+               bounds=bounds, zoomSnap=0.25, preferCanvas=True, zoomControl=interactive,
+               attributionControl=True, style={"width": "100%", "height": "100%"}),
         legend(layers, edition),
     ], className="cc-map-wrap")

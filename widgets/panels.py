@@ -56,3 +56,13 @@ def layer_toggles(layers: list[str]) -> html.Div:
     return html.Div([html.Button(LAYER_LABELS[layer], className="cc-toggle cc-on",
                                  **{"data-cc-toggle": layer, "aria-pressed": "true"})
                      for layer in layers], className="cc-toggles")
+
+
+def health_table() -> html.Div:
+    """Feed health from the adapters (filled by live.js from /api/health every 5 s)."""
+    return html.Div([html.H2("Feed health", className="cc-panel-title"),
+                     html.Table([html.Thead(html.Tr([html.Th("source"), html.Th("state"),
+                                                     html.Th("age / contract"), html.Th("msg/s"),
+                                                     html.Th("rejects")])),
+                                 html.Tbody([])], id="cc-health", className="cc-table")],
+                    className="cc-panel")

@@ -15,6 +15,7 @@
   var AIR_ORDER = ['좋음', '보통', '나쁨', '매우나쁨'];
   var LEVEL_COLORS = { normal: '#bc8cff', caution: '#f0883e', warning: '#ff7b72', critical: '#ff4040' };
   var STALE_MS = 6000;
+  var BUS_FADE_MS = 90000;
   var MAX_EVENTS = 40;
 
   var cc = window.ccLive = {
@@ -50,7 +51,11 @@
   function styleFor(u) {
     var p = u.props || {};
     switch (u.layer) {
-      case 'bus': return { radius: 3.5, color: COLORS.bus, key: 'b' };
+      case 'bus': {
+        // GTFS-realtime contract: a vehicle silent for 90 s is shown faded until its feed drops it.
+        var old = p.stale || (Date.now() - u.ts > BUS_FADE_MS);
+        return { radius: 3.5, color: old ? '#4b5d73' : COLORS.bus, key: old ? 'bo' : 'b' };
+      }
       case 'camera': {
         var active = p.last_activity && (Date.now() - p.last_activity < 30000);
         var c = p.status === 'offline' ? '#6e7681' : (CAMERA_COLORS[p.type] || COLORS.camera);
@@ -74,13 +79,57 @@
   function popupHtml(layer, id) {
     var u = cc.entities[layer].get(id);
     if (!u) { return 'gone'; }
-    var rows = Object.keys(u.props || {}).map(function (k) {
-      var v = u.props[k];
-      if (k === 'last_activity' && v) { v = timeKst(v); }
-      return '<tr><th>' + esc(k) + '</th><td>' + esc(v === null ? '-' : v) + '</td></tr>';
-    }).join('');
-    return '<div class="cc-popup"><h3>' + esc(id) + '</h3><table>' + rows +
+    var rows = Object.keys(u.props || {}).filter(function (k) { return HIDDEN_PROPS.indexOf(k) < 0; })
+      .map(function (k) {
+        var v = u.props[k];
+        if (typeof v === 'number' && v > 1e12 && v < 1e14) { v = timeKst(v); }  // epoch ms
+        if (v !== null && typeof v === 'object') { v = JSON.stringify(v); }
+        return '<tr><th>' + esc(k) + '</th><td>' + esc(v === null || v === undefined ? '-' : v) + '</td></tr>';
+      }).join('');
+    var chart = layer === 'air' ? '<div class="cc-chart" data-cc-chart="' + esc(id) + '">loading 24 h...</div>' : '';
+    return '<div class="cc-popup"><h3>' + esc(id) + '</h3>' + chart + '<table>' + rows +
       '<tr><th>updated</th><td>' + esc(timeKst(u.ts)) + '</td></tr></table></div>';
+  }
+
+  var HIDDEN_PROPS = ['footprint', 'cai_sub', 'cai_grades', 'aqi_us'];
+
+  // A 24 h PM10 / PM2.5 chart for an air station, drawn as SVG when its popup opens.
+  function airChart(id, el) {
+    fetch('/api/air/' + encodeURIComponent(id) + '/history', { credentials: 'same-origin' })
+      .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+      .then(function (h) {
+        var pts = (h.points || []).filter(function (p) { return p.pm10 !== null || p.pm25 !== null; });
+        if (!pts.length) { el.textContent = 'no history yet'; return; }
+        var W = 320, H = 110, t0 = pts[0].t, t1 = pts[pts.length - 1].t || t0 + 1;
+        var ymax = Math.max(80, Math.max.apply(null, pts.map(function (p) { return Math.max(p.pm10 || 0, p.pm25 || 0); })));
+        function x(t) { return 30 + (t - t0) / Math.max(1, t1 - t0) * (W - 36); }
+        function y(v) { return H - 16 - v / ymax * (H - 24); }
+        function line(key, color) {
+          var d = pts.filter(function (p) { return p[key] !== null && p[key] !== undefined; })
+            .map(function (p, i) { return (i ? 'L' : 'M') + x(p.t).toFixed(1) + ' ' + y(p[key]).toFixed(1); }).join(' ');
+          return '<path d="' + d + '" fill="none" stroke="' + color + '" stroke-width="2"/>';
+        }
+        // Grade bands of PM10 (30 / 80 / 150) as faint guides.
+        var guides = [30, 80, 150].filter(function (v) { return v < ymax; }).map(function (v) {
+          return '<line x1="30" x2="' + W + '" y1="' + y(v) + '" y2="' + y(v) + '" stroke="#30363d" stroke-dasharray="3 3"/>' +
+            '<text x="2" y="' + (y(v) + 4) + '" fill="#8b949e" font-size="10">' + v + '</text>';
+        }).join('');
+        el.innerHTML = '<svg width="' + W + '" height="' + H + '" role="img" aria-label="PM10 and PM2.5, last 24 hours">' +
+          guides + line('pm10', '#79c0ff') + line('pm25', '#d2a8ff') +
+          '<text x="30" y="' + (H - 2) + '" fill="#8b949e" font-size="10">24 h: PM10 (blue) PM2.5 (violet) µg/m³</text></svg>';
+      })
+      .catch(function () { el.textContent = 'history unavailable'; });
+  }
+
+  function footprint(m, u) {
+    var fp = u.props && u.props.footprint;
+    if (!fp || fp.length < 3) { return; }
+    if (!m.ccFootprint) {
+      m.ccFootprint = L.polygon(fp, { color: '#f0f6fc', weight: 1.5, dashArray: '2 4', fillOpacity: 0.08, interactive: false });
+      cc.groups[u.layer].addLayer(m.ccFootprint);
+    } else {
+      m.ccFootprint.setLatLngs(fp);
+    }
   }
 
   function place(u) {
@@ -89,7 +138,11 @@
     var markers = cc.markers[u.layer];
     var m = markers.get(u.id);
     if (u.gone) {
-      if (m) { group.removeLayer(m); markers.delete(u.id); if (m.ccTrail) { group.removeLayer(m.ccTrail); } }
+      if (m) {
+        group.removeLayer(m); markers.delete(u.id);
+        if (m.ccTrail) { group.removeLayer(m.ccTrail); }
+        if (m.ccFootprint) { group.removeLayer(m.ccFootprint); }
+      }
       return;
     }
     var ll = [u.lat, u.lon];
@@ -101,9 +154,11 @@
         bind(m, u);
         group.addLayer(m);
         markers.set(u.id, m);
+        footprint(m, u);
       } else {
         m.setLatLng(ll);
         m.setIcon(droneIcon(u));
+        footprint(m, u);
         var pts = m.ccTrail.getLatLngs(); pts.push(L.latLng(ll));
         if (pts.length > 120) { pts.shift(); }
         m.ccTrail.setLatLngs(pts);
@@ -130,7 +185,13 @@
 
   function bind(m, u) {
     var layer = u.layer, id = u.id;
-    m.bindPopup(function () { return popupHtml(layer, id); }, { maxWidth: 420 });
+    m.bindPopup(function () { return popupHtml(layer, id); }, { maxWidth: 420, minWidth: layer === 'air' ? 340 : 0 });
+    if (layer === 'air') {
+      m.on('popupopen', function (e) {
+        var el = e.popup.getElement().querySelector('[data-cc-chart]');
+        if (el) { airChart(id, el); }
+      });
+    }
   }
 
   // ---- frames -------------------------------------------------------------------------------
@@ -332,8 +393,40 @@
     }
   });
 
+  // Buses that went quiet fade without any new message, so restyle by age now and then.
+  function fadeSweep() {
+    var markers = cc.markers.bus;
+    cc.entities.bus.forEach(function (u, id) {
+      var m = markers.get(id);
+      if (!m) { return; }
+      var s = styleFor(u);
+      if (m.ccKey !== s.key) { m.ccKey = s.key; m.setStyle({ fillColor: s.color }); }
+    });
+  }
+
+  // Feed health is a slow panel (the adapters write it every 2 s): polled every 5 s.
+  function renderHealth() {
+    var table = document.getElementById('cc-health');
+    if (!table) { return; }
+    fetch('/api/health', { credentials: 'same-origin', cache: 'no-store' })
+      .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+      .then(function (h) {
+        var rows = Object.keys(h).filter(function (k) { return k.indexOf('layer:') !== 0; }).sort().map(function (k) {
+          var f = h[k];
+          var age = f.age_s === null || f.age_s === undefined ? '-' : (f.age_s < 60 ? f.age_s.toFixed(0) + ' s' : (f.age_s / 60).toFixed(0) + ' min');
+          return '<tr class="cc-health-' + esc(f.state) + '"><td>' + esc(k) + '</td><td>' + esc(String(f.state).toUpperCase()) +
+            '</td><td>' + esc(age) + ' / ' + esc(f.contract_s) + ' s</td><td>' + esc(f.msgs_per_s) + '</td><td>' + esc(f.rejects) + '</td></tr>';
+        }).join('');
+        table.querySelector('tbody').innerHTML = rows || '<tr><td colspan="5">no feed reports health</td></tr>';
+      })
+      .catch(function () { table.querySelector('tbody').innerHTML = '<tr><td colspan="5">health unavailable</td></tr>'; });
+  }
+
   // Panels refresh once a second; a page that appears later (navigation) fills at the next tick.
   setInterval(function () { renderPanels(); renderEvents(); }, 1000);
+  setInterval(fadeSweep, 5000);
+  setInterval(renderHealth, 5000);
+  setTimeout(renderHealth, 1500);
 
   if (location.pathname !== '/login') { connect(); }
 })();

@@ -1,4 +1,7 @@
-"""The demo's data: one loop that steps every simulated source and publishes the contract.
+"""The demo's data: the city models, stepped together (CitySimulator), and the demo entry point.
+
+main() runs the wire path (feeds/simulator/wire.py + the field adapters); CitySimulator.tick() still
+publishes the contract directly for tests and main_direct().
 
 Deterministic for a seed (apart from wall-clock timestamps). Buses are spread evenly over the
 ticks of each update period so the stream is smooth rather than a burst once a second.
@@ -87,6 +90,17 @@ class CitySimulator:
 
 
 def main(redis_url: str, settings: SimulatorSettings) -> None:
+    """The demo on the wire path: the simulator serves GTFS-realtime, AirKorea JSON, MQTT and MAVLink,
+    and the field adapters (feeds/field.py) read them and publish the contract. Cameras go direct."""
+    from feeds.field import FieldRunner, load_feeds_config, run_until_signal
+
+    cfg = load_feeds_config()
+    cfg = cfg.model_copy(update={"demo": cfg.demo.model_copy(update={"enabled": True})})
+    run_until_signal(FieldRunner(redis_url, cfg, settings))
+
+
+def main_direct(redis_url: str, settings: SimulatorSettings) -> None:
+    """The old path (the contract straight from the models), kept for comparisons and debugging."""
     sim = CitySimulator(settings)
     pub = Publisher(connect(redis_url), src="sim")
     stop = False

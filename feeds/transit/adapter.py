@@ -52,7 +52,7 @@ class TransitAdapter(Adapter):
     def load_static(self, data: bytes) -> None:
         try:
             self.static = parse_static(data, self.reject)
-        except Exception as exc:  # noqa: BLE001 - a bad zip must not stop the realtime feed
+        except Exception as exc:
             self.reject("gtfs_static:bad_zip", str(exc))
             self._static_loaded = True
             return
@@ -62,7 +62,8 @@ class TransitAdapter(Adapter):
             try:
                 pipe = self.client.pipeline(transaction=False)
                 pipe.delete(SHAPES_KEY)
-                pipe.hset(SHAPES_KEY, mapping={k: json.dumps(v, ensure_ascii=False) for k, v in shapes.items()})
+                pipe.hset(SHAPES_KEY, mapping={k: json.dumps(v, ensure_ascii=False)
+                                               for k, v in shapes.items()})
                 pipe.execute()
             except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
                 self._static_loaded = False  # try again on the next connect
@@ -134,7 +135,8 @@ class TransitAdapter(Adapter):
         props: dict = {
             "route": route.short_name if route else (route_id or None),
             "route_id": route_id or None,
-            "route_shape": (trip.shape_id if trip and trip.shape_id else self.static.route_shape.get(route_id)),
+            "route_shape": (trip.shape_id if trip and trip.shape_id
+                            else self.static.route_shape.get(route_id)),
             "trip": rec.trip_id or None,
             "heading": None if rec.bearing is None else round(rec.bearing),
             "speed_kmh": None if rec.speed_ms is None else round(rec.speed_ms * 3.6),

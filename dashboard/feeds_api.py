@@ -1,0 +1,82 @@
+"""JSON routes for the field feeds: a station's 24 h air history and the feed-health hash.
+
+    install_feed_routes(server, redis_url)
+    GET /api/air/<station_id>/history   {"station", "scale", "points": [{"t", "pm10", "pm25", ...}]}
+    GET /api/health                     {"<source>": {...}, "layer:<layer>": {...}}
+    GET /api/transit/shapes             {"<shape_id>": {"route", "color", "coords": [[lat, lon]...]}}
+
+Login required on every route (401 JSON otherwise), checked here as well as by the app's guard so
+the routes stay safe if they are mounted on a server without it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+import redis
+from flask import Flask, jsonify
+from flask_login import current_user
+
+from feeds.air.history import load as load_history
+from feeds.broker import connect
+from feeds.channels import HEALTH_KEY
+from feeds.transit.adapter import SHAPES_KEY
+
+HISTORY_HOURS = 24
+
+
+def _login_required(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not current_user or not current_user.is_authenticated:
+            return jsonify(error="login required"), 401
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def _decode_hash(raw: dict[bytes, bytes]) -> dict[str, Any]:
+    out = {}
+    for k, v in raw.items():
+        try:
+            out[k.decode()] = json.loads(v)
+        except (ValueError, UnicodeDecodeError):
+            continue
+    return out
+
+
+def install_feed_routes(server: Flask, redis_url: str) -> None:
+    client = connect(redis_url)
+
+    @server.get("/api/air/<station_id>/history")
+    @_login_required
+    def air_history(station_id: str):
+        name = station_id.removeprefix("air-").strip()
+        if not name or len(name) > 40:
+            return jsonify(error="unknown station"), 404
+        since = int(time.time() * 1000) - HISTORY_HOURS * 3_600_000
+        try:
+            points = load_history(client, name, since)
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            return jsonify(error="live store unavailable"), 503
+        return jsonify(station=name, scale="KR CAI (통합대기환경지수)", hours=HISTORY_HOURS, points=points)
+
+    @server.get("/api/health")
+    @_login_required
+    def feed_health():
+        try:
+            return jsonify(_decode_hash(client.hgetall(HEALTH_KEY)))
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            return jsonify(error="live store unavailable"), 503
+
+    @server.get("/api/transit/shapes")
+    @_login_required
+    def transit_shapes():
+        try:
+            return jsonify(_decode_hash(client.hgetall(SHAPES_KEY)))
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            return jsonify(error="live store unavailable"), 503

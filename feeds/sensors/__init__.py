@@ -1,0 +1,1 @@
+"""Disaster and water sensors over MQTT: SensorThings-like Observations, threshold rules -> Events."""

@@ -1,0 +1,40 @@
+"""Activity wall: N video tiles showing the N cameras with the most recent activity.
+
+The page is static; dashboard/assets/video.js re-orders the tiles live from the camera layer
+(`window.ccLive.entities.camera`, props.last_activity), lets the operator pin a tile, and
+injects the tile styles (this page owns no CSS file).
+The first picture comes from config/cameras.yaml so the page is never empty.
+"""
+
+from __future__ import annotations
+
+from dash import html
+
+from config.settings import ConfigError, Settings
+from vision.config import load_vision_config
+from widgets.video_tile import video_tile
+
+
+def _columns(n: int) -> int:
+    return 1 if n <= 1 else 2 if n <= 4 else 3 if n <= 9 else 4
+
+
+def layout(settings: Settings, n_tiles: int) -> html.Div:
+    n = max(1, min(int(n_tiles), 16))
+    try:
+        cameras = [c for c in load_vision_config().cameras if c.enabled]
+        problem = ""
+    except ConfigError as exc:
+        cameras, problem = [], str(exc)
+    tiles = []
+    for i in range(n):
+        cam = cameras[i] if i < len(cameras) else None
+        tiles.append(video_tile(cam.id if cam else None, cam.name if cam else "", i))
+    header = [html.H1(f"Activity wall: {n} most active cameras", className="cc-title")]
+    if problem:
+        header.append(html.P(problem, className="cc-error"))
+    return html.Div([
+        html.Header(header, className="cc-header"),
+        html.Main(tiles, className="cc-activity-grid", id="cc-activity-grid",
+                  style={"display": "grid", "gridTemplateColumns": f"repeat({_columns(n)}, 1fr)"}),
+    ], className="cc-page cc-activity-wall", **{"data-cc-tiles": str(n)})

@@ -1,0 +1,128 @@
+"""The demo on the wire path end to end: simulator -> GTFS-rt/AirKorea/MQTT/MAVLink -> adapters ->
+Redis -> live gateway -> a WebSocket client; plus the health hash and the dashboard JSON routes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+
+import flask
+import msgspec
+import redis
+from flask_login import LoginManager, UserMixin
+from websockets.asyncio.client import connect as ws_connect
+
+from config.settings import GatewaySettings, SimulatorSettings
+from dashboard.feeds_api import install_feed_routes
+from dashboard.gateway import Gateway
+from dashboard.tickets import issue_ticket
+from feeds.embedded_mqtt import EmbeddedMosquitto
+from feeds.field import FeedsConfig, FieldRunner, load_feeds_config
+from tests.field.conftest import wait_for
+
+SECRET = "test-secret"
+
+
+def _cfg(mosquitto: EmbeddedMosquitto) -> FeedsConfig:
+    cfg = load_feeds_config()
+    return cfg.model_copy(
+        update={
+            "health": cfg.health.model_copy(update={"interval_s": 0.5}),
+            "sensors": cfg.sensors.model_copy(update={"broker_url": mosquitto.url, "topic_prefix": "e2e/"}),
+            "transit": cfg.transit.model_copy(update={"period_s": 0.5}),
+        }
+    )
+
+
+async def test_demo_reaches_a_websocket_client(
+    redis_url: str, mosquitto: EmbeddedMosquitto, tmp_path, port: int
+) -> None:
+    runner = FieldRunner(redis_url, _cfg(mosquitto), SimulatorSettings(buses=200, cameras=20), tmp_path)
+    gw = Gateway(redis_url, GatewaySettings(port=port, batch_ms=20), SECRET)
+    serve = None
+    try:
+        await asyncio.to_thread(runner.start)
+        serve = asyncio.create_task(gw.serve("127.0.0.1", port))
+        await asyncio.wait_for(gw.ready.wait(), 10)
+        client = redis.Redis.from_url(redis_url)
+        await asyncio.to_thread(
+            wait_for,
+            lambda: all(
+                client.hlen(f"cc:v1:state:{layer}") > 0 for layer in ("bus", "air", "sensor", "drone")
+            ),
+            20,
+        )
+        ticket = issue_ticket(SECRET, "op", "supervisor")
+        async with ws_connect(f"ws://127.0.0.1:{gw.port}/live?ticket={ticket}") as ws:
+            snap = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert snap["t"] == "snapshot"
+            by_layer: dict[str, list[dict]] = {}
+            for u in snap["u"]:
+                by_layer.setdefault(u["layer"], []).append(u)
+            assert len(by_layer["bus"]) == 200 and all(u["src"] == "gtfs_rt" for u in by_layer["bus"])
+            assert (
+                by_layer["drone"][0]["src"] == "mavlink"
+                and len(by_layer["drone"][0]["props"]["footprint"]) == 4
+            )
+            assert {u["src"] for u in by_layer["air"]} == {"airkorea"} and "grade" in by_layer["air"][0][
+                "props"
+            ]
+            assert {u["src"] for u in by_layer["sensor"]} == {"mqtt_sensors"}
+            buses_moved = set()
+            while len(buses_moved) < 20:
+                frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                if frame["t"] == "batch":
+                    buses_moved |= {
+                        u["id"] for u in frame["u"] if u["layer"] == "bus" and u["src"] == "gtfs_rt"
+                    }
+        health = await asyncio.to_thread(
+            wait_for, lambda: (h := client.hgetall("cc:v1:health")) and len(h) >= 8 and h, 10
+        )
+        sources = {k.decode(): msgspec.json.decode(v) for k, v in health.items()}
+        assert {"gtfs_rt", "airkorea", "mavlink", "mqtt_sensors"} <= set(sources)
+        assert sources["gtfs_rt"]["state"] == "ok" and sources["gtfs_rt"]["contract_s"] == 30
+        assert sources["mavlink"]["contract_s"] == 2 and sources["layer:bus"]["stale"] is False
+        _check_api(redis_url)
+    finally:
+        if serve:
+            serve.cancel()
+        await asyncio.to_thread(runner.stop)
+
+
+class _User(UserMixin):
+    id = "user:op"
+
+
+def _check_api(redis_url: str) -> None:
+    app = flask.Flask("t")
+    app.secret_key = "x"
+    lm = LoginManager(app)
+    lm.request_loader(lambda req: _User() if req.headers.get("X-Test-User") else None)
+    install_feed_routes(app, redis_url)
+    c = app.test_client()
+    assert c.get("/api/health").status_code == 401
+    assert c.get("/api/air/air-부평/history").status_code == 401
+    h = c.get("/api/health", headers={"X-Test-User": "1"}).get_json()
+    assert "gtfs_rt" in h
+    hist = c.get("/api/air/air-부평/history", headers={"X-Test-User": "1"}).get_json()
+    assert hist["station"] == "부평" and len(hist["points"]) == 24
+    shapes = c.get("/api/transit/shapes", headers={"X-Test-User": "1"}).get_json()
+    assert len(shapes) == 49
+
+
+def test_health_marks_a_silent_source_stale(redis_url: str, area) -> None:
+    from feeds.drone.adapter import DroneAdapter
+    from feeds.drone.config import DroneConfig
+    from feeds.health import HealthWriter
+
+    client = redis.Redis.from_url(redis_url)
+    a = DroneAdapter(client, DroneConfig(listen="127.0.0.1:0", contract_s=0.2), area)
+    a.stats.connected = True
+    a.accepted(1)
+    w = HealthWriter(client, [a])
+    assert w.snapshot()["mavlink"].state == "ok"
+    threading.Event().wait(0.3)
+    assert w.write_once()
+    doc = json.loads(client.hget("cc:v1:health", "mavlink"))
+    assert doc["state"] == "stale" and json.loads(client.hget("cc:v1:health", "layer:drone"))["stale"]

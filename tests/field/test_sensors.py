@@ -1,0 +1,164 @@
+"""MQTT sensors: rules without chatter, a real broker and client, events, hostile input, broker restart."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+
+import paho.mqtt.client as mqtt
+import pytest
+import redis
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from feeds.embedded_mqtt import EmbeddedMosquitto
+from feeds.sensors.adapter import SensorAdapter
+from feeds.sensors.config import RuleConfig, SensorsConfig
+from feeds.sensors.observation import parse, topic_for
+from feeds.sensors.rules import RuleState, step
+from tests.field.conftest import wait_for
+
+PREFIX = "test/"
+
+
+def obs(
+    value: object, t_ms: int | None = None, kind: str = "water_level", lat: float = 37.49, lon: float = 126.72
+) -> bytes:
+    when = datetime.fromtimestamp((t_ms or int(time.time() * 1000)) / 1000, UTC).isoformat()
+    return json.dumps(
+        {
+            "phenomenonTime": when,
+            "result": value,
+            "Datastream": {
+                "name": "굴포천",
+                "unitOfMeasurement": {"symbol": "m"},
+                "ObservedProperty": {"name": kind},
+            },
+            "FeatureOfInterest": {"feature": {"type": "Point", "coordinates": [lon, lat]}},
+        }
+    ).encode()
+
+
+def test_deadband_and_on_delay_stop_chatter() -> None:
+    rule = RuleConfig(name="주의", level=3.0, deadband=0.2, on_delay_s=10)
+    s = RuleState()
+    changes = []
+    # hovering around 3.0 every second for a minute
+    for t in range(60):
+        v = 3.05 if t % 2 else 2.95
+        changes.append(step(rule, s, v, t))
+    assert not any(changes)  # never 10 s continuously above
+    for t in range(60, 75):
+        changes.append(step(rule, s, 3.1, t))
+    assert changes.count("activated") == 1
+    for t in range(75, 135):  # dips to 2.9 are inside the deadband: stays active
+        assert step(rule, s, 2.9 if t % 2 else 3.05, t) is None
+    assert step(rule, s, 2.7, 140) == "cleared"
+    below = RuleConfig(name="염소 부족", level=0.1, direction="below", deadband=0.02)
+    s2 = RuleState()
+    assert step(below, s2, 0.05, 0) == "activated" and step(below, s2, 0.11, 1) is None
+    assert step(below, s2, 0.13, 2) == "cleared"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=60), st.binary(max_size=300))
+def test_parse_never_raises(topic: str, payload: bytes) -> None:
+    parse(topic, payload, lambda r, d: None)
+
+
+def _cfg(**kw) -> SensorsConfig:
+    return SensorsConfig(
+        topic_prefix=PREFIX,
+        kinds={"water_level": {"unit": "m", "range": [-5, 30]}},
+        sensors={"wl-1": {"rules": [{"name": "주의", "level": 3.0, "deadband": 0.1, "severity": "high"}]}},
+        **kw,
+    )
+
+
+def test_hostile_payloads_are_counted(redis_url: str, area) -> None:
+    a = SensorAdapter(redis.Redis.from_url(redis_url), _cfg(), area)
+    t = topic_for(PREFIX, "wl-1")
+    cases = [
+        (t, b"{not json"),
+        (t, obs("3.2")),
+        (t, obs(True)),
+        (t, obs(99.0)),
+        (t, obs(1.0, lat=35.1, lon=129.0)),
+        (t, obs(1.0, t_ms=int(time.time() * 1000) + 3_600_000)),
+        ("test/other/topic", obs(1.0)),
+        (t, b"x" * 20000),
+        (t, json.dumps({"phenomenonTime": "yesterday", "result": 1}).encode()),
+    ]
+    for topic, payload in cases:
+        assert a.ingest(payload, topic=topic) == 0
+    c = a.rejects.counts
+    assert c["malformed_json"] == 1 and c["invalid:observation"] == 1 and c["invalid:result"] == 1
+    assert c["out_of_range:result"] == 1
+    assert c["outside_service_area"] == 1 and c["future_timestamp"] == 1 and c["unknown_topic"] == 1
+    assert c["too_large"] == 1 and c["invalid:phenomenonTime"] == 1
+    assert a.ingest(obs(1.0), topic=t) == 1
+
+
+def _publisher(port: int) -> mqtt.Client:
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    return c
+
+
+def test_real_broker_to_redis_with_events(
+    redis_url: str, rclient: redis.Redis, area, mosquitto: EmbeddedMosquitto
+) -> None:
+    a = SensorAdapter(redis.Redis.from_url(redis_url), _cfg(), area, broker_url=mosquitto.url)
+    a.start()
+    pub = _publisher(mosquitto.port)
+    try:
+        wait_for(lambda: a.subscribed)
+        t0 = int(time.time() * 1000) - 10_000
+        for i, v in enumerate([2.0, 3.2, 2.95, 3.1, 2.5]):  # 2.95 is within the deadband
+            pub.publish(topic_for(PREFIX, "wl-1"), obs(v, t0 + i * 1000), qos=1).wait_for_publish(5)
+        pub.publish(topic_for(PREFIX, "wl-1"), b"\x00garbage", qos=1).wait_for_publish(5)
+        wait_for(lambda: a.stats.messages == 5 and a.rejects.total == 1)
+        a.flush()
+        state = json.loads(rclient.hget("cc:v1:state:sensor", "wl-1"))
+        assert state["props"]["value"] == 2.5 and state["props"]["level"] == "normal"
+        events = [json.loads(e) for e in rclient.lrange("cc:v1:events:recent", 0, -1)]
+        assert [e["type"] for e in reversed(events)] == ["threshold", "threshold_clear"]
+        assert events[-1]["severity"] == "high" and events[-1]["entity"] == "wl-1"
+    finally:
+        pub.loop_stop()
+        a.stop()
+
+
+def test_recovers_from_broker_restart(redis_url: str, tmp_path, area) -> None:
+    broker = EmbeddedMosquitto(tmp_path / "mq")
+    broker.start()
+    a = SensorAdapter(redis.Redis.from_url(redis_url), _cfg(), area, broker_url=broker.url)
+    a.start()
+    try:
+        wait_for(lambda: a.subscribed)
+        broker.stop()
+        wait_for(lambda: not a.subscribed)
+        broker = EmbeddedMosquitto(tmp_path / "mq", port=broker.port)
+        broker.start()
+        wait_for(lambda: a.subscribed, timeout=20)
+        pub = _publisher(broker.port)
+        pub.publish(topic_for(PREFIX, "wl-1"), obs(1.5), qos=1).wait_for_publish(5)
+        wait_for(lambda: a.stats.messages == 1)
+        pub.loop_stop()
+    finally:
+        a.stop()
+        broker.stop()
+
+
+@pytest.mark.parametrize("value,level", [(0.3, "normal"), (0.6, "탁도 기준 초과 (0.5 NTU)")])
+def test_configured_drinking_water_limits(redis_url: str, area, value: float, level: str) -> None:
+    from feeds.field import load_feeds_config
+
+    cfg = load_feeds_config().sensors
+    a = SensorAdapter(redis.Redis.from_url(redis_url), cfg, area)
+    t = int(time.time() * 1000) - 120_000
+    for i in range(3):  # the rule's on-delay is 60 s: three readings a minute apart
+        a.ingest(obs(value, t + i * 60_000, kind="turbidity"), topic=topic_for(cfg.topic_prefix, "tw-1"))
+    assert a._props(a.sensors["tw-1"], value)["level"] == level

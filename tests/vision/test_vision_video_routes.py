@@ -1,0 +1,79 @@
+"""Video endpoints: refused without login, served and audited with it."""
+
+from __future__ import annotations
+
+import threading
+
+import flask
+import pytest
+from flask_login import LoginManager, login_user
+
+from dashboard.auth import SessionUser
+from dashboard.store import Store
+from vision.channels import FRAME_CHANNEL, frame_key
+
+JPEG = b"\xff\xd8\xff\xe0fake-jpeg\xff\xd9"
+
+
+@pytest.fixture
+def app(redis_url: str, sqlite_url: str, tmp_path, monkeypatch):
+    from dashboard.video import install_video_routes
+
+    cams = tmp_path / "cameras.yaml"
+    cams.write_text(f"vision:\n  snapshot_dir: {tmp_path / 'snaps'}\n", encoding="utf-8")
+    monkeypatch.setenv("CC_CAMERAS_FILE", str(cams))
+    (tmp_path / "snaps").mkdir()
+    (tmp_path / "snaps" / "ev-1.jpg").write_bytes(JPEG)
+    server = flask.Flask("t")
+    server.secret_key = "test"
+    manager = LoginManager(server)
+    manager.user_loader(lambda uid: SessionUser(uid, uid.split(":", 1)[1], "operator"))
+
+    @server.route("/test-login")
+    def _login():
+        login_user(SessionUser("user:kim", "kim", "operator"))
+        return "ok"
+
+    store = Store(sqlite_url)
+    install_video_routes(server, store, redis_url)
+    server.config["store"] = store
+    return server
+
+
+def test_refuses_without_login(app) -> None:
+    c = app.test_client()
+    assert c.get("/video/cam-1.mjpg").status_code == 401
+    assert c.get("/api/snapshots/ev-1.jpg").status_code == 401
+    assert app.config["store"].audit_entries(action="view_camera") == []
+
+
+def test_streams_pushed_frames_and_audits(app, redis_url: str) -> None:
+    import redis
+
+    r = redis.Redis.from_url(redis_url)
+    r.set(frame_key("cam-1"), JPEG, ex=10)
+    c = app.test_client()
+    c.get("/test-login")
+    resp = c.get("/video/cam-1.mjpg", buffered=False, environ_base={"REMOTE_ADDR": "10.1.2.3"})
+    assert resp.status_code == 200
+    assert resp.mimetype == "multipart/x-mixed-replace"
+    chunks = iter(resp.response)
+    first = next(chunks)
+    assert b"Content-Type: image/jpeg" in first and JPEG in first
+    # A new frame is pushed on the notification, well before the idle keep-alive.
+    newer = JPEG.replace(b"fake", b"next")
+
+    def publish() -> None:
+        r.set(frame_key("cam-1"), newer, ex=10)
+        r.publish(FRAME_CHANNEL, "cam-1")
+
+    timer = threading.Timer(0.5, publish)
+    timer.start()
+    second = next(chunks)
+    assert newer in second
+    resp.close()
+    entries = app.config["store"].audit_entries(action="view_camera")
+    assert [(e.username, e.target, e.remote_addr) for e in entries] == [("kim", "cam-1", "10.1.2.3")]
+    snap = c.get("/api/snapshots/ev-1.jpg")
+    assert snap.status_code == 200 and snap.data == JPEG
+    assert c.get("/api/snapshots/..%2Fsecret.jpg").status_code == 404

@@ -1,0 +1,170 @@
+"""Vision worker: several cameras per process, one inference thread, more processes for more cores.
+
+Frigate's shape: a reader thread per camera keeps the newest frame; the single analytics loop
+visits the cameras whose frame-rate cap allows a new frame, so a busy camera cannot starve the
+others and a still one costs only its motion check. `main()` splits the configured cameras over
+`vision.workers` processes.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from feeds.broker import Publisher, connect
+from vision.config import Camera, VisionConfig, load_vision_config
+from vision.frames import FrameSink
+from vision.pipeline import CameraPipeline
+from vision.snapshots import SnapshotStore
+from vision.sources import FrameSource
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CameraRunner:
+    camera: Camera
+    source: FrameSource
+    pipeline: CameraPipeline
+    period: float
+    next_due: float = 0.0
+    last_index: int = -1
+    last_status: str = ""
+    status_at: float = 0.0
+
+
+def build_runners(cfg: VisionConfig, cameras: list[Camera], redis_url: str | None) -> tuple[
+        list[CameraRunner], Publisher | None]:
+    from vision.detectors import detector_from_config
+
+    vs = cfg.vision
+    detector = detector_from_config(vs)  # one model per process, shared by its cameras
+    client = connect(redis_url) if redis_url else None
+    publisher = Publisher(client, src=f"vision-{mp.current_process().pid}") if client else None
+    sink = FrameSink(client) if client else None
+    snapshots = SnapshotStore(vs.snapshots_path(), vs.snapshot_max_files, vs.snapshot_max_days)
+    runners = []
+    for cam in cameras:
+        src = FrameSource(cam.id, cam.resolved_source(), is_file=cam.is_file, loop=cam.loop,
+                          realtime=cam.realtime)
+        pipe = CameraPipeline(cam, vs, detector, publisher, sink, snapshots)
+        runners.append(CameraRunner(cam, src, pipe, 1.0 / cam.fps))
+    return runners, publisher
+
+
+def run_group(redis_url: str | None, camera_ids: list[str] | None = None, stop: threading.Event | None = None,
+              progress: Callable[[list[CameraRunner]], None] | None = None, max_frames: int | None = None,
+              cfg: VisionConfig | None = None) -> list[CameraRunner]:
+    """Run some cameras until `stop` is set (or each processed `max_frames`); returns the runners."""
+    cfg = cfg or load_vision_config()
+    cams = [c for c in cfg.cameras if c.enabled and (camera_ids is None or c.id in camera_ids)]
+    stop = stop or threading.Event()
+    runners, publisher = build_runners(cfg, cams, redis_url)
+    for r in runners:
+        r.source.start()
+        r.pipeline.publish_status("starting")
+    last_progress = 0.0
+    try:
+        while not stop.is_set():
+            now = time.monotonic()
+            busy = False
+            for r in runners:
+                st = r.source.stats.status
+                if st != r.last_status or (st != "online" and now - r.status_at > 5):
+                    r.last_status, r.status_at = st, now
+                    r.pipeline.publish_status("offline" if st == "reconnecting" else st)
+                if now < r.next_due:
+                    continue
+                frame = r.source.latest(r.last_index)
+                if frame is None:
+                    continue
+                r.last_index = frame.index
+                r.next_due = max(r.next_due + r.period, now)  # the per-camera frame-rate cap
+                r.pipeline.process(frame.image, frame.ts)
+                if not r.camera.realtime:
+                    r.source.mark_taken(frame.index)
+                busy = True
+            if publisher is not None:
+                publisher.flush()
+            if progress and now - last_progress >= 1.0:
+                last_progress = now
+                progress(runners)
+            if max_frames and all(r.pipeline.processed >= max_frames or r.source.ended for r in runners):
+                break
+            if all(r.source.ended for r in runners):
+                break
+            if not busy:
+                wait = min((r.next_due for r in runners), default=now + 0.05) - time.monotonic()
+                stop.wait(min(0.05, max(0.005, wait)))
+    finally:
+        for r in runners:
+            r.source.stop()
+            r.pipeline.publish_status("offline")
+        if publisher is not None:
+            publisher.flush()
+    return runners
+
+
+def _child(redis_url: str, camera_ids: list[str]) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(processName)s %(levelname)s %(message)s")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    run_group(redis_url, camera_ids, stop)
+
+
+def split(cameras: list[Camera], workers: int) -> list[list[str]]:
+    groups: list[list[str]] = [[] for _ in range(max(1, min(workers, len(cameras))))]
+    for i, cam in enumerate(cameras):
+        groups[i % len(groups)].append(cam.id)
+    return groups
+
+
+def main(redis_url: str) -> None:
+    """Run every enabled camera of config/cameras.yaml until SIGTERM or Ctrl-C."""
+    cfg = load_vision_config()
+    cams = [c for c in cfg.cameras if c.enabled]
+    if not cams:
+        log.warning("vision: no enabled cameras in the configuration; nothing to do")
+        return
+    groups = split(cams, cfg.vision.workers)
+    log.info("vision: %d cameras in %d worker process(es), backend %s, imgsz %d", len(cams), len(groups),
+             cfg.vision.backend, cfg.vision.imgsz)
+    stop = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    if len(groups) == 1:
+        try:
+            run_group(redis_url, groups[0], stop, cfg=cfg)
+        except KeyboardInterrupt:
+            stop.set()
+        return
+    ctx = mp.get_context("spawn")  # fresh interpreters: torch and threads do not survive fork well
+    procs = [ctx.Process(target=_child, args=(redis_url, g), name=f"vision-{i}", daemon=False)
+             for i, g in enumerate(groups)]
+    for p in procs:
+        p.start()
+    try:
+        while not stop.is_set() and any(p.is_alive() for p in procs):
+            stop.wait(1.0)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+        for p in procs:
+            p.join(timeout=10)
+            if p.is_alive():
+                p.kill()
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO)
+    main(sys.argv[1] if len(sys.argv) > 1 else "redis://127.0.0.1:6379/0")

@@ -1,0 +1,27 @@
+"""A video tile: the camera's MJPEG stream with its name over it.
+
+The <img> carries the stream URL in `data-src` only; dashboard/assets/video.js sets `src` while
+the tile is on screen and clears it when it leaves (an MJPEG stream costs bandwidth, a server
+thread and decoding for as long as it is open).
+"""
+
+from __future__ import annotations
+
+from dash import html
+
+
+def video_url(camera_id: str) -> str:
+    return f"/video/{camera_id}.mjpg"
+
+
+def video_tile(camera_id: str | None, name: str = "", index: int = 0) -> html.Div:
+    """One tile; `camera_id` None gives an empty tile that video.js fills from live activity."""
+    return html.Div([
+        html.Img(className="cc-video-img", alt=f"Live video: {name}" if name else "Live video",
+                 **{"data-src": video_url(camera_id) if camera_id else ""}),
+        html.Div([html.Span(name or "-", className="cc-video-name"),
+                  html.Span("", className="cc-video-age")], className="cc-video-overlay"),
+        html.Button("Pin", className="cc-video-pin", title="Keep this camera in this tile",
+                    **{"aria-pressed": "false"}),
+    ], className="cc-video-tile", id=f"cc-video-tile-{index}",
+        **{"data-camera": camera_id or "", "data-name": name, "data-pinned": "false"})
