@@ -150,8 +150,8 @@ def test_supervisor_sees_feed_health_drone_footprint_and_air_history(browser: Br
     corners = page.evaluate("ccLive.markers.drone.get('drone-1').ccFootprint.getLatLngs()[0].length")
     assert corners == 4
     page.wait_for_function("ccLive.markers.air.size === 35", timeout=20_000)
-    page.evaluate("() => { const m = ccLive.markers.air.get('air-송도'); ccLive.map.setView(m.getLatLng(), 13,"
-                  " {animate: false}); m.openPopup(); }")
+    page.evaluate("() => { const m = ccLive.markers.air.get('air-송도');"
+                  " ccLive.map.setView(m.getLatLng(), 13, {animate: false}); m.openPopup(); }")
     page.locator(".cc-chart svg path").first.wait_for(timeout=10_000)
     assert "PM10" in page.inner_text(".cc-chart")
     page.close()
