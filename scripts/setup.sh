@@ -25,7 +25,7 @@ fi
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 stamp=.venv/.requirements.sha256
-want=$(cat requirements.txt scripts/setup*.sh | sha256sum | cut -d' ' -f1)
+want=$(cat requirements*.txt scripts/setup*.sh | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: installing Python packages into .venv"
   .venv/bin/pip install -q --upgrade pip

@@ -65,6 +65,8 @@ MARKER_AT = """([lat]) => {
 def test_wall_shows_a_marker_move_in_place_after_a_publish(browser: Browser, stack: RunningStack,
                                                           redis_url: str) -> None:
     page = browser.new_page(viewport={"width": 1920, "height": 1080})
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
     sign_in(page, stack, "/wall/1")
     move(redis_url, 37.45, 126.70)
     page.wait_for_function(MARKER_AT, arg=[37.45], timeout=10_000)
@@ -81,6 +83,9 @@ def test_wall_shows_a_marker_move_in_place_after_a_publish(browser: Browser, sta
     assert page.evaluate("document.documentElement.scrollHeight <= window.innerHeight + 1")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
     assert "2026-07-01" in page.inner_text(".cc-legend")
+    # Closed networks: every script, style, font and socket comes from this server.
+    outside = [u for u in requested if not u.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:"))]
+    assert outside == []
     page.close()
 
 

@@ -36,10 +36,10 @@ def _district_labels(edition: Edition) -> list:
 
 def legend(layers: list[str], edition: Edition) -> html.Div:
     rows = [html.Div([html.Span(className="cc-swatch", style={"background": LAYER_COLORS[layer]}),
-                      LAYER_LABELS[layer]], className="cc-legend-row")
+                      LAYER_LABELS[layer]], className="cc-legend-row", **{"data-cc-legend": layer})
             for layer in layers if layer != "air"]
     if "air" in layers:
-        rows.append(html.Div("Air (CAI PM grade)", className="cc-legend-title"))
+        rows.append(html.Div("Air (CAI PM grade)", className="cc-legend-title", **{"data-cc-legend": "air"}))
         rows += [html.Div([html.Span(className="cc-swatch", style={"background": c}), f"{ko} {en}"],
                           className="cc-legend-row") for ko, en, c in AIR_GRADES]
     rows.append(html.Div(edition.label, className="cc-legend-edition"))

@@ -86,6 +86,10 @@
         if (v !== null && typeof v === 'object') { v = JSON.stringify(v); }
         return '<tr><th>' + esc(k) + '</th><td>' + esc(v === null || v === undefined ? '-' : v) + '</td></tr>';
       }).join('');
+    var aqi = u.props && u.props.aqi_us;
+    if (aqi && aqi.value !== null && aqi.value !== undefined) {
+      rows += '<tr><th>US EPA AQI (2024)</th><td>' + esc(aqi.value + ' ' + (aqi.category || '')) + '</td></tr>';
+    }
     var chart = layer === 'air' ? '<div class="cc-chart" data-cc-chart="' + esc(id) + '">loading 24 h...</div>' : '';
     return '<div class="cc-popup"><h3>' + esc(id) + '</h3>' + chart + '<table>' + rows +
       '<tr><th>updated</th><td>' + esc(timeKst(u.ts)) + '</td></tr></table></div>';
@@ -217,6 +221,10 @@
 
   function onSnapshot(f) {
     cc.stats.snapshots += 1;
+    if (!cc.firstPictureMs) {
+      // Time from navigation start to the first complete picture (budget: 2 s on a wall).
+      requestAnimationFrame(function () { cc.firstPictureMs = Math.round(performance.now()); });
+    }
     f.layers.forEach(function (layer) {
       var group = cc.groups[layer];
       if (group) { group.clearLayers(); }
@@ -405,12 +413,23 @@
   }
 
   // Feed health is a slow panel (the adapters write it every 2 s): polled every 5 s.
+  function markStaleLayers(h) {
+    LAYERS.forEach(function (layer) {
+      var stale = !!(h['layer:' + layer] && h['layer:' + layer].stale);
+      setAll('[data-cc-legend="' + layer + '"], [data-cc-age="' + layer + '"]', function (el) {
+        el.classList.toggle('cc-layer-stale', stale);
+      });
+    });
+  }
+
   function renderHealth() {
+    if (location.pathname === '/login') { return; }
     var table = document.getElementById('cc-health');
-    if (!table) { return; }
     fetch('/api/health', { credentials: 'same-origin', cache: 'no-store' })
       .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
       .then(function (h) {
+        markStaleLayers(h);
+        if (!table) { return; }
         var rows = Object.keys(h).filter(function (k) { return k.indexOf('layer:') !== 0; }).sort().map(function (k) {
           var f = h[k];
           var age = f.age_s === null || f.age_s === undefined ? '-' : (f.age_s < 60 ? f.age_s.toFixed(0) + ' s' : (f.age_s / 60).toFixed(0) + ' min');
@@ -419,7 +438,7 @@
         }).join('');
         table.querySelector('tbody').innerHTML = rows || '<tr><td colspan="5">no feed reports health</td></tr>';
       })
-      .catch(function () { table.querySelector('tbody').innerHTML = '<tr><td colspan="5">health unavailable</td></tr>'; });
+      .catch(function () { if (table) { table.querySelector('tbody').innerHTML = '<tr><td colspan="5">health unavailable</td></tr>'; } });
   }
 
   // Panels refresh once a second; a page that appears later (navigation) fills at the next tick.
