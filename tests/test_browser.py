@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from feeds.broker import Publisher, connect
+from feeds.contract import Event, now_ms
 from tests.stack import RunningStack, start_stack
 
 pytestmark = pytest.mark.browser
@@ -159,4 +160,20 @@ def test_supervisor_sees_feed_health_drone_footprint_and_air_history(browser: Br
                   " ccLive.map.setView(m.getLatLng(), 13, {animate: false}); m.openPopup(); }")
     page.locator(".cc-chart svg path").first.wait_for(timeout=10_000)
     assert "PM10" in page.inner_text(".cc-chart")
+    page.close()
+
+
+def test_an_event_appears_in_the_list_and_as_a_ring_on_the_map(browser: Browser, stack: RunningStack,
+                                                               redis_url: str) -> None:
+    page = browser.new_page(viewport={"width": 1920, "height": 1080})
+    sign_in(page, stack, "/wall/1")
+    pub = Publisher(connect(redis_url), src="browser-test")
+    pub.event(Event(v=1, id="ev-e2e-1", type="zone_intrusion", severity="high", ts=now_ms(), layer="camera",
+                    entity="cam-0001", lat=37.456, lon=126.705, title="Person in restricted zone (E2E)"))
+    assert pub.flush()
+    page.wait_for_function(
+        "document.getElementById('cc-events').textContent.includes('restricted zone (E2E)')", timeout=10_000)
+    assert "HIGH" in page.inner_text("#cc-events li:first-child")
+    rings = page.evaluate("ccLive.eventRings.getLayers().map(r => [r.getLatLng().lat, r.options.color])")
+    assert [37.456, "#ff7b72"] in rings
     page.close()

@@ -52,18 +52,24 @@ def city_map(settings: MapSettings, edition: Edition, layers: list[str],
     base: list = []
     if settings.tile_url:
         base.append(dl.TileLayer(url=settings.tile_url, attribution=settings.tile_attribution))
-    base.append(dl.GeoJSON(data=district_geojson(edition), id="cc-districts",
-                           style={"color": "#4b5d73", "weight": 1.5, "fillColor": "#172130",
-                                  "fillOpacity": 0.85 if not settings.tile_url else 0.1}))
+    # Own pane (and so own canvas) under the live layers: dash-leaflet loads GeoJSON lazily, and on
+    # the shared canvas the late-added district fill would be drawn over the markers.
+    base.append(dl.Pane(dl.GeoJSON(data=district_geojson(edition), id="cc-districts",
+                                   style={"color": "#4b5d73", "weight": 1.5, "fillColor": "#172130",
+                                          "fillOpacity": 0.85 if not settings.tile_url else 0.1}),
+                        name="cc-base", style={"zIndex": 300}))
     overlays = [dl.Overlay(dl.LayerGroup(id=f"cc-layer-{layer}"), name=LAYER_LABELS[layer],
                            checked=True) for layer in layers]
     overlays.append(dl.Overlay(dl.LayerGroup(_district_labels(edition)), name="District names",
                                checked=True))
+    # react-leaflet only fits `bounds` when no centre and zoom are given.
+    view = ({"bounds": bounds} if bounds else
+            {"center": center or settings.center, "zoom": zoom or settings.zoom})
     children = [*base, dl.LayersControl(overlays, collapsed=not interactive),
                 dl.ScaleControl(position="bottomleft", imperial=False)]
     return html.Div([
-        dl.Map(children, id="cc-map", center=center or settings.center, zoom=zoom or settings.zoom,
-               bounds=bounds, zoomSnap=0.25, preferCanvas=True, zoomControl=interactive,
-               attributionControl=True, style={"width": "100%", "height": "100%"}),
+        dl.Map(children, id="cc-map", **view, zoomSnap=0.25, preferCanvas=True,
+               zoomControl=interactive, attributionControl=True,
+               style={"width": "100%", "height": "100%"}),
         legend(layers, edition),
     ], className="cc-map-wrap")

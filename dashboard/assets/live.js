@@ -29,7 +29,13 @@
   // ---- Leaflet hooks: find the map and the live layer groups as Leaflet creates them -------
   function hookLeaflet() {
     if (!window.L) { setTimeout(hookLeaflet, 10); return; }
-    L.Map.addInitHook(function () { cc.map = this; });
+    defineArrowMarker();
+    L.Map.addInitHook(function () {
+      cc.map = this;
+      // Recent events as rings on the map (not a feed layer, so not in the layer control).
+      cc.eventRings = L.layerGroup().addTo(this);
+      cc.events.forEach(function (e) { ring(e); });
+    });
     L.LayerGroup.addInitHook(function () {
       var id = this.options && this.options.id;
       if (typeof id !== 'string' || id.indexOf('cc-layer-') !== 0) { return; }
@@ -40,6 +46,30 @@
     });
   }
   hookLeaflet();
+
+  // A canvas marker shaped as a dart pointing along `heading` (degrees from north). Drawn by the
+  // same canvas renderer as circles, so thousands of moving buses still cost one redraw a frame.
+  function defineArrowMarker() {
+    L.Canvas.include({
+      _ccUpdateArrow: function (layer) {
+        if (!this._drawing || layer._empty()) { return; }
+        var p = layer._point, ctx = this._ctx, r = Math.max(layer._radius, 1);
+        var a = (layer.options.heading || 0) * Math.PI / 180;
+        var dx = Math.sin(a), dy = -Math.cos(a);  // forward, screen y grows downwards
+        var nx = -dy, ny = dx;                    // to the right of forward
+        ctx.beginPath();
+        ctx.moveTo(p.x + dx * 1.9 * r, p.y + dy * 1.9 * r);
+        ctx.lineTo(p.x - dx * r + nx * r, p.y - dy * r + ny * r);
+        ctx.lineTo(p.x - dx * 0.4 * r, p.y - dy * 0.4 * r);
+        ctx.lineTo(p.x - dx * r - nx * r, p.y - dy * r - ny * r);
+        ctx.closePath();
+        this._fillStroke(ctx, layer);
+      }
+    });
+    cc.ArrowMarker = L.CircleMarker.extend({
+      _updatePath: function () { this._renderer._ccUpdateArrow(this); }
+    });
+  }
 
   // ---- markers ------------------------------------------------------------------------------
   function esc(v) {
@@ -54,7 +84,7 @@
       case 'bus': {
         // GTFS-realtime contract: a vehicle silent for 90 s is shown faded until its feed drops it.
         var old = p.stale || (Date.now() - u.ts > BUS_FADE_MS);
-        return { radius: 3.5, color: old ? '#4b5d73' : COLORS.bus, key: old ? 'bo' : 'b' };
+        return { radius: 4, color: old ? '#4b5d73' : COLORS.bus, key: old ? 'bo' : 'b' };
       }
       case 'camera': {
         var active = p.last_activity && (Date.now() - p.last_activity < 30000);
@@ -170,14 +200,17 @@
       return;
     }
     var s = styleFor(u);
+    var heading = u.props && u.props.heading;
     if (!m) {
-      m = L.circleMarker(ll, { radius: s.radius, color: '#e6edf3', weight: s.stroke ? 2 : 0,
-        stroke: !!s.stroke, fillColor: s.color, fillOpacity: 0.9 });
+      var opts = { radius: s.radius, color: '#e6edf3', weight: s.stroke ? 2 : 0,
+        stroke: !!s.stroke, fillColor: s.color, fillOpacity: 0.9, heading: heading };
+      m = (u.layer === 'bus' && typeof heading === 'number') ? new cc.ArrowMarker(ll, opts) : L.circleMarker(ll, opts);
       m.ccKey = s.key;
       bind(m, u);
       group.addLayer(m);
       markers.set(u.id, m);
     } else {
+      if (typeof heading === 'number') { m.options.heading = heading; }
       m.setLatLng(ll);
       if (m.ccKey !== s.key) {
         m.ccKey = s.key;
@@ -212,9 +245,25 @@
     return true;
   }
 
+  var SEV_COLORS = { critical: '#f85149', high: '#ff7b72', medium: '#f0883e', low: '#d29922', info: '#8b949e' };
+  var RING_MS = 30 * 60 * 1000;
+
+  function ring(e) {
+    if (!cc.eventRings || Date.now() - e.ts > RING_MS || e.severity === 'info') { return; }
+    var r = L.circleMarker([e.lat, e.lon], { radius: 13, color: SEV_COLORS[e.severity] || '#f0883e',
+      weight: 3, fill: false, interactive: false });
+    r.ccTs = e.ts;
+    cc.eventRings.addLayer(r);
+  }
+
+  function pruneRings() {
+    if (!cc.eventRings) { return; }
+    cc.eventRings.eachLayer(function (r) { if (Date.now() - r.ccTs > RING_MS) { cc.eventRings.removeLayer(r); } });
+  }
+
   function addEvents(list) {
     if (!list || !list.length) { return; }
-    for (var i = 0; i < list.length; i++) { cc.events.unshift(list[i]); }
+    for (var i = 0; i < list.length; i++) { cc.events.unshift(list[i]); ring(list[i]); }
     if (cc.events.length > 500) { cc.events.length = 500; }
     renderEvents();
   }
@@ -232,7 +281,11 @@
       cc.entities[layer] = new Map();
     });
     for (var i = 0; i < f.u.length; i++) { applyUpdate(f.u[i]); }
-    if (f.e && f.e.length) { cc.events = []; addEvents(f.e); }
+    if (f.e && f.e.length) {
+      cc.events = [];
+      if (cc.eventRings) { cc.eventRings.clearLayers(); }
+      addEvents(f.e);  // oldest first, as the gateway sends them: the newest ends on top
+    }
     if (typeof f.redis === 'boolean') { cc.redisUp = f.redis; }
   }
 
@@ -444,6 +497,7 @@
   // Panels refresh once a second; a page that appears later (navigation) fills at the next tick.
   setInterval(function () { renderPanels(); renderEvents(); }, 1000);
   setInterval(fadeSweep, 5000);
+  setInterval(pruneRings, 60000);
   setInterval(renderHealth, 5000);
   setTimeout(renderHealth, 1500);
 
