@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import time
+from collections import defaultdict, deque
 from dataclasses import dataclass
 from datetime import timedelta
 from html import escape
@@ -82,6 +84,37 @@ border:0;border-radius:4px;cursor:pointer}} .err{{color:#ff7b72;margin-top:12px}
 <button type="submit" id="login-button">Sign in</button>{error}</form></body></html>"""
 
 
+class LoginThrottle:
+    """Refuses further tries for a user name from one address after repeated failures.
+
+    Kept in memory per web process: enough to make guessing slow; a deployment with several
+    web processes behind a balancer gets the limit per process.
+    """
+
+    def __init__(self, max_failures: int = 5, window_s: float = 300.0) -> None:
+        self.max_failures = max_failures
+        self.window_s = window_s
+        self._failures: dict[tuple[str, str], deque[float]] = defaultdict(deque)
+
+    def _recent(self, key: tuple[str, str]) -> deque[float]:
+        times = self._failures[key]
+        while times and time.monotonic() - times[0] > self.window_s:
+            times.popleft()
+        return times
+
+    def wait_s(self, name: str, addr: str) -> float:
+        times = self._recent((name.lower(), addr))
+        if len(times) < self.max_failures:
+            return 0.0
+        return max(0.0, self.window_s - (time.monotonic() - times[0]))
+
+    def failed(self, name: str, addr: str) -> None:
+        self._recent((name.lower(), addr)).append(time.monotonic())
+
+    def succeeded(self, name: str, addr: str) -> None:
+        self._failures.pop((name.lower(), addr), None)
+
+
 def install_auth(server: Flask, store: Store, settings: Settings, secret: str) -> None:
     server.secret_key = secret
     server.config.update(
@@ -91,8 +124,19 @@ def install_auth(server: Flask, store: Store, settings: Settings, secret: str) -
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SAMESITE="Lax",
         REMEMBER_COOKIE_DURATION=timedelta(days=365),
+        SESSION_COOKIE_SECURE=settings.web.secure_cookies,
+        REMEMBER_COOKIE_SECURE=settings.web.secure_cookies,
     )
     manager = LoginManager(server)
+    throttle = LoginThrottle()
+
+    @server.after_request
+    def security_headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        response.headers.setdefault("Content-Security-Policy", "frame-ancestors 'self'")
+        return response
 
     @manager.user_loader
     def load_user(user_id: str) -> SessionUser | None:
@@ -134,13 +178,23 @@ def install_auth(server: Flask, store: Store, settings: Settings, secret: str) -
             if not sent or not hmac.compare_digest(sent, session.get("csrf", "")):
                 abort(400, description="the form expired; reload the page")
             name = request.form.get("username", "").strip()
+            wait = throttle.wait_s(name, remote())
+            if wait > 0:
+                store.audit(name[:64] or "?", "login_throttled", remote_addr=remote())
+                minutes = max(1, round(wait / 60))
+                error = (f'<div class="err" role="alert">Too many failed sign-ins. Try again in '
+                         f'{minutes} min.</div>')
+                session["csrf"] = session.get("csrf") or secrets.token_urlsafe(24)
+                return _LOGIN_PAGE.format(csrf=session["csrf"], next=escape(nxt), error=error), 429
             user = store.authenticate(name, request.form.get("password", ""))
             if user is not None:
+                throttle.succeeded(name, remote())
                 session.clear()
                 session.permanent = True
                 login_user(SessionUser(f"user:{user.username}", user.username, user.role))
                 store.audit(user.username, "login", remote_addr=remote())
                 return redirect(safe_next(nxt, HOME_BY_ROLE.get(user.role, "/wall/1")))
+            throttle.failed(name, remote())
             store.audit(name[:64] or "?", "login_failed", remote_addr=remote())
             error = '<div class="err" role="alert">Wrong user or password.</div>'
         session["csrf"] = session.get("csrf") or secrets.token_urlsafe(24)

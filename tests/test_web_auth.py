@@ -130,3 +130,18 @@ def test_logout_ends_the_session(client: FlaskClient, store: Store) -> None:
     client.get("/logout")
     assert client.get("/wall/1").status_code == 302
     assert store.audit_entries(action="logout")[0].username == "op"
+
+
+def test_repeated_failures_are_throttled(client: FlaskClient, store: Store) -> None:
+    for _ in range(5):
+        assert login(client, "op", "guess").status_code == 200
+    r = login(client, "op")  # even the right password waits now
+    assert r.status_code == 429 and "Too many failed sign-ins" in r.get_data(as_text=True)
+    assert store.audit_entries(action="login_throttled")
+    assert login(client, "sup").status_code == 302  # other users are not locked out
+
+
+def test_responses_carry_security_headers(client: FlaskClient) -> None:
+    r = client.get("/login")
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert "frame-ancestors 'self'" in r.headers["Content-Security-Policy"]
