@@ -15,6 +15,7 @@ baseline_p50_ms=.. ratio=..   (for the 5,000 updates/s case)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing as mp
 import os
 import signal
@@ -61,6 +62,28 @@ def publisher(redis_url: str, rate: int, seconds: float, counter: mp.Value) -> N
         next_tick += TICK_S
         time.sleep(max(0.0, next_tick - time.monotonic()))
     counter.value = sent
+
+
+def idle_clients(port: int, count: int, seconds: float) -> None:
+    """count extra live sockets that read every frame, as more wall screens would."""
+    import asyncio
+
+    from websockets.asyncio.client import connect as ws_connect
+
+    from dashboard.tickets import issue_ticket
+
+    async def one(i: int) -> None:
+        ticket = issue_ticket("bench-secret", f"extra-{i}", "operator")
+        async with ws_connect(f"ws://127.0.0.1:{port}/live?ticket={ticket}", max_size=None) as ws:
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                with contextlib.suppress(TimeoutError):  # quiet second: keep waiting
+                    await asyncio.wait_for(ws.recv(), 1)
+
+    async def run() -> None:
+        await asyncio.gather(*(one(i) for i in range(count)))
+
+    asyncio.run(run())
 
 
 def pct(values: list[float], q: float) -> float:
@@ -129,6 +152,19 @@ def measure_push(bench: Bench, page, rate: int, seconds: float) -> dict:
             "resyncs": resyncs, "gateway_cpu": cpu}
 
 
+def measure_extra_clients(bench: Bench, rate: int, seconds: float, count: int) -> float:
+    """Gateway CPU per extra connected client, in % of one core."""
+    gw = psutil.Process(bench.procs["gateway"].pid)
+    clients = mp.Process(target=idle_clients, args=(bench.gw_port, count, seconds + 6))
+    clients.start()
+    time.sleep(3)  # connected and past their snapshots
+    cpu0, t0 = gw.cpu_times(), time.monotonic()
+    bench.publish(rate, seconds)
+    cpu1, t1 = gw.cpu_times(), time.monotonic()
+    clients.join()
+    return (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / (t1 - t0) * 100
+
+
 def measure_baseline(bench: Bench, page, rate: int, seconds: float) -> dict:
     page.goto(f"http://127.0.0.1:{bench.web_port}/bench/interval")
     page.wait_for_function("window.ccBaseline && Object.keys(window.ccBaseline.seen).length > 0",
@@ -163,6 +199,8 @@ def main() -> None:
                 page.wait_for_function("window.ccLive.firstPictureMs > 0")
                 first_ms = page.evaluate("ccLive.firstPictureMs")
                 results = [measure_push(bench, page, rate, seconds) for rate in (1000, 5000)]
+                extra_n = 50
+                cpu_many = measure_extra_clients(bench, 5000, min(seconds, 15.0), extra_n)
                 base = measure_baseline(bench, page, 5000, min(seconds, 15.0))
                 browser.close()
         finally:
@@ -174,6 +212,9 @@ def main() -> None:
               f"{r['p99']:>6.0f} {r['lost_pct']:>6.2f} {r['resyncs']:>7} {r['gateway_cpu']:>7.1f}")
     print(f"baseline dcc.Interval(1 s) at 5000/s: p50 {base['p50']:.0f} ms, p99 {base['p99']:.0f} ms, "
           f"{base['received']} updates seen")
+    per_client = (cpu_many - results[-1]["gateway_cpu"]) / extra_n
+    print(f"gateway with {extra_n} more clients at 5000/s: {cpu_many:.1f} % of a core, "
+          f"{per_client:.2f} % per extra client")
     print(f"wall page: first complete picture {first_ms} ms after navigation (login redirect included)")
     r = results[-1]
     ratio = base["p50"] / r["p50"] if r["p50"] else float("nan")
