@@ -89,6 +89,7 @@ class WallScreen(Section):
     # South-west and north-east corners: fits the view to the screen whatever its resolution.
     bounds: Annotated[list[LatLon], Field(min_length=2, max_length=2)] | None = None
     layers: list[LayerName] = ["bus", "camera", "sensor", "air", "drone"]
+    routes: bool = False  # draw the bus route lines (GTFS shapes)
 
 
 class Settings(BaseSettings):

@@ -18,7 +18,7 @@ def layout(settings: Settings, edition: Edition, username: str) -> html.Div:
                      html.A("Sign out", href="/logout", className="cc-link cc-touch")],
                     className="cc-header"),
         layer_toggles(LAYERS),
-        html.Main([city_map(settings.map, edition, LAYERS),
+        html.Main([city_map(settings.map, edition, LAYERS, routes=False),
                    html.Aside(event_list("Events - tap to locate"), className="cc-side")],
                   className="cc-body"),
     ], className="cc-page cc-commander")

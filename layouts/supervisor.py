@@ -20,7 +20,7 @@ def layout(settings: Settings, edition: Edition, username: str) -> html.Div:
                      html.A("Sign out", href="/logout", className="cc-link")],
                     className="cc-header"),
         kpi_strip(LAYERS),
-        html.Main([city_map(settings.map, edition, LAYERS),
+        html.Main([city_map(settings.map, edition, LAYERS, routes=False),
                    html.Aside([freshness_table(LAYERS), health_table(), event_list()], className="cc-side")],
                   className="cc-body"),
     ], className="cc-page cc-supervisor")

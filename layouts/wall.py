@@ -24,7 +24,8 @@ def layout(settings: Settings, edition: Edition, screen: int) -> html.Div:
         html.Header([html.H1(wall.title, className="cc-title"), kpi_strip(wall.layers),
                      live_status(), clock()], className="cc-header"),
         html.Main([city_map(settings.map, edition, wall.layers, wall.center, wall.zoom,
-                            interactive=False, bounds=wall.bounds),
+                            interactive=False, bounds=wall.bounds,
+                            routes=True if wall.routes else None),
                    html.Aside(event_list("Latest events"), className="cc-side")],
                   className="cc-body"),
     ], className="cc-page cc-wall", **{"data-cc-screen": str(screen)})

@@ -48,7 +48,9 @@ def legend(layers: list[str], edition: Edition) -> html.Div:
 
 def city_map(settings: MapSettings, edition: Edition, layers: list[str],
              center: list[float] | None = None, zoom: float | None = None,
-             interactive: bool = True, bounds: list[list[float]] | None = None) -> html.Div:
+             interactive: bool = True, bounds: list[list[float]] | None = None,
+             routes: bool | None = None) -> html.Div:
+    """routes: None leaves out the bus-route overlay, False adds it unchecked, True checked."""
     base: list = []
     if settings.tile_url:
         base.append(dl.TileLayer(url=settings.tile_url, attribution=settings.tile_attribution))
@@ -60,6 +62,9 @@ def city_map(settings: MapSettings, edition: Edition, layers: list[str],
                         name="cc-base", style={"zIndex": 300}))
     overlays = [dl.Overlay(dl.LayerGroup(id=f"cc-layer-{layer}"), name=LAYER_LABELS[layer],
                            checked=True) for layer in layers]
+    if routes is not None:
+        overlays.append(dl.Overlay(dl.LayerGroup(id="cc-layer-routes"), name="Bus routes (GTFS shapes)",
+                                   checked=routes))
     overlays.append(dl.Overlay(dl.LayerGroup(_district_labels(edition)), name="District names",
                                checked=True))
     # react-leaflet only fits `bounds` when no centre and zoom are given.

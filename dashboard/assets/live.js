@@ -40,6 +40,7 @@
       var id = this.options && this.options.id;
       if (typeof id !== 'string' || id.indexOf('cc-layer-') !== 0) { return; }
       var layer = id.slice(9);
+      if (layer === 'routes') { loadRoutes(this); return; }
       cc.groups[layer] = this;
       cc.markers[layer] = new Map();
       cc.entities[layer].forEach(function (u) { place(u); });
@@ -153,6 +154,20 @@
           '<text x="30" y="' + (H - 2) + '" fill="#8b949e" font-size="10">24 h: PM10 (blue) PM2.5 (violet) µg/m³</text></svg>';
       })
       .catch(function () { el.textContent = 'history unavailable'; });
+  }
+
+  // Static route lines from the transit adapter's GTFS shapes, under the live canvas.
+  function loadRoutes(group) {
+    fetch('/api/transit/shapes', { credentials: 'same-origin' })
+      .then(function (r) { return r.ok ? r.json() : {}; })
+      .then(function (shapes) {
+        Object.keys(shapes).forEach(function (k) {
+          var sh = shapes[k];
+          group.addLayer(L.polyline(sh.coords, { color: sh.color ? '#' + String(sh.color).replace('#', '') : '#2dd4bf',
+            weight: 2, opacity: 0.35, pane: 'cc-base', interactive: false }));
+        });
+      })
+      .catch(function () { /* no transit feed configured: the overlay stays empty */ });
   }
 
   function footprint(m, u) {
