@@ -2,7 +2,7 @@
 
     python app.py                      the embedded demo: private Redis, SQLite, simulator,
                                        live gateway and web server; Ctrl-C stops them all
-    python app.py --only web           one part (web | gateway | simulator | feeds), for
+    python app.py --only web           one part (web | gateway | simulator | vision | feeds), for
                                        deployments that spread parts over machines (needs REDIS_URL);
                                        simulator = the demo city in real wire formats plus the
                                        adapters that read them; feeds = the adapters alone
@@ -27,7 +27,7 @@ from pathlib import Path
 from config.settings import DATA_DIR, ConfigError, Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent
-PARTS = ("simulator", "gateway", "web")  # what the embedded stack starts
+PARTS = ("simulator", "vision", "gateway", "web")  # what the embedded stack starts
 ONLY = (*PARTS, "feeds")  # feeds: the field adapters alone, for a deployment with real sources
 log = logging.getLogger("app")
 
@@ -51,6 +51,10 @@ def run_part(part: str, settings: Settings) -> None:
         from feeds.simulator.run import main
 
         main(_redis_url(settings), settings.simulator)
+    elif part == "vision":
+        from vision.worker import main
+
+        main(_redis_url(settings))
     elif part == "feeds":
         from feeds.field import main
 

@@ -43,7 +43,7 @@ class DatabaseSettings(Section):
 class WebSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(8050, ge=1, le=65535)
-    threads: int = Field(8, ge=1, le=256)
+    threads: int = Field(32, ge=1, le=256)
     session_hours: float = Field(12, gt=0, le=24 * 30)
     secure_cookies: bool = False  # true behind HTTPS (a reverse proxy): cookies never go over http
 

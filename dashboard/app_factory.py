@@ -14,8 +14,9 @@ from dashboard import bench_pages
 from dashboard.auth import install_auth, may_open, page_kind
 from dashboard.feeds_api import install_feed_routes
 from dashboard.store import Store
+from dashboard.video import install_video_routes
 from feeds.geo import load_edition
-from layouts import commander, supervisor, wall
+from layouts import activity_wall, commander, supervisor, wall
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 
@@ -34,6 +35,10 @@ def render_page(settings: Settings, edition, path: str, role: str, username: str
     # The Flask guard already refused the page load; this covers a forged callback request.
     if not may_open(settings, role, kind):
         return html.Div(html.H1(f"Role {role} may not open this page"), className="cc-page cc-error")
+    if kind == "wall" and path.strip("/").startswith("wall/activity"):
+        tail = path.strip("/").split("/")
+        tiles = int(tail[2]) if len(tail) > 2 and tail[2].isdigit() else 6
+        return activity_wall.layout(settings, tiles)
     if kind == "wall":
         tail = path.strip("/").split("/")
         screen = int(tail[1]) if len(tail) > 1 and tail[1].isdigit() else 1
@@ -57,6 +62,7 @@ def create_app(settings: Settings, store: Store, secret: str) -> dash.Dash:
 
     if settings.redis.url:
         install_feed_routes(server, settings.redis.url)
+        install_video_routes(server, store, settings.redis.url)
     bench = bench_pages.enabled() and settings.redis.url
     if bench:
         bench_pages.install(app, settings.redis.url)

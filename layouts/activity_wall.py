@@ -12,6 +12,7 @@ from dash import html
 
 from config.settings import ConfigError, Settings
 from vision.config import load_vision_config
+from widgets.panels import clock, live_status
 from widgets.video_tile import video_tile
 
 
@@ -30,7 +31,8 @@ def layout(settings: Settings, n_tiles: int) -> html.Div:
     for i in range(n):
         cam = cameras[i] if i < len(cameras) else None
         tiles.append(video_tile(cam.id if cam else None, cam.name if cam else "", i))
-    header = [html.H1(f"Activity wall: {n} most active cameras", className="cc-title")]
+    header = [html.H1(f"Activity wall: {n} most active cameras", className="cc-title"), live_status(),
+              clock()]
     if problem:
         header.append(html.P(problem, className="cc-error"))
     return html.Div([

@@ -11,11 +11,11 @@ PY=".venv/bin/python"
 DATA="${CC_DATA_DIR:-data}"
 mkdir -p "$DATA/media" "$DATA/models"
 
-# 1. Python packages. torch first and on its own: the CPU wheel (found via PIP_FIND_LINKS or the
-#    CPU index); a plain install of ultralytics would otherwise pull a CUDA torch and ~18 packages.
+# 1. Python packages. torch first and on its own: `torch==2.13.0` is the CPU wheel this machine kind
+#    keeps on disk (pip's find-links); a plain install of ultralytics would otherwise pull a CUDA torch.
 if ! "$PY" -c "import importlib.metadata as m, sys; sys.exit(m.version('torch').split('+')[0] != '2.13.0')" 2>/dev/null; then
   echo "setup_vision: installing torch 2.13.0 (CPU)"
-  "$PIP" install -q torch==2.13.0 --extra-index-url https://download.pytorch.org/whl/cpu
+  "$PIP" install -q torch==2.13.0
 fi
 echo "setup_vision: installing vision packages (requirements-vision.txt)"
 "$PIP" install -q -r requirements-vision.txt

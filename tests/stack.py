@@ -62,6 +62,11 @@ class RunningStack:
 def start_stack(tmp: Path, extra_env: dict[str, str] | None = None, timeout: float = 60) -> RunningStack:
     web_port, gw_port = free_port(), free_port()
     data = tmp / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    # The set-up put the demo clips and the exported model in the repo's data folder; share them.
+    for shared in ("media", "models"):
+        if (ROOT / "data" / shared).exists():
+            (data / shared).symlink_to(ROOT / "data" / shared)
     env = {**os.environ, "CC_DATA_DIR": str(data), "CC_WEB__PORT": str(web_port),
            "CC_GATEWAY__PORT": str(gw_port), "CC_SIMULATOR__BUSES": "300", "CC_SIMULATOR__CAMERAS": "50",
            "PYTHONUNBUFFERED": "1", **(extra_env or {})}

@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from dashboard.store import Store
 from feeds.broker import Publisher, connect
 from feeds.contract import Event, now_ms
+from feeds.embedded_redis import EmbeddedRedis
 from tests.stack import RunningStack, start_stack
 
 pytestmark = pytest.mark.browser
@@ -34,9 +35,15 @@ def browser() -> Iterator[Browser]:
         b.close()
 
 
-@pytest.fixture
-def stack(tmp_path: Path, redis_url: str) -> Iterator[RunningStack]:
-    s = start_stack(tmp_path, {"REDIS_URL": redis_url})
+@pytest.fixture(scope="module")
+def redis_url(redis_server: EmbeddedRedis) -> str:
+    """One Redis for the module's stack (not flushed per test: the stack lives across tests)."""
+    return redis_server.url
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[RunningStack]:
+    s = start_stack(tmp_path_factory.mktemp("stack"), {"REDIS_URL": redis_url})
     yield s
     s.stop()
 
@@ -176,4 +183,39 @@ def test_an_event_appears_in_the_list_and_as_a_ring_on_the_map(browser: Browser,
     assert "HIGH" in page.inner_text("#cc-events li:first-child")
     rings = page.evaluate("ccLive.eventRings.getLayers().map(r => [r.getLatLng().lat, r.options.color])")
     assert [37.456, "#ff7b72"] in rings
+    page.close()
+
+
+def test_activity_wall_shows_live_camera_video_and_audits_each_view(browser: Browser,
+                                                                    stack: RunningStack) -> None:
+    page = browser.new_page(viewport={"width": 1920, "height": 1080})
+    sign_in(page, stack, "/wall/activity/4")
+    assert page.locator(".cc-video-tile").count() == 4
+    # The two demo cameras (real clips through YOLO) are playing in the first tiles.
+    page.wait_for_function("""Array.from(document.querySelectorAll('.cc-video-img'))
+        .filter(i => i.src.includes('/video/') && i.naturalWidth > 0).length >= 2""", timeout=60_000)
+    store = Store(f"sqlite:///{stack.data_dir / 'controlroom.db'}")
+    viewed = {e.target for e in store.audit_entries(action="view_camera") if e.username == "admin"}
+    assert {"vis-bupyeong-01", "vis-songdo-01"} <= viewed
+    page.close()
+
+
+def test_clicking_a_camera_opens_its_live_video(browser: Browser, stack: RunningStack) -> None:
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    sign_in(page, stack, "/supervisor")
+    page.wait_for_function("ccLive.entities.camera.get('vis-bupyeong-01')?.props.video === true",
+                           timeout=60_000)
+    page.evaluate("() => { const m = ccLive.markers.camera.get('vis-bupyeong-01');"
+                  " ccLive.map.setView(m.getLatLng(), 17, {animate: false}); }")
+    page.wait_for_timeout(300)
+    point = page.evaluate("ccLive.map.latLngToContainerPoint("
+                          "ccLive.markers.camera.get('vis-bupyeong-01').getLatLng())")
+    box = page.locator("#cc-map").bounding_box()
+    page.mouse.click(box["x"] + point["x"], box["y"] + point["y"])
+    page.wait_for_function("document.querySelector('.cc-popup-video')?.naturalWidth > 0", timeout=20_000)
+    # A field-of-view cone is drawn for the camera.
+    assert page.evaluate("!!ccLive.markers.camera.get('vis-bupyeong-01').ccCone")
+    page.locator(".leaflet-popup-close-button").click()
+    assert page.evaluate("document.querySelector('.cc-popup-video') === null"
+                         " || document.querySelector('.cc-popup-video').getAttribute('src') === ''")
     page.close()

@@ -22,6 +22,8 @@ import numpy as np
 from vision.config import VEHICLE_CLASSES, Camera, Line, Zone
 from vision.detections import Detections
 
+CROWD_REARM_S = 30.0  # a crowd must be gone this long before the same zone can raise it again
+
 
 @dataclass(frozen=True)
 class RuleHit:
@@ -84,6 +86,7 @@ class RuleEngine:
         self._polys = {z.id: np.array(z.polygon, np.float32) for z in camera.zones}
         self._tracks: dict[int, _Track] = {}
         self._crowd_armed: dict[str, bool] = {z.id: True for z in camera.zones}
+        self._crowd_low_since: dict[str, float | None] = {z.id: None for z in camera.zones}
         # counts[line_id][class][direction]
         self.counts: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(
             lambda: {"in": 0, "out": 0}))
@@ -197,12 +200,20 @@ class RuleEngine:
             if not zone.crowd_max:
                 continue
             n = people_in.get(zone.id, 0)
-            if n > zone.crowd_max and self._crowd_armed[zone.id]:
-                self._crowd_armed[zone.id] = False
-                hits.append(RuleHit("crowding", zone.severity, f"{n} people in {zone.name or zone.id}",
-                                    {"zone": zone.id, "people": n, "limit": zone.crowd_max}))
-            elif n <= zone.crowd_max:
-                self._crowd_armed[zone.id] = True
+            if n > zone.crowd_max:
+                self._crowd_low_since[zone.id] = None
+                if self._crowd_armed[zone.id]:
+                    self._crowd_armed[zone.id] = False
+                    hits.append(RuleHit("crowding", zone.severity, f"{n} people in {zone.name or zone.id}",
+                                        {"zone": zone.id, "people": n, "limit": zone.crowd_max}))
+            else:
+                # Re-arm only after the crowd has really gone: a person missed for a frame or two
+                # must not raise the same crowd again.
+                since = self._crowd_low_since[zone.id]
+                if since is None:
+                    self._crowd_low_since[zone.id] = ts
+                elif ts - since >= CROWD_REARM_S:
+                    self._crowd_armed[zone.id] = True
         return hits
 
     # ---- person down ---------------------------------------------------------------------------

@@ -95,8 +95,9 @@ def run_group(redis_url: str | None, camera_ids: list[str] | None = None, stop: 
             if progress and now - last_progress >= 1.0:
                 last_progress = now
                 progress(runners)
-            if max_frames and all(r.pipeline.processed >= max_frames or r.source.ended for r in runners):
-                break
+            if max_frames and all(r.pipeline.processed >= max_frames or r.source.ended
+                                  or r.source.stats.status == "reconnecting" for r in runners):
+                break  # bounded runs (CLI --frames, tests): a dead source does not hold them up
             if all(r.source.ended for r in runners):
                 break
             if not busy:

@@ -121,8 +121,11 @@
     if (aqi && aqi.value !== null && aqi.value !== undefined) {
       rows += '<tr><th>US EPA AQI (2024)</th><td>' + esc(aqi.value + ' ' + (aqi.category || '')) + '</td></tr>';
     }
+    var video = (layer === 'camera' && u.props && u.props.video) ?
+      '<img class="cc-popup-video" alt="live video of ' + esc(u.props.name || id) + '" src="/video/' +
+      encodeURIComponent(id) + '.mjpg">' : '';
     var chart = layer === 'air' ? '<div class="cc-chart" data-cc-chart="' + esc(id) + '">loading 24 h...</div>' : '';
-    return '<div class="cc-popup"><h3>' + esc(id) + '</h3>' + chart + '<table>' + rows +
+    return '<div class="cc-popup"><h3>' + esc(id) + '</h3>' + video + chart + '<table>' + rows +
       '<tr><th>updated</th><td>' + esc(timeKst(u.ts)) + '</td></tr></table></div>';
   }
 
@@ -170,6 +173,28 @@
       .catch(function () { /* no transit feed configured: the overlay stays empty */ });
   }
 
+  // A camera's field of view as a sector under the markers (80 m: a street camera's useful reach).
+  var CONE_M = 80;
+  function cone(m, u) {
+    var p = u.props || {};
+    if (typeof p.heading !== 'number' || typeof p.fov !== 'number') { return; }
+    var key = p.heading + '/' + p.fov + '/' + u.lat + '/' + u.lon;
+    if (m.ccConeKey === key) { return; }
+    m.ccConeKey = key;
+    var pts = [[u.lat, u.lon]], cosLat = Math.cos(u.lat * Math.PI / 180);
+    for (var a = p.heading - p.fov / 2; a <= p.heading + p.fov / 2 + 0.01; a += Math.max(p.fov / 8, 1)) {
+      var r = a * Math.PI / 180;
+      pts.push([u.lat + CONE_M * Math.cos(r) / 111320, u.lon + CONE_M * Math.sin(r) / (111320 * cosLat)]);
+    }
+    if (!m.ccCone) {
+      m.ccCone = L.polygon(pts, { color: '#58a6ff', weight: 1, opacity: 0.5, fillOpacity: 0.12,
+        pane: 'cc-base', interactive: false });
+      cc.groups[u.layer].addLayer(m.ccCone);
+    } else {
+      m.ccCone.setLatLngs(pts);
+    }
+  }
+
   function footprint(m, u) {
     var fp = u.props && u.props.footprint;
     if (!fp || fp.length < 3) { return; }
@@ -191,6 +216,7 @@
         group.removeLayer(m); markers.delete(u.id);
         if (m.ccTrail) { group.removeLayer(m.ccTrail); }
         if (m.ccFootprint) { group.removeLayer(m.ccFootprint); }
+        if (m.ccCone) { group.removeLayer(m.ccCone); }
       }
       return;
     }
@@ -224,7 +250,9 @@
       bind(m, u);
       group.addLayer(m);
       markers.set(u.id, m);
+      if (u.layer === 'camera') { cone(m, u); }
     } else {
+      if (u.layer === 'camera') { cone(m, u); }
       if (typeof heading === 'number') { m.options.heading = heading; }
       m.setLatLng(ll);
       if (m.ccKey !== s.key) {
@@ -237,7 +265,16 @@
 
   function bind(m, u) {
     var layer = u.layer, id = u.id;
-    m.bindPopup(function () { return popupHtml(layer, id); }, { maxWidth: 420, minWidth: layer === 'air' ? 340 : 0 });
+    var wide = layer === 'air' || (layer === 'camera' && u.props && u.props.video);
+    m.bindPopup(function () { return popupHtml(layer, id); }, { maxWidth: 480, minWidth: wide ? 340 : 0 });
+    if (layer === 'camera') {
+      // Closing the popup ends the MJPEG stream (and its server thread) at once.
+      m.on('popupclose', function (e) {
+        var el = e.popup.getElement();
+        var img = el && el.querySelector('img.cc-popup-video');
+        if (img) { img.src = ''; }
+      });
+    }
     if (layer === 'air') {
       m.on('popupopen', function (e) {
         var el = e.popup.getElement().querySelector('[data-cc-chart]');
@@ -445,7 +482,9 @@
       return '<li class="cc-event cc-sev-' + esc(e.severity) + '" data-cc-event="' + i + '" tabindex="0">' +
         '<span class="cc-event-time">' + esc(timeKst(e.ts)) + '</span>' +
         '<span class="cc-event-sev">' + esc(e.severity.toUpperCase()) + '</span>' +
-        '<span class="cc-event-title">' + esc(e.title || e.type) + '</span></li>';
+        '<span class="cc-event-title">' + esc(e.title || e.type) + '</span>' +
+        (e.snapshot && i < 6 ? '<img class="cc-event-snap" alt="snapshot" loading="lazy" src="/api/snapshots/' +
+          encodeURIComponent(e.snapshot) + '.jpg">' : '') + '</li>';
     }).join('');
     if (ul.ccHtml !== html) { ul.innerHTML = html; ul.ccHtml = html; }
   }

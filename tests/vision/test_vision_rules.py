@@ -6,7 +6,7 @@ import numpy as np
 
 from vision.config import Camera
 from vision.detections import Detections
-from vision.rules import RuleEngine
+from vision.rules import CROWD_REARM_S, RuleEngine
 
 NAMES = {0: "person", 2: "car"}
 W, H = 1000, 1000
@@ -78,10 +78,19 @@ def test_crowding_fires_once_until_it_clears() -> None:
     for k in range(6):
         hits += eng.update(_frame(*crowd), k * 0.2, (W, H))
     assert [h.type for h in hits].count("crowding") == 1
+    # A short dip (people missed for a few frames) does not raise the same crowd again...
     for k in range(6, 9):
         eng.update(_frame(*crowd[:1]), k * 0.2, (W, H))
     for k in range(9, 12):
         hits += eng.update(_frame(*crowd), k * 0.2, (W, H))
+    assert [h.type for h in hits].count("crowding") == 1
+    # ...a crowd that has really gone (CROWD_REARM_S) and comes back does.
+    t = 3.0
+    while t < 3.0 + CROWD_REARM_S + 1:
+        eng.update(_frame(*crowd[:1]), t, (W, H))
+        t += 0.5
+    for k in range(3):
+        hits += eng.update(_frame(*crowd), t + k * 0.2, (W, H))
     assert [h.type for h in hits].count("crowding") == 2
 
 

@@ -37,5 +37,5 @@ def test_worker_publishes_status_and_frames(redis_url: str, vision_settings) -> 
     dead = json.loads(r.hget(channels.state_key("camera"), "dead-1"))["props"]
     assert dead["status"] == "offline"  # a dead source is reported, not fatal
     assert r.get(frame_key("vt-1"))[:2] == b"\xff\xd8"
-    note = sub.get_message(timeout=1.0)
-    assert note and note["data"] == b"vt-1"
+    notes = [sub.get_message(timeout=0.2) for _ in range(5)]  # the first read returns the subscribe reply
+    assert any(n and n["data"] == b"vt-1" for n in notes)
