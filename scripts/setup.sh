@@ -9,7 +9,7 @@ need_apt=()
 command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
-fc-list 2>/dev/null | grep -qi nanum || need_apt+=(fonts-nanum)
+[ -d /usr/share/fonts/truetype/nanum ] || need_apt+=(fonts-nanum)  # Korean text on the wall
 command -v mosquitto >/dev/null || need_apt+=(mosquitto)
 if ((${#need_apt[@]})); then
   if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then

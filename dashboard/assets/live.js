@@ -195,6 +195,23 @@
     }
   }
 
+  // Analytics cameras carry a badge with what they see now (few cameras, so DOM tooltips are fine).
+  function badge(m, u) {
+    var p = u.props || {};
+    if (!p.video) { return; }
+    var active = p.last_activity && (Date.now() - p.last_activity < 30000);
+    var text = (p.status === 'offline' ? 'OFFLINE' : (p.people || 0) + ' people · ' + (p.vehicles || 0) + ' vehicles');
+    var cls = 'cc-cam-badge' + (active ? ' cc-cam-active' : '');
+    if (!m.ccBadge) {
+      m.ccBadge = true;
+      m.bindTooltip(text, { permanent: true, direction: 'right', offset: [8, 0], className: cls });
+    } else {
+      m.setTooltipContent(text);
+      var el = m.getTooltip() && m.getTooltip().getElement();
+      if (el) { el.className = el.className.replace(/ ?cc-cam-active/g, '') + (active ? ' cc-cam-active' : ''); }
+    }
+  }
+
   function footprint(m, u) {
     var fp = u.props && u.props.footprint;
     if (!fp || fp.length < 3) { return; }
@@ -250,9 +267,9 @@
       bind(m, u);
       group.addLayer(m);
       markers.set(u.id, m);
-      if (u.layer === 'camera') { cone(m, u); }
+      if (u.layer === 'camera') { cone(m, u); badge(m, u); }
     } else {
-      if (u.layer === 'camera') { cone(m, u); }
+      if (u.layer === 'camera') { cone(m, u); badge(m, u); }
       if (typeof heading === 'number') { m.options.heading = heading; }
       m.setLatLng(ll);
       if (m.ccKey !== s.key) {
