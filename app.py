@@ -102,7 +102,7 @@ class Stack:
         self.stopping = False
 
     def _spawn(self, part: str) -> None:
-        from feeds.embedded_redis import die_with_parent
+        from feeds.managed_server import die_with_parent
 
         self.children[part] = subprocess.Popen(
             [sys.executable, str(ROOT / "app.py"), "--only", part], env=self.env, cwd=ROOT,

@@ -33,7 +33,8 @@ sys.path.insert(0, str(ROOT))
 
 from dashboard.store import Store  # noqa: E402
 from feeds.broker import Publisher, connect  # noqa: E402
-from feeds.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
+from feeds.embedded_redis import EmbeddedRedis  # noqa: E402
+from feeds.managed_server import free_port  # noqa: E402
 
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
          "--disable-sync", "--no-first-run"]

@@ -7,6 +7,7 @@ person reading it is often an installer at a wall, not the author of the code.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -128,7 +129,8 @@ class ConfigError(SystemExit):
         return self.message
 
 
-def _read_yaml(path: Path) -> dict:
+def read_yaml(path: Path) -> dict:
+    """A YAML file that must hold a mapping; ConfigError names the file otherwise."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
@@ -138,13 +140,15 @@ def _read_yaml(path: Path) -> dict:
     return data
 
 
-def _explain(exc: ValidationError, files: list[Path]) -> str:
-    names = ", ".join(str(f) for f in files)
-    lines = [f"Configuration is not valid ({names} and CC_* environment variables):"]
+def explain(exc: ValidationError, title: str, prefix: str = "",
+            locate: Callable[[list], list] | None = None) -> str:
+    """One line per problem: where (dotted path), what is wrong, and the value given."""
+    lines = [title]
     for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"])
+        loc = locate(list(err["loc"])) if locate else list(err["loc"])
+        where = prefix + (".".join(str(p) for p in loc) or "(top level)")
         got = err.get("input")
-        shown = "" if isinstance(got, dict) else f" (got {got!r})"
+        shown = "" if isinstance(got, dict | list) else f" (got {got!r})"
         lines.append(f"  - {where}: {err['msg']}{shown}")
     return "\n".join(lines)
 
@@ -154,7 +158,7 @@ def load_settings(config_dir: Path | None = None) -> Settings:
     files = sorted(directory.glob("*.yaml"))
     merged: dict = {}
     for f in files:
-        for key, value in _read_yaml(f).items():
+        for key, value in read_yaml(f).items():
             if key in merged:
                 raise ConfigError(f"{f}: section '{key}' is also defined in another file")
             merged[key] = value
@@ -164,7 +168,9 @@ def load_settings(config_dir: Path | None = None) -> Settings:
     try:
         settings = Settings(**merged)
     except ValidationError as exc:
-        raise ConfigError(_explain(exc, files)) from None
+        names = ", ".join(str(f) for f in files)
+        raise ConfigError(explain(exc, f"Configuration is not valid ({names} and CC_* environment "
+                                       "variables):")) from None
     if os.environ.get("REDIS_URL"):
         settings.redis.url = os.environ["REDIS_URL"]
     if os.environ.get("DATABASE_URL"):

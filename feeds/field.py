@@ -14,10 +14,9 @@ import tempfile
 import threading
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from config.settings import CONFIG_DIR, ConfigError, SimulatorSettings
+from config.settings import CONFIG_DIR, ConfigError, SimulatorSettings, explain, read_yaml
 from feeds.adapter import Adapter, service_area
 from feeds.air.adapter import AirAdapter
 from feeds.air.config import AirConfig
@@ -72,23 +71,14 @@ def load_feeds_config(config_dir: Path | None = None) -> FeedsConfig:
     path = directory / "feeds.yaml"
     if not path.exists():
         return FeedsConfig()
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    section = data.get("feeds", {}) if isinstance(data, dict) else None
+    data = read_yaml(path)
+    section = data.get("feeds", {})
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: expected a mapping under 'feeds:'")
     try:
         return FeedsConfig(**section)
     except ValidationError as exc:
-        lines = [f"{path} is not valid:"]
-        for err in exc.errors():
-            where = "feeds." + ".".join(str(p) for p in err["loc"])
-            got = err.get("input")
-            shown = "" if isinstance(got, dict | list) else f" (got {got!r})"
-            lines.append(f"  - {where}: {err['msg']}{shown}")
-        raise ConfigError("\n".join(lines)) from None
+        raise ConfigError(explain(exc, f"{path} is not valid:", prefix="feeds.")) from None
 
 
 class FieldRunner:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psutil
 
-from feeds.embedded_redis import free_port
+from feeds.managed_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

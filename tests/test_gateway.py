@@ -20,7 +20,8 @@ from feeds import channels
 from feeds.broker import Publisher
 from feeds.broker import connect as redis_connect
 from feeds.contract import EntityUpdate, encode, now_ms
-from feeds.embedded_redis import EmbeddedRedis, free_port
+from feeds.embedded_redis import EmbeddedRedis
+from feeds.managed_server import free_port
 
 SECRET = "gateway-test-secret"
 

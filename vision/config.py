@@ -14,10 +14,9 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from config.settings import CONFIG_DIR, DATA_DIR, REPO_ROOT, ConfigError
+from config.settings import CONFIG_DIR, DATA_DIR, REPO_ROOT, ConfigError, explain, read_yaml
 
 Point = Annotated[list[Annotated[float, Field(ge=0.0, le=1.0)]], Field(min_length=2, max_length=2)]
 CameraType = Literal["crime_prevention", "traffic", "disaster"]
@@ -166,25 +165,19 @@ def load_vision_config(path: Path | None = None) -> VisionConfig:
     path = path or cameras_file()
     if not path.exists():
         return VisionConfig()
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping with 'vision:' and 'cameras:'")
+    raw = read_yaml(path)
     data = {k: raw[k] for k in ("vision", "cameras") if k in raw}
+
+    def by_camera_id(loc: list) -> list:
+        # "cameras.[vis-bupyeong-01].zones" reads better than "cameras.0.zones".
+        if len(loc) >= 2 and loc[0] == "cameras" and isinstance(loc[1], int):
+            cams = data.get("cameras") or []
+            if loc[1] < len(cams) and isinstance(cams[loc[1]], dict) and "id" in cams[loc[1]]:
+                loc[1] = f"[{cams[loc[1]]['id']}]"
+        return loc
+
     try:
         return VisionConfig(**data)
     except ValidationError as exc:
-        lines = [f"Camera configuration is not valid ({path}):"]
-        for err in exc.errors():
-            loc = list(err["loc"])
-            if len(loc) >= 2 and loc[0] == "cameras" and isinstance(loc[1], int):
-                cams = data.get("cameras") or []
-                if loc[1] < len(cams) and isinstance(cams[loc[1]], dict) and "id" in cams[loc[1]]:
-                    loc[1] = f"[{cams[loc[1]]['id']}]"
-            where = ".".join(str(p) for p in loc) or "(top level)"
-            got = err.get("input")
-            shown = "" if isinstance(got, dict | list) else f" (got {got!r})"
-            lines.append(f"  - {where}: {err['msg']}{shown}")
-        raise ConfigError("\n".join(lines)) from None
+        raise ConfigError(explain(exc, f"Camera configuration is not valid ({path}):",
+                                  locate=by_camera_id)) from None
