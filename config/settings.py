@@ -91,6 +91,7 @@ class WallScreen(Section):
     bounds: Annotated[list[LatLon], Field(min_length=2, max_length=2)] | None = None
     layers: list[LayerName] = ["bus", "camera", "sensor", "air", "drone"]
     routes: bool = False  # draw the bus route lines (GTFS shapes)
+    drone_video: str | None = None  # camera id of a drone's video tile shown beside the map
 
 
 class Settings(BaseSettings):

@@ -6,6 +6,7 @@ from dash import html
 
 from config.settings import Settings
 from feeds.geo import Edition
+from layouts.drone_panel import drone_cameras, drone_panel
 from widgets.city_map import city_map
 from widgets.panels import event_list, layer_toggles, live_status
 
@@ -18,7 +19,8 @@ def layout(settings: Settings, edition: Edition, username: str) -> html.Div:
                      html.A("Sign out", href="/logout", className="cc-link cc-touch")],
                     className="cc-header"),
         layer_toggles(LAYERS),
-        html.Main([city_map(settings.map, edition, LAYERS, routes=False),
-                   html.Aside(event_list("Events - tap to locate"), className="cc-side")],
+        html.Main([city_map(settings.map, edition, LAYERS, routes=False, layers_collapsed=True),
+                   html.Aside([*[p for c in drone_cameras() for p in drone_panel(c.id)],
+                               event_list("Events - tap to locate")], className="cc-side")],
                   className="cc-body"),
     ], className="cc-page cc-commander")

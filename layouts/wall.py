@@ -10,6 +10,7 @@ from dash import html
 
 from config.settings import Settings
 from feeds.geo import Edition
+from layouts.drone_panel import drone_panel
 from widgets.city_map import city_map
 from widgets.panels import clock, event_list, kpi_strip, live_status
 
@@ -26,6 +27,7 @@ def layout(settings: Settings, edition: Edition, screen: int) -> html.Div:
         html.Main([city_map(settings.map, edition, wall.layers, wall.center, wall.zoom,
                             interactive=False, bounds=wall.bounds,
                             routes=True if wall.routes else None),
-                   html.Aside(event_list("Latest events"), className="cc-side")],
+                   html.Aside([*drone_panel(wall.drone_video), event_list("Latest events")],
+                              className="cc-side")],
                   className="cc-body"),
     ], className="cc-page cc-wall", **{"data-cc-screen": str(screen)})

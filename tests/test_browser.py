@@ -219,3 +219,20 @@ def test_clicking_a_camera_opens_its_live_video(browser: Browser, stack: Running
     assert page.evaluate("document.querySelector('.cc-popup-video') === null"
                          " || document.querySelector('.cc-popup-video').getAttribute('src') === ''")
     page.close()
+
+
+def test_commander_sees_the_drone_video_with_its_telemetry(browser: Browser, stack: RunningStack) -> None:
+    page = browser.new_page(viewport={"width": 1024, "height": 768})
+    sign_in(page, stack, "/commander")
+    page.wait_for_function("document.querySelector('[data-cc-telemetry=\"drone-1\"]')?.textContent"
+                           ".startsWith('ALT 120 m')", timeout=30_000)
+    page.wait_for_function("document.querySelector('.cc-drone-panel .cc-video-img')?.naturalWidth > 0",
+                           timeout=60_000)
+    # The drone's camera is drawn where the drone is.
+    page.wait_for_function("ccLive.entities.camera.get('vis-drone-1')?.props.mount === 'drone-1'",
+                           timeout=30_000)
+    gap = page.evaluate("""(() => {
+        const c = ccLive.entities.camera.get('vis-drone-1'), d = ccLive.entities.drone.get('drone-1');
+        return ccLive.map.distance([c.lat, c.lon], [d.lat, d.lon]); })()""")
+    assert gap < 150  # metres: the camera reports the drone position it read within the last second
+    page.close()

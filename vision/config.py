@@ -82,6 +82,9 @@ class Camera(_Strict):
     lines: list[Line] = []
     person_down_s: float | None = Field(None, gt=0)  # heuristic, see docs/vision.md
     privacy: Privacy = Privacy()
+    # Id of a drone-layer entity carrying this camera: its status and events follow that position
+    # and heading instead of lat/lon/heading above (which stay as the launch point).
+    mount: str | None = Field(None, min_length=1, max_length=128)
 
     @field_validator("source")
     @classmethod

@@ -13,10 +13,13 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field
 
+import msgspec
 import numpy as np
+import redis
 
 from feeds.broker import Publisher
-from feeds.contract import Event
+from feeds.channels import state_key
+from feeds.contract import EntityUpdate, Event
 from vision.annotate import draw, encode_jpeg
 from vision.config import VEHICLE_CLASSES, Camera, VisionSettings
 from vision.detections import Detections
@@ -29,6 +32,7 @@ from vision.snapshots import SnapshotStore
 from vision.tracking import Tracker
 
 log = logging.getLogger(__name__)
+_drone_state = msgspec.json.Decoder(EntityUpdate)
 
 
 @dataclass
@@ -82,6 +86,8 @@ class CameraPipeline:
         self._done_at: deque[float] = deque(maxlen=64)
         self._status_at = 0.0
         self.source_status = "starting"
+        self._mount_pos: tuple[float, float, float] | None = None
+        self._mount_read_at = -1e18
 
     # ---- the step ------------------------------------------------------------------------------
     def process(self, image: np.ndarray, ts: float) -> StepResult:
@@ -159,8 +165,9 @@ class CameraPipeline:
                 cv2.rectangle(img, (x1, y1), (x2, y2), (0, 0, 255), 3)
                 jpeg = encode_jpeg(img, self.settings.frame_max_width, self.settings.jpeg_quality)
             snapshot = self.snapshots.save(event_id, jpeg)
+        lat, lon, _ = self.position()
         ev = Event(v=1, id=event_id, type=hit.type, severity=hit.severity, ts=int(ts * 1000), layer="camera",
-                   entity=self.camera.id, lat=self.camera.lat, lon=self.camera.lon, title=hit.title[:200],
+                   entity=self.camera.id, lat=lat, lon=lon, title=hit.title[:200],
                    props={**hit.props, "camera": self.camera.name,
                           "bbox": [round(v, 1) for v in hit.box] if hit.box else None},
                    snapshot=snapshot)
@@ -168,6 +175,24 @@ class CameraPipeline:
         if self.publisher is not None:
             self.publisher.event(ev)
         return ev
+
+    # ---- where the camera is ----------------------------------------------------------------------
+    def position(self) -> tuple[float, float, float]:
+        """lat, lon, heading: fixed, or the carrying drone's latest state (read at most once a second)."""
+        cam = self.camera
+        if not cam.mount or self.publisher is None:
+            return cam.lat, cam.lon, cam.heading
+        now = time.monotonic()
+        if now - self._mount_read_at >= 1.0:
+            self._mount_read_at = now
+            try:
+                raw = self.publisher.client.hget(state_key("drone"), cam.mount)
+                if raw:
+                    upd = _drone_state.decode(raw)
+                    self._mount_pos = (upd.lat, upd.lon, float(upd.props.get("heading", cam.heading)) % 360)
+            except (redis.RedisError, msgspec.DecodeError, msgspec.ValidationError, TypeError) as exc:
+                log.debug("mount %s position unavailable: %s", cam.mount, exc)
+        return self._mount_pos or (cam.lat, cam.lon, cam.heading)
 
     # ---- status on the camera layer --------------------------------------------------------------
     def analytics_fps(self) -> float:
@@ -179,8 +204,10 @@ class CameraPipeline:
     def status_props(self) -> dict:
         labels = self.tracks.labels()
         cam = self.camera
+        extra = {"mount": cam.mount} if cam.mount else {}
         return {
-            "name": cam.name, "district": cam.district, "type": cam.type, "heading": cam.heading,
+            **extra, "name": cam.name, "district": cam.district, "type": cam.type,
+            "heading": round(self.position()[2]),
             "fov": cam.fov, "status": "online" if self.source_status == "online" else self.source_status,
             "fps": self.analytics_fps(), "people": labels.count("person"),
             "vehicles": sum(labels.count(c) for c in VEHICLE_CLASSES),
@@ -194,8 +221,8 @@ class CameraPipeline:
         if self.publisher is None or (not force and now - self._status_at < self.settings.status_every_s):
             return
         self._status_at = now
-        self.publisher.update("camera", self.camera.id, self.camera.lat, self.camera.lon, self.status_props(),
-                              ts=int(ts * 1000))
+        lat, lon, _ = self.position()
+        self.publisher.update("camera", self.camera.id, lat, lon, self.status_props(), ts=int(ts * 1000))
 
     def publish_status(self, status: str | None = None) -> None:
         """Status without a frame (offline, reconnecting); also used at start and stop."""

@@ -49,7 +49,7 @@ def legend(layers: list[str], edition: Edition) -> html.Div:
 def city_map(settings: MapSettings, edition: Edition, layers: list[str],
              center: list[float] | None = None, zoom: float | None = None,
              interactive: bool = True, bounds: list[list[float]] | None = None,
-             routes: bool | None = None) -> html.Div:
+             routes: bool | None = None, layers_collapsed: bool | None = None) -> html.Div:
     """routes: None leaves out the bus-route overlay, False adds it unchecked, True checked."""
     base: list = []
     if settings.tile_url:
@@ -70,7 +70,8 @@ def city_map(settings: MapSettings, edition: Edition, layers: list[str],
     # react-leaflet only fits `bounds` when no centre and zoom are given.
     view = ({"bounds": bounds} if bounds else
             {"center": center or settings.center, "zoom": zoom or settings.zoom})
-    children = [*base, dl.LayersControl(overlays, collapsed=not interactive),
+    collapsed = (not interactive) if layers_collapsed is None else layers_collapsed
+    children = [*base, dl.LayersControl(overlays, collapsed=collapsed),
                 dl.ScaleControl(position="bottomleft", imperial=False)]
     return html.Div([
         dl.Map(children, id="cc-map", **view, zoomSnap=0.25, preferCanvas=True,

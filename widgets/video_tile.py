@@ -25,3 +25,10 @@ def video_tile(camera_id: str | None, name: str = "", index: int = 0) -> html.Di
                     **{"aria-pressed": "false"}),
     ], className="cc-video-tile", id=f"cc-video-tile-{index}",
         **{"data-camera": camera_id or "", "data-name": name, "data-pinned": "false"})
+
+
+def drone_tile(camera_id: str, drone_id: str, name: str) -> html.Div:
+    """The drone's video with its telemetry over it (filled by live.js from the drone layer)."""
+    tile = video_tile(camera_id, name, index=90)
+    tile.children.append(html.Div("-", className="cc-telemetry", **{"data-cc-telemetry": drone_id}))
+    return html.Div([html.H2(name, className="cc-panel-title"), tile], className="cc-panel cc-drone-panel")

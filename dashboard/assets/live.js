@@ -481,8 +481,20 @@
              air_worst: worst >= 0 ? AIR_ORDER[worst] : '-', events: recent };
   }
 
+  function telemetryText(d) {
+    if (!d) { return 'no telemetry'; }
+    var p = d.props || {}, age = Math.round((Date.now() - d.ts) / 1000);
+    return 'ALT ' + Math.round(p.alt_m || 0) + ' m  HDG ' + Math.round(p.heading || 0) + '°  ' +
+      (p.speed_ms || 0).toFixed(1) + ' m/s  BAT ' + Math.round(p.battery_pct || 0) + ' %  ' +
+      (p.mode || '') + (age > 5 ? '  (' + age + ' s old)' : '');
+  }
+
   function renderPanels() {
     updateStatus();
+    setAll('[data-cc-telemetry]', function (el) {
+      var t = telemetryText(cc.entities.drone.get(el.dataset.ccTelemetry));
+      if (el.textContent !== t) { el.textContent = t; }
+    });
     var k = kpis();
     setAll('[data-cc-kpi]', function (el) { var v = String(k[el.dataset.ccKpi]); if (el.textContent !== v) { el.textContent = v; } });
     setAll('[data-cc-count]', function (el) { el.textContent = String(cc.entities[el.dataset.ccCount].size); });
