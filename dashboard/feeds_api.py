@@ -17,12 +17,11 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-import redis
 from flask import Flask, jsonify
 from flask_login import current_user
 
 from feeds.air.history import load as load_history
-from feeds.broker import connect
+from feeds.broker import REDIS_DOWN, connect
 from feeds.channels import HEALTH_KEY
 from feeds.transit.adapter import SHAPES_KEY
 
@@ -61,7 +60,7 @@ def install_feed_routes(server: Flask, redis_url: str) -> None:
         since = int(time.time() * 1000) - HISTORY_HOURS * 3_600_000
         try:
             points = load_history(client, name, since)
-        except (redis.ConnectionError, redis.TimeoutError, OSError):
+        except REDIS_DOWN:
             return jsonify(error="live store unavailable"), 503
         return jsonify(station=name, scale="KR CAI (통합대기환경지수)", hours=HISTORY_HOURS, points=points)
 
@@ -70,7 +69,7 @@ def install_feed_routes(server: Flask, redis_url: str) -> None:
     def feed_health():
         try:
             return jsonify(_decode_hash(client.hgetall(HEALTH_KEY)))
-        except (redis.ConnectionError, redis.TimeoutError, OSError):
+        except REDIS_DOWN:
             return jsonify(error="live store unavailable"), 503
 
     @server.get("/api/transit/shapes")
@@ -78,5 +77,5 @@ def install_feed_routes(server: Flask, redis_url: str) -> None:
     def transit_shapes():
         try:
             return jsonify(_decode_hash(client.hgetall(SHAPES_KEY)))
-        except (redis.ConnectionError, redis.TimeoutError, OSError):
+        except REDIS_DOWN:
             return jsonify(error="live store unavailable"), 503

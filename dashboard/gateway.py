@@ -23,8 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import msgspec
 import redis.asyncio as aioredis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import RedisError
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
@@ -114,7 +113,7 @@ class Gateway:
                     msg = await pubsub.get_message(timeout=HEARTBEAT_S)
                     if msg is not None:
                         self._on_message(msg["channel"], msg["data"])
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            except (RedisError, OSError) as exc:
                 if self.redis_up:
                     log.warning("lost Redis (%s); retrying with backoff", exc)
                 self.redis_up = False

@@ -23,7 +23,7 @@ from flask_login import current_user
 
 from dashboard.store import Store
 from feeds.broker import connect
-from vision.channels import FRAME_CHANNEL, frame_key
+from feeds.channels import FRAME_CHANNEL, FRAME_TTL_S, frame_key
 from vision.config import load_vision_config
 from vision.snapshots import SnapshotStore
 
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 BOUNDARY = "ccframe"
 IDLE_KEEPALIVE_S = 5.0  # resend the last frame this often so proxies and browsers keep the stream
 MAX_STREAM_S = 3600.0  # a browser reconnects by itself; caps a forgotten tab's thread
+NO_FRAME_END_S = FRAME_TTL_S + 5  # a camera silent this long ends its streams
 
 
 class FrameNotifier:
@@ -55,16 +56,21 @@ class FrameNotifier:
         while True:
             try:
                 client = redis.Redis.from_url(self.redis_url, protocol=2, socket_connect_timeout=3,
+                                              socket_timeout=10, socket_keepalive=True,
                                               health_check_interval=15)
                 pubsub = client.pubsub(ignore_subscribe_messages=True)
                 pubsub.subscribe(FRAME_CHANNEL)
                 backoff = 0.5
-                for msg in pubsub.listen():
+                while True:
+                    # A timeout on each read, so a silently dead connection is noticed and replaced.
+                    msg = pubsub.get_message(timeout=1.0)
+                    if msg is None:
+                        continue
                     cam = msg["data"].decode("utf-8", "replace") if isinstance(msg["data"], bytes) else ""
                     with self.cond:
                         self.version[cam] = self.version.get(cam, 0) + 1
                         self.cond.notify_all()
-            except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            except (redis.RedisError, OSError) as exc:
                 log.warning("frame notifier: Redis unreachable (%s); retry in %.1f s", exc, backoff)
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
@@ -81,31 +87,37 @@ def _part(jpeg: bytes) -> bytes:
 
 
 def mjpeg_stream(client: redis.Redis, notifier: FrameNotifier, camera_id: str,
-                 max_s: float = MAX_STREAM_S) -> Iterator[bytes]:
+                 max_s: float = MAX_STREAM_S, no_frame_s: float = NO_FRAME_END_S) -> Iterator[bytes]:
+    """Parts while the camera delivers; ends after `no_frame_s` without a frame.
+
+    Ending matters twice: waitress only notices a closed browser when it writes, so a stream that
+    never writes would hold a server thread; and a dead camera's tile must not freeze on its last
+    frame (the worker's frames expire after FRAME_TTL_S for that reason).
+    """
     key = frame_key(camera_id)
     seen = notifier.version.get(camera_id, 0)
-    started = time.monotonic()
-    last: bytes | None = None
+    started = last_frame_at = time.monotonic()
     first = True
-    while time.monotonic() - started < max_s:
+    while time.monotonic() - started < max_s and time.monotonic() - last_frame_at < no_frame_s:
         if not first:
             seen = notifier.wait(camera_id, seen, IDLE_KEEPALIVE_S)
         first = False
         try:
             jpeg = client.get(key)
-        except (redis.ConnectionError, redis.TimeoutError, OSError):
+        except (redis.RedisError, OSError):
             time.sleep(1.0)
             continue
         if jpeg:
-            last = jpeg
-        if last:
-            yield _part(last)
+            last_frame_at = time.monotonic()
+            yield _part(jpeg)
 
 
 def install_video_routes(server: Flask, store: Store, redis_url: str) -> None:
     client = connect(redis_url)
     notifier = FrameNotifier(redis_url)
-    snapshots = SnapshotStore(load_vision_config().vision.snapshots_path())
+    vision = load_vision_config()
+    snapshots = SnapshotStore(vision.vision.snapshots_path())
+    known = {c.id for c in vision.cameras}
 
     def remote() -> str:
         return request.remote_addr or ""
@@ -114,7 +126,7 @@ def install_video_routes(server: Flask, store: Store, redis_url: str) -> None:
     def video_mjpeg(camera_id: str) -> Response:
         if not current_user.is_authenticated:
             return jsonify(error="login required"), 401
-        if len(camera_id) > 64:
+        if camera_id not in known:  # before the audit: no row, and no thread, for a made-up id
             abort(404)
         store.audit(current_user.name, "view_camera", camera_id, remote())
         notifier.ensure_started()

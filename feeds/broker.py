@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
 from typing import Any
 
 import msgspec
@@ -22,6 +22,9 @@ from feeds.contract import EntityUpdate, Event, encode, now_ms
 log = logging.getLogger(__name__)
 
 CHUNK = 500  # updates per PUBLISH; keeps each message well under the gateway's size limit
+# What an unreachable, restarting or refusing Redis raises (a full disk gives MISCONF, a replica
+# after failover READONLY): every caller treats them as "Redis is not taking writes now".
+REDIS_DOWN = (redis.RedisError, OSError)
 
 
 def connect(url: str) -> redis.Redis:
@@ -36,7 +39,8 @@ class Publisher:
         self.src = src or uuid.uuid4().hex[:8]
         self._seq: dict[str, int] = defaultdict(int)
         self._pending: dict[tuple[str, str], EntityUpdate] = {}
-        self._pending_events: list[Event] = []
+        # Bounded: during a long outage only the newest events are kept (as the recent list does).
+        self._pending_events: deque[Event] = deque(maxlen=channels.RECENT_EVENTS_KEEP)
         self._retry_at = 0.0
         self._backoff = 0.5
         self.published = 0
@@ -85,7 +89,7 @@ class Publisher:
             if self._pending_events:
                 pipe.ltrim(channels.RECENT_EVENTS_KEY, 0, channels.RECENT_EVENTS_KEEP - 1)
             pipe.execute()
-        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+        except REDIS_DOWN as exc:
             self.failures += 1
             self._retry_at = time.monotonic() + self._backoff
             if self.failures == 1 or self.failures % 20 == 0:

@@ -19,6 +19,7 @@ import redis
 
 from feeds import channels
 from feeds.adapter import Adapter
+from feeds.broker import REDIS_DOWN
 from feeds.contract import now_ms
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ class HealthWriter:
         try:
             mapping = {k: msgspec.json.encode(v) for k, v in snap.items()}
             self.client.hset(channels.HEALTH_KEY, mapping=mapping)
-        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+        except REDIS_DOWN as exc:
             log.debug("health not written: %s", exc)
             return False
         return True

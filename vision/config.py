@@ -65,7 +65,7 @@ class Privacy(_Strict):
 
 
 class Camera(_Strict):
-    id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+    id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$")]
     name: str
     district: str = ""
     type: CameraType = "crime_prevention"
@@ -149,6 +149,10 @@ class VisionConfig(_Strict):
             if cam.id in seen:
                 raise ValueError(f"camera id {cam.id!r} is used twice")
             seen.add(cam.id)
+            # Privacy masks what the detector finds: without persons it would mask nothing.
+            if cam.privacy.enabled and "person" not in self.vision.classes:
+                raise ValueError(f"camera {cam.id!r} has privacy on, so vision.classes must include "
+                                 "'person'")
         return self
 
     def camera(self, camera_id: str) -> Camera:

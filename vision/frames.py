@@ -7,7 +7,8 @@ import logging
 
 import redis
 
-from vision.channels import FRAME_CHANNEL, FRAME_TTL_S, frame_key
+from feeds.broker import REDIS_DOWN
+from feeds.channels import FRAME_CHANNEL, FRAME_TTL_S, frame_key
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ class FrameSink:
             pipe.set(frame_key(camera_id), jpeg, ex=self.ttl_s)
             pipe.publish(FRAME_CHANNEL, camera_id)
             pipe.execute()
-        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+        except REDIS_DOWN as exc:
             self.failures += 1  # frames are perishable: drop, never queue
             if self.failures == 1 or self.failures % 100 == 0:
                 log.warning("frame for %s not stored (%s) [%d failures]", camera_id, exc, self.failures)

@@ -102,7 +102,9 @@ class CameraPipeline:
 
     def _process(self, image: np.ndarray, ts: float) -> StepResult:
         t0 = time.perf_counter()
-        run = self.gate.check(image, ts)
+        # With privacy on, every outgoing frame needs fresh person boxes: a person whose motion
+        # stays under the gate's threshold would otherwise leave the worker unmasked.
+        run = self.gate.check(image, ts) or self.camera.privacy.enabled
         t1 = time.perf_counter()
         self.timings.add("gate", (t1 - t0) * 1000)
         hits: list[RuleHit] = []

@@ -68,10 +68,14 @@ class FrameSource:
         self._thread.start()
         return self
 
-    def stop(self) -> None:
+    def request_stop(self) -> None:
+        """Ask the reader to end without waiting for it (a stalled RTSP read can take seconds)."""
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
+
+    def stop(self) -> None:
+        self.request_stop()
         if self._thread:
             self._thread.join(timeout=5)
 
@@ -103,6 +107,7 @@ class FrameSource:
             log.info("camera %s: source open (%s, %.1f fps)", self.camera_id, self.source, fps)
             next_at = time.monotonic()
             bad_run = 0
+            good_this_pass = 0
             while not self._stop.is_set():
                 t0 = time.perf_counter()
                 ok, img = cap.read()
@@ -122,6 +127,7 @@ class FrameSource:
                         break
                     continue
                 bad_run = 0
+                good_this_pass += 1
                 backoff = 1.0
                 index += 1
                 self.stats.frames += 1
@@ -150,8 +156,11 @@ class FrameSource:
                 with self._cond:
                     self._cond.notify_all()
                 return
-            if not self.is_file:
-                self._failed(f"stream {self.source!r} stopped", backoff)
+            if not self.is_file or good_this_pass == 0:
+                # A stream that stopped, or a file without one good frame (empty, truncated,
+                # corrupt): wait before reopening instead of spinning on it.
+                self._failed(f"{'stream' if not self.is_file else 'file'} {self.source!r} gave no frames"
+                             if good_this_pass == 0 else f"stream {self.source!r} stopped", backoff)
                 backoff = min(backoff * 2, self.max_backoff_s)
         self.stats.status = "ended" if self.stats.status != "reconnecting" else self.stats.status
 

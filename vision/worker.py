@@ -66,6 +66,12 @@ def run_group(redis_url: str | None, camera_ids: list[str] | None = None, stop: 
     cams = [c for c in cfg.cameras if c.enabled and (camera_ids is None or c.id in camera_ids)]
     stop = stop or threading.Event()
     runners, publisher = build_runners(cfg, cams, redis_url)
+    # Retention holds even for a quiet camera: prune at start and hourly, not only on new snapshots.
+    stores = list({id(r.pipeline.snapshots): r.pipeline.snapshots for r in runners
+                   if r.pipeline.snapshots is not None}.values())
+    for store in stores:
+        store.prune()
+    pruned_at = time.monotonic()
     for r in runners:
         r.source.start()
         r.pipeline.publish_status("starting")
@@ -100,15 +106,23 @@ def run_group(redis_url: str | None, camera_ids: list[str] | None = None, stop: 
                 break  # bounded runs (CLI --frames, tests): a dead source does not hold them up
             if all(r.source.ended for r in runners):
                 break
+            if now - pruned_at > 3600:
+                pruned_at = now
+                for store in stores:
+                    store.prune()
             if not busy:
                 wait = min((r.next_due for r in runners), default=now + 0.05) - time.monotonic()
                 stop.wait(min(0.05, max(0.005, wait)))
     finally:
+        # Tell every camera "offline" before waiting on any reader, so a slow one cannot make the
+        # parent kill this process before the status is out.
         for r in runners:
-            r.source.stop()
+            r.source.request_stop()
             r.pipeline.publish_status("offline")
         if publisher is not None:
             publisher.flush()
+        for r in runners:
+            r.source.stop()
     return runners
 
 

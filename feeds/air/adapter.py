@@ -10,6 +10,7 @@ from feeds.adapter import Adapter, ServiceArea, fetch
 from feeds.air import alert, aqi_us, cai, history
 from feeds.air.airkorea import POLLUTANTS, Row, parse_response
 from feeds.air.config import AirConfig
+from feeds.broker import REDIS_DOWN
 from feeds.contract import now_ms
 from feeds.simulator.world import AirStation, air_stations
 
@@ -36,11 +37,22 @@ class AirAdapter(Adapter):
         if not self._loaded:
             self._load_history()
         if self.backfill_url and not self._backfilled:
-            for name in self.stations:
-                url = self.backfill_url.replace("{station}", urllib.parse.quote(name))
-                self.ingest(fetch(url, timeout=20), station=name)
-            self.flush()
+            # Best effort, once: a station whose history is unavailable must not block live data
+            # (nor re-fetch every station, spending an API key's daily quota, on each retry).
             self._backfilled = True
+            missing = 0
+            for name in self.stations:
+                quoted = urllib.parse.quote(name) if "://" in self.backfill_url else name
+                try:
+                    self.ingest(fetch(self.backfill_url.replace("{station}", quoted), timeout=20),
+                                station=name)
+                except Exception as exc:
+                    missing += 1
+                    self.log.debug("history of %s unavailable: %s", name, exc)
+            if missing:
+                self.log.warning("24 h history unavailable for %d of %d stations", missing,
+                                 len(self.stations))
+            self.flush()
 
     def run_once(self) -> None:
         if self.url:
@@ -140,6 +152,6 @@ class AirAdapter(Adapter):
         self.series[st.name] = {t: r for t, r in self.series[st.name].items() if t >= cutoff}
         try:
             history.store(self.client, st.name, points, self.cfg.history_hours * HOUR_MS, now)
-        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+        except REDIS_DOWN as exc:
             # The live layer still goes out through the Publisher's buffer; history resumes next hour.
             self.log.warning("air history not stored for %s: %s", st.name, exc)

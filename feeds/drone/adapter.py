@@ -43,6 +43,7 @@ class _Vehicle:
     voltage_v: float | None = None
     gimbal_pitch: float | None = None
     last_pub: float = 0.0
+    last_seen: float = 0.0  # monotonic time of its last valid message
     extra: dict = field(default_factory=dict)
 
 
@@ -129,6 +130,7 @@ class DroneAdapter(Adapter):
         v = self.vehicles.get(sysid)
         if v is None:
             v = self.vehicles[sysid] = _Vehicle(sysid)
+        v.last_seen = time.monotonic()
         if kind == "HEARTBEAT":
             if m.type == mavlink2.MAV_TYPE_GCS:  # type: ignore[attr-defined]
                 return False  # a ground station's heartbeat is not a drone
@@ -175,6 +177,15 @@ class DroneAdapter(Adapter):
         v.heading = hdg / 100 if hdg != 65535 and 0 <= hdg <= 35999 else v.yaw_deg
         self._publish(v)
         return True
+
+    def tick(self) -> None:
+        """A drone that stopped talking leaves the map (with its footprint) after gone_s."""
+        now = time.monotonic()
+        for sysid, v in list(self.vehicles.items()):
+            if now - v.last_seen > self.cfg.gone_s:
+                if v.lat is not None and v.lon is not None:
+                    self.publisher.update("drone", f"drone-{sysid}", v.lat, v.lon, {}, gone=True)
+                del self.vehicles[sysid]
 
     def _publish(self, v: _Vehicle) -> None:
         now = time.monotonic()

@@ -21,5 +21,6 @@ class DroneConfig(BaseModel):
     listen: str = "127.0.0.1:14550"  # UDP host:port the vehicles (or a GCS router) send to; port 0 = any
     contract_s: float = Field(2.0, gt=0)
     publish_hz: float = Field(5.0, gt=0, le=50)
+    gone_s: float = Field(60.0, gt=0)  # a vehicle silent this long leaves the map (link lost, landed)
     names: dict[int, str] = {1: "Drone 1 (fire watch)"}  # MAVLink system id -> display name
     camera: CameraConfig = CameraConfig()

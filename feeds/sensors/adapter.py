@@ -23,6 +23,9 @@ from feeds.sensors.rules import METRIC_HOURS, Accumulator, RuleState, step
 SEVERITY_ORDER = ("info", "low", "medium", "high", "critical")
 
 
+MAX_UNKNOWN_SENSORS = 1000  # self-described sensors beyond config/feeds.yaml
+
+
 @dataclass
 class _Sensor:
     id: str
@@ -130,6 +133,14 @@ class SensorAdapter(Adapter):
         if not kind or lat is None or lon is None:
             self.reject("unknown_sensor", f"{r.datastream}: no kind or location in config or payload")
             return None
+        if known is None:
+            # Self-describing sensors are welcome, but only real ones are remembered: hostile
+            # traffic with endless made-up ids must not grow memory or the state hash.
+            if not self.in_area(lat, lon, r.datastream):
+                return None
+            if sum(1 for sid in self.sensors if sid not in self.cfg.sensors) >= MAX_UNKNOWN_SENSORS:
+                self.reject("too_many_unknown_sensors", r.datastream)
+                return None
         kind_cfg = self.cfg.kinds.get(kind)
         rules = known.rules if known and known.rules is not None else (kind_cfg.rules if kind_cfg else [])
         s = _Sensor(id=r.datastream, kind=kind, name=(known.name if known and known.name else r.name)

@@ -109,7 +109,7 @@ def parse(topic: str, payload: bytes, reject: Reject) -> Reading | None:
     except msgspec.DecodeError as exc:
         reject("malformed_json", str(exc))
         return None
-    if isinstance(obs.result, bool) or not math.isfinite(obs.result):
+    if isinstance(obs.result, bool) or not _finite(obs.result):
         reject("invalid:result", repr(obs.result))
         return None
     t_ms = parse_time(obs.phenomenon_time)
@@ -136,3 +136,11 @@ def parse(topic: str, payload: bytes, reject: Reject) -> Reading | None:
 
 def topic_for(prefix: str, datastream: str) -> str:
     return f"{prefix}v1.1/Datastreams({datastream})/Observations"
+
+
+def _finite(value: float) -> bool:
+    """math.isfinite raises OverflowError for integers too large for a float (a hostile payload)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False

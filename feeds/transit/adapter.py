@@ -14,12 +14,16 @@ from dataclasses import dataclass
 import redis
 
 from feeds.adapter import Adapter, ServiceArea, fetch
+from feeds.broker import REDIS_DOWN
 from feeds.channels import PREFIX
 from feeds.transit.config import TransitConfig
 from feeds.transit.realtime import ParsedFeed, VehicleRecord, parse_feed
 from feeds.transit.static import StaticGtfs, parse_static
 
 SHAPES_KEY = f"{PREFIX}:transit:shapes"  # hash shape_id -> {route, color, coords}
+
+
+STATIC_RETRY_S = 300  # a missing static GTFS is tried again this often
 
 
 @dataclass(slots=True)
@@ -42,12 +46,23 @@ class TransitAdapter(Adapter):
         self.static_url = cfg.static_url
         self.static = StaticGtfs()
         self._static_loaded = False
+        self._static_retry_at = 0.0
         self._seen: dict[str, _Seen] = {}
-        self._delays: dict[str, int] = {}
+        self._delays: dict[str, tuple[int, float]] = {}  # trip or "veh:<id>" -> (delay s, seen at)
 
     def connect(self) -> None:
-        if self.static_url and not self._static_loaded:
+        self._maybe_load_static()
+
+    def _maybe_load_static(self) -> None:
+        """Route names and lines are optional: without them live positions still flow."""
+        if not self.static_url or self._static_loaded or time.monotonic() < self._static_retry_at:
+            return
+        try:
             self.load_static(fetch(self.static_url, timeout=30))
+        except Exception as exc:
+            self._static_retry_at = time.monotonic() + STATIC_RETRY_S
+            self.log.warning("static GTFS unavailable (%s); live feed runs without it, retry in %d s",
+                             exc, STATIC_RETRY_S)
 
     def load_static(self, data: bytes) -> None:
         try:
@@ -65,7 +80,7 @@ class TransitAdapter(Adapter):
                 pipe.hset(SHAPES_KEY, mapping={k: json.dumps(v, ensure_ascii=False)
                                                for k, v in shapes.items()})
                 pipe.execute()
-            except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            except REDIS_DOWN as exc:
                 self._static_loaded = False  # try again on the next connect
                 raise ConnectionError(f"shapes not stored: {exc}") from exc
         self.log.info("static GTFS: %d routes, %d shapes, %d stops, %d trips", len(self.static.routes),
@@ -73,8 +88,17 @@ class TransitAdapter(Adapter):
 
     def run_once(self) -> None:
         started = time.monotonic()
+        self._maybe_load_static()
+        failed: list[Exception] = []
         for url in self.urls:
-            self.ingest(fetch(url, timeout=max(self.cfg.period_s * 2, 5)))
+            # VehiclePositions and TripUpdates are separate feeds: one down must not hide the other.
+            try:
+                self.ingest(fetch(url, timeout=max(self.cfg.period_s * 2, 5)))
+            except Exception as exc:
+                failed.append(exc)
+                self.log.warning("GTFS-realtime %s failed: %s", url, exc)
+        if failed and len(failed) == len(self.urls):
+            raise failed[-1]
         self._stop.wait(max(0.0, self.cfg.period_s - (time.monotonic() - started)))
 
     def ingest(self, raw: bytes, **context: str) -> int:
@@ -85,8 +109,8 @@ class TransitAdapter(Adapter):
             return self._apply(feed)
 
     def _apply(self, feed: ParsedFeed) -> int:
-        self._delays.update(feed.delays)
         now_s = time.time()
+        self._delays.update({k: (d, now_s) for k, d in feed.delays.items()})
         accepted = 0
         newest = 0
         for rec in feed.vehicles:
@@ -125,7 +149,8 @@ class TransitAdapter(Adapter):
 
     def _delay_for(self, rec: VehicleRecord) -> int | None:
         d = self._delays.get(rec.trip_id) if rec.trip_id else None
-        return self._delays.get("veh:" + rec.vehicle_id) if d is None else d
+        d = self._delays.get("veh:" + rec.vehicle_id) if d is None else d
+        return None if d is None else d[0]
 
     def _props(self, rec: VehicleRecord) -> dict:
         trip = self.static.trips.get(rec.trip_id)
@@ -153,6 +178,8 @@ class TransitAdapter(Adapter):
         """Fade vehicles whose last fix is older than fade_s, remove them after gone_s."""
         now_s = time.time()
         with self._lock:
+            # Trip ids repeat daily: yesterday's delay must not stick to today's trip.
+            self._delays = {k: v for k, v in self._delays.items() if now_s - v[1] <= self.cfg.gone_s}
             for vid in list(self._seen):
                 seen = self._seen[vid]
                 age = now_s - seen.rec.ts_s

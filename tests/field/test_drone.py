@@ -74,6 +74,9 @@ def test_udp_from_pymavlink_reaches_redis(redis_url: str, rclient: redis.Redis, 
         p = json.loads(upd)["props"]
         assert p["mode"] == "RTL" and p["battery_pct"] == 55 and p["alt_m"] == 120 and p["heading"] == 90
         assert len(p["footprint"]) == 4 and all(len(c) == 2 for c in p["footprint"])
+        # The link goes silent: after gone_s the drone (and its footprint) leaves the map.
+        a.cfg = a.cfg.model_copy(update={"gone_s": 0.2})
+        wait_for(lambda: rclient.hget("cc:v1:state:drone", "drone-1") is None, timeout=5)
     finally:
         a.stop()
 

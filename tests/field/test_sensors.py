@@ -162,3 +162,12 @@ def test_configured_drinking_water_limits(redis_url: str, area, value: float, le
     for i in range(3):  # the rule's on-delay is 60 s: three readings a minute apart
         a.ingest(obs(value, t + i * 60_000, kind="turbidity"), topic=topic_for(cfg.topic_prefix, "tw-1"))
     assert a._props(a.sensors["tw-1"], value)["level"] == level
+
+
+def test_made_up_sensor_ids_do_not_grow_memory(redis_url: str, area) -> None:
+    a = SensorAdapter(redis.Redis.from_url(redis_url), _cfg(), area)
+    for i in range(500):  # hostile: a new id each time, outside the service area
+        assert a.ingest(obs(1.0, lat=35.1, lon=129.0), topic=topic_for(PREFIX, f"fake-{i}")) == 0
+    assert len(a.sensors) == 0
+    assert a.ingest(obs(int("9" * 400)), topic=topic_for(PREFIX, "wl-1")) == 0  # too big for a float
+    assert a.rejects.counts["invalid:result"] == 1

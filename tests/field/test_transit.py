@@ -6,6 +6,7 @@ import json
 import math
 import time
 
+import pytest
 import redis
 from google.transit import gtfs_realtime_pb2 as rt
 from hypothesis import given, settings
@@ -159,3 +160,20 @@ def test_real_feed_over_http_reaches_redis(redis_url: str, rclient: redis.Redis,
         a.stop()
         server.stop()
     assert a.stats.messages >= 150 and a.rejects.total >= 1  # the bad static shape row
+
+
+def test_missing_static_gtfs_or_one_dead_url_does_not_stop_live_positions(
+        redis_url: str, rclient: redis.Redis, area, tmp_path) -> None:
+    live = tmp_path / "vp.pb"
+    live.write_bytes(feed([{"id": "bus-7"}]))
+    cfg = TransitConfig(urls=[str(tmp_path / "trip_updates_down.pb"), str(live)],
+                        static_url=str(tmp_path / "no-static.zip"), period_s=1)
+    a = TransitAdapter(redis.Redis.from_url(redis_url), cfg, area)
+    a.connect()  # static GTFS missing: logged, retried later, never raised
+    a.run_once()  # the first URL fails, the second still delivers
+    a.flush()
+    assert rclient.hget("cc:v1:state:bus", "bus-7") is not None
+    cfg_all_down = TransitConfig(urls=[str(tmp_path / "down.pb")], period_s=1)
+    b = TransitAdapter(redis.Redis.from_url(redis_url), cfg_all_down, area)
+    with pytest.raises(OSError):  # every source down: the run loop reports it and backs off
+        b.run_once()

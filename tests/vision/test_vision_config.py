@@ -33,3 +33,17 @@ def test_duplicate_ids_rejected(tmp_path: Path) -> None:
     f.write_text("cameras:\n" + cam + cam, encoding="utf-8")
     with pytest.raises(ConfigError, match="used twice"):
         load_vision_config(f)
+
+
+def test_privacy_without_person_detection_is_refused(tmp_path) -> None:
+    import pytest
+
+    from config.settings import ConfigError
+    from vision.config import load_vision_config
+
+    f = tmp_path / "cameras.yaml"
+    f.write_text("vision: {classes: [car, bus]}\ncameras:\n"
+                 "  - {id: c1, name: C, lat: 37.4, lon: 126.6, source: x.avi, privacy: {enabled: true}}\n",
+                 encoding="utf-8")
+    with pytest.raises(ConfigError, match="privacy on"):
+        load_vision_config(f)

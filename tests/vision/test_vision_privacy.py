@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import redis
 
-from vision.channels import frame_key
+from feeds.channels import frame_key
 from vision.config import Camera
 
 

@@ -10,7 +10,7 @@ from flask_login import LoginManager, login_user
 
 from dashboard.auth import SessionUser
 from dashboard.store import Store
-from vision.channels import FRAME_CHANNEL, frame_key
+from feeds.channels import FRAME_CHANNEL, frame_key
 
 JPEG = b"\xff\xd8\xff\xe0fake-jpeg\xff\xd9"
 
@@ -20,7 +20,9 @@ def app(redis_url: str, sqlite_url: str, tmp_path, monkeypatch):
     from dashboard.video import install_video_routes
 
     cams = tmp_path / "cameras.yaml"
-    cams.write_text(f"vision:\n  snapshot_dir: {tmp_path / 'snaps'}\n", encoding="utf-8")
+    cams.write_text(f"vision:\n  snapshot_dir: {tmp_path / 'snaps'}\n"
+                    "cameras:\n  - {id: cam-1, name: One, lat: 37.4, lon: 126.6, source: x.avi}\n",
+                    encoding="utf-8")
     monkeypatch.setenv("CC_CAMERAS_FILE", str(cams))
     (tmp_path / "snaps").mkdir()
     (tmp_path / "snaps" / "ev-1.jpg").write_bytes(JPEG)
@@ -77,3 +79,26 @@ def test_streams_pushed_frames_and_audits(app, redis_url: str) -> None:
     snap = c.get("/api/snapshots/ev-1.jpg")
     assert snap.status_code == 200 and snap.data == JPEG
     assert c.get("/api/snapshots/..%2Fsecret.jpg").status_code == 404
+
+
+def test_unknown_camera_is_refused_before_any_audit_or_stream(app) -> None:
+    c = app.test_client()
+    c.get("/test-login")
+    assert c.get("/video/made-up.mjpg").status_code == 404
+    assert app.config["store"].audit_entries(action="view_camera") == []
+
+
+def test_stream_ends_when_the_camera_stops_sending(redis_url: str) -> None:
+    import time
+
+    import redis
+
+    from dashboard.video import FrameNotifier, mjpeg_stream
+
+    r = redis.Redis.from_url(redis_url)
+    r.set(frame_key("cam-1"), JPEG, px=300)  # the worker died: its last frame expires
+    started = time.monotonic()
+    parts = list(mjpeg_stream(r, FrameNotifier(redis_url), "cam-1", no_frame_s=1.5))
+    # One real frame, never the dead frame again, and the server thread is free within seconds.
+    assert len(parts) == 1 and JPEG in parts[0]
+    assert time.monotonic() - started < 8
