@@ -236,3 +236,19 @@ def test_commander_sees_the_drone_video_with_its_telemetry(browser: Browser, sta
         return ccLive.map.distance([c.lat, c.lon], [d.lat, d.lon]); })()""")
     assert gap < 150  # metres: the camera reports the drone position it read within the last second
     page.close()
+
+
+def test_a_gap_in_frames_makes_the_page_ask_for_a_snapshot(browser: Browser, stack: RunningStack,
+                                                           redis_url: str) -> None:
+    page = browser.new_page(viewport={"width": 1920, "height": 1080})
+    sign_in(page, stack, "/wall/1")
+    before = page.evaluate("({s: ccLive.stats.snapshots, r: ccLive.stats.resyncs})")
+    # As if frames had been lost on the way (the gateway skips a client whose buffer is full).
+    page.evaluate("() => { ccLive.n = ccLive.n - 3; }")
+    move(redis_url, 37.43, 126.68)
+    page.wait_for_function(f"ccLive.stats.resyncs > {before['r']} && ccLive.stats.snapshots > {before['s']}",
+                           timeout=10_000)
+    # After the fresh snapshot the page is consistent and live again.
+    page.wait_for_function(MARKER_AT, arg=[37.43], timeout=10_000)
+    assert page.inner_text("#cc-live-status") == "LIVE"
+    page.close()
