@@ -61,8 +61,14 @@ def run_part(part: str, settings: Settings) -> None:
         main(_redis_url(settings))
     elif part == "gateway":
         from dashboard.gateway import main
+        from dashboard.store import Store
+        from vision.config import load_vision_config
 
-        main(_redis_url(settings), settings.gateway, secret_key())
+        store = Store(settings.database.resolved_url())
+        cameras = {c.id for c in load_vision_config().cameras}
+        main(_redis_url(settings), settings.gateway, secret_key(),
+             audit=lambda user, action, target, remote: store.audit(user, action, target, remote),
+             cameras=cameras)
     elif part == "web":
         from waitress import serve
 

@@ -10,6 +10,11 @@ Frames to the browser (JSON in binary frames, serialised once per batch for all 
   {"t":"batch","n":N,"u":[update...],"e":[event...]}  latest-wins updates of one window
   {"t":"hb","redis":bool,"ts":ms}  heartbeat (no n) so a page can tell live from stale
 `n` counts snapshot and batch frames; a page that sees a gap sends {"op":"resync"}.
+
+Video: a page sends {"op":"video","cams":[ids of the tiles on screen]}; the gateway then relays
+each new annotated frame of those cameras (announced on cc:v1:frame) as a binary message
+0x00, len(id), id, JPEG bytes. One asyncio task serves every tile of every screen, where MJPEG
+would hold one web-server thread per tile; each camera a user starts watching is audited.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ import asyncio
 import http
 import logging
 import time
+from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
@@ -46,6 +53,8 @@ from feeds.contract import (
 log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 2.0
+VIDEO_TAG = b"\x00"  # first byte of a video message; JSON frames start with "{"
+MAX_VIDEO_CAMS = 32  # per connection: more tiles than any screen shows
 _snapshot_entry = msgspec.json.Decoder(EntityUpdate)
 _event_entry = msgspec.json.Decoder(Event)
 
@@ -64,7 +73,9 @@ class GatewayStats:
 
 
 class Gateway:
-    def __init__(self, redis_url: str, settings: GatewaySettings, secret: str) -> None:
+    def __init__(self, redis_url: str, settings: GatewaySettings, secret: str,
+                 audit: Callable[[str, str, str, str], None] | None = None,
+                 cameras: set[str] | None = None) -> None:
         self.redis_url = redis_url
         self.settings = settings
         self.secret = secret
@@ -82,6 +93,11 @@ class Gateway:
         self._redis: aioredis.Redis | None = None
         self.ready = asyncio.Event()
         self.port: int | None = None
+        self.audit = audit  # (user, action, target, remote address), blocking: run in a thread
+        self.cameras = cameras  # ids a page may watch; None: any
+        self.video_subs: dict[str, set[ServerConnection]] = defaultdict(set)
+        self._video_busy: set[str] = set()
+        self.stats_video_frames = 0
 
     # ---- Redis side -------------------------------------------------------------------------
 
@@ -96,7 +112,7 @@ class Gateway:
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.psubscribe(channels.ENTITY_PATTERN)
-                await pubsub.subscribe(channels.EVENTS_CHANNEL)
+                await pubsub.subscribe(channels.EVENTS_CHANNEL, channels.FRAME_CHANNEL)
                 self._redis = client
                 if not self.redis_up and self.stats.redis_reconnects:
                     log.info("Redis is back; resyncing every client")
@@ -131,6 +147,13 @@ class Gateway:
 
     def _on_message(self, channel: bytes, data: bytes) -> None:
         ch = channel.decode()
+        if ch == channels.FRAME_CHANNEL:
+            cam = data.decode("utf-8", "replace")
+            if self.video_subs.get(cam) and cam not in self._video_busy:
+                # One fetch per camera at a time: frames that arrive meanwhile are superseded anyway.
+                self._video_busy.add(cam)
+                asyncio.get_running_loop().create_task(self._relay_frame(cam))
+            return
         if ch == channels.EVENTS_CHANNEL:
             events = decode_events(data, self.rejects, self.settings.max_message_bytes, ch)
             self._pending_events.extend(events)
@@ -183,6 +206,50 @@ class Gateway:
             except (msgspec.ValidationError, msgspec.DecodeError) as exc:
                 self.rejects.add("bad_state_entry", str(exc), "recent events")
         return updates, events
+
+    async def _frame_message(self, cam: str) -> bytes | None:
+        client = self._redis
+        if client is None:
+            return None
+        try:
+            jpeg = await client.get(channels.frame_key(cam))
+        except (RedisError, OSError):
+            return None
+        if not jpeg:
+            return None
+        name = cam.encode()
+        return VIDEO_TAG + bytes([len(name)]) + name + jpeg
+
+    async def _relay_frame(self, cam: str) -> None:
+        try:
+            msg = await self._frame_message(cam)
+            subs = self.video_subs.get(cam)
+            if msg and subs:
+                self.stats_video_frames += 1
+                self._send(list(subs), msg)
+        finally:
+            self._video_busy.discard(cam)
+
+    async def _set_video(self, ws: ServerConnection, cams: list[str]) -> None:
+        """The cameras this page shows now; new ones are audited and get their current frame."""
+        user = getattr(ws, "cc_user", {})
+        wanted = {c for c in cams[:MAX_VIDEO_CAMS]
+                  if isinstance(c, str) and 0 < len(c) <= 64 and (self.cameras is None or c in self.cameras)}
+        current = {c for c, subs in self.video_subs.items() if ws in subs}
+        for cam in current - wanted:
+            self.video_subs[cam].discard(ws)
+        for cam in sorted(wanted - current):
+            self.video_subs[cam].add(ws)
+            if self.audit is not None:
+                remote = str(ws.remote_address[0]) if ws.remote_address else ""
+                await asyncio.to_thread(self.audit, user.get("u", "?"), "view_camera", cam, remote)
+            msg = await self._frame_message(cam)
+            if msg:
+                self._send([ws], msg)
+
+    def _drop_video(self, ws: ServerConnection) -> None:
+        for subs in self.video_subs.values():
+            subs.discard(ws)
 
     # ---- browser side -----------------------------------------------------------------------
 
@@ -258,12 +325,16 @@ class Gateway:
             self.clients.add(ws)
             self.stats.clients = len(self.clients)
             async for message in ws:
-                if isinstance(message, str) and '"resync"' in message:
+                op = _client_op(message)
+                if op.get("op") == "resync":
                     await self._send_snapshot(ws)
+                elif op.get("op") == "video" and isinstance(op.get("cams"), list):
+                    await self._set_video(ws, op["cams"])
         except ConnectionClosed:
             pass
         finally:
             self.clients.discard(ws)
+            self._drop_video(ws)
             self.stats.clients = len(self.clients)
 
     async def _send_snapshot(self, ws: ServerConnection) -> None:
@@ -295,8 +366,19 @@ class Gateway:
                     t.cancel()
 
 
-def main(redis_url: str, settings: GatewaySettings, secret: str) -> None:
-    gw = Gateway(redis_url, settings, secret)
+def _client_op(message: str | bytes) -> dict:
+    """A page's request ({"op": ...}); anything else is ignored, never an error."""
+    try:
+        op = msgspec.json.decode(message)
+    except (msgspec.DecodeError, TypeError):
+        return {}
+    return op if isinstance(op, dict) else {}
+
+
+def main(redis_url: str, settings: GatewaySettings, secret: str,
+         audit: Callable[[str, str, str, str], None] | None = None,
+         cameras: set[str] | None = None) -> None:
+    gw = Gateway(redis_url, settings, secret, audit, cameras)
     started = time.monotonic()
     try:
         asyncio.run(gw.serve())

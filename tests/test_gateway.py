@@ -217,3 +217,39 @@ async def test_slow_client_is_skipped_not_blocking(redis_url: str) -> None:
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_video_frames_reach_only_the_pages_watching_that_camera(redis_url: str) -> None:
+    audited: list[tuple] = []
+    settings = GatewaySettings(host="127.0.0.1", port=free_port(), batch_ms=20)
+    gw = Gateway(redis_url, settings, SECRET, audit=lambda *a: audited.append(a), cameras={"cam-a", "cam-b"})
+    task = asyncio.create_task(gw.serve())
+    await asyncio.wait_for(gw.ready.wait(), 5)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        async with connect(ws_url(gw)) as watcher, connect(ws_url(gw)) as other:
+            await next_frame(watcher, "snapshot")
+            await next_frame(other, "snapshot")
+            await watcher.send(json.dumps({"op": "video", "cams": ["cam-a", "cam-unknown"]}))
+            await asyncio.sleep(0.2)
+            assert audited == [("tester", "view_camera", "cam-a", "127.0.0.1")]  # unknown id ignored
+            client.set(channels.frame_key("cam-a"), b"\xff\xd8JPEG-A\xff\xd9", ex=10)
+            client.publish(channels.FRAME_CHANNEL, "cam-a")
+            while True:
+                msg = await asyncio.wait_for(watcher.recv(), 5)
+                if isinstance(msg, bytes) and msg[:1] == b"\x00":
+                    break
+            n = msg[1]
+            assert msg[2:2 + n] == b"cam-a" and msg[2 + n:] == b"\xff\xd8JPEG-A\xff\xd9"
+            # The page not watching gets no video, only its usual frames.
+            with pytest.raises(TimeoutError):
+                while True:
+                    m = await asyncio.wait_for(other.recv(), 0.5)
+                    assert not (isinstance(m, bytes) and m[:1] == b"\x00")
+            # Stop watching: no more frames for it.
+            await watcher.send(json.dumps({"op": "video", "cams": []}))
+            await asyncio.sleep(0.1)
+            assert not gw.video_subs["cam-a"]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -1,8 +1,8 @@
-"""A video tile: the camera's MJPEG stream with its name over it.
+"""A video tile: the camera's live frames with its name over it.
 
-The <img> carries the stream URL in `data-src` only; dashboard/assets/video.js sets `src` while
-the tile is on screen and clears it when it leaves (an MJPEG stream costs bandwidth, a server
-thread and decoding for as long as it is open).
+dashboard/assets/video.js asks the live socket for the camera's frames while the tile is on
+screen and stops when it leaves (frames cost bandwidth and decoding for as long as they flow).
+`/video/<id>.mjpg` stays available as a plain MJPEG stream for tools outside the browser UI.
 """
 
 from __future__ import annotations
@@ -10,15 +10,10 @@ from __future__ import annotations
 from dash import html
 
 
-def video_url(camera_id: str) -> str:
-    return f"/video/{camera_id}.mjpg"
-
-
 def video_tile(camera_id: str | None, name: str = "", index: int = 0) -> html.Div:
     """One tile; `camera_id` None gives an empty tile that video.js fills from live activity."""
     return html.Div([
-        html.Img(className="cc-video-img", alt=f"Live video: {name}" if name else "Live video",
-                 **{"data-src": video_url(camera_id) if camera_id else ""}),
+        html.Img(className="cc-video-img", alt=f"Live video: {name}" if name else "Live video"),
         html.Div([html.Span(name or "-", className="cc-video-name"),
                   html.Span("", className="cc-video-age")], className="cc-video-overlay"),
         html.Button("Pin", className="cc-video-pin", title="Keep this camera in this tile",

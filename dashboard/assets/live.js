@@ -122,8 +122,8 @@
       rows += '<tr><th>US EPA AQI (2024)</th><td>' + esc(aqi.value + ' ' + (aqi.category || '')) + '</td></tr>';
     }
     var video = (layer === 'camera' && u.props && u.props.video) ?
-      '<img class="cc-popup-video" alt="live video of ' + esc(u.props.name || id) + '" src="/video/' +
-      encodeURIComponent(id) + '.mjpg">' : '';
+      '<img class="cc-popup-video" alt="live video of ' + esc(u.props.name || id) + '" data-cc-video="' +
+      esc(id) + '">' : '';
     var chart = layer === 'air' ? '<div class="cc-chart" data-cc-chart="' + esc(id) + '">loading 24 h...</div>' : '';
     return '<div class="cc-popup"><h3>' + esc(id) + '</h3>' + video + chart + '<table>' + rows +
       '<tr><th>updated</th><td>' + esc(timeKst(u.ts)) + '</td></tr></table></div>';
@@ -285,11 +285,15 @@
     var wide = layer === 'air' || (layer === 'camera' && u.props && u.props.video);
     m.bindPopup(function () { return popupHtml(layer, id); }, { maxWidth: 480, minWidth: wide ? 340 : 0 });
     if (layer === 'camera') {
-      // Closing the popup ends the MJPEG stream (and its server thread) at once.
+      // The popup's video plays only while it is open.
+      m.on('popupopen', function (e) {
+        var img = e.popup.getElement().querySelector('img.cc-popup-video');
+        if (img) { cc.watchVideo(img, id); }
+      });
       m.on('popupclose', function (e) {
         var el = e.popup.getElement();
         var img = el && el.querySelector('img.cc-popup-video');
-        if (img) { img.src = ''; }
+        if (img) { cc.watchVideo(img, ''); }
       });
     }
     if (layer === 'air') {
@@ -395,6 +399,46 @@
     updateStatus();
   }
 
+  // ---- video over the live socket -----------------------------------------------------------
+  // Tiles and popups register their <img> for a camera; the page tells the gateway which cameras
+  // it shows, and each frame arrives as a binary message: 0x00, id length, id, JPEG.
+  cc.videoImgs = new Map();  // img element -> camera id
+  cc.videoUrls = {};         // camera id -> object URL of its newest frame
+  cc.videoKey = null;
+
+  cc.watchVideo = function (img, cam) {
+    if ((cc.videoImgs.get(img) || '') === (cam || '')) { return; }
+    if (cam) { cc.videoImgs.set(img, cam); if (cc.videoUrls[cam]) { img.src = cc.videoUrls[cam]; } }
+    else { cc.videoImgs.delete(img); img.removeAttribute('src'); }
+    syncVideo();
+  };
+
+  function syncVideo() {
+    var cams = {};
+    cc.videoImgs.forEach(function (cam, img) {
+      if (img.isConnected) { cams[cam] = true; } else { cc.videoImgs.delete(img); }
+    });
+    var list = Object.keys(cams).sort(), key = list.join('|');
+    if (key === cc.videoKey || !cc.ws || cc.ws.readyState !== 1) { return; }
+    cc.videoKey = key;
+    Object.keys(cc.videoUrls).forEach(function (c) {
+      if (!cams[c]) { URL.revokeObjectURL(cc.videoUrls[c]); delete cc.videoUrls[c]; }
+    });
+    send({ op: 'video', cams: list });
+  }
+
+  function onVideo(buf) {
+    var bytes = new Uint8Array(buf), n = bytes[1];
+    var cam = decoder.decode(bytes.subarray(2, 2 + n));
+    var url = URL.createObjectURL(new Blob([bytes.subarray(2 + n)], { type: 'image/jpeg' }));
+    var old = cc.videoUrls[cam];
+    cc.videoUrls[cam] = url;
+    cc.videoImgs.forEach(function (c, img) { if (c === cam) { img.src = url; } });
+    // The old frame stays on screen as a decoded bitmap; its URL can go.
+    if (old) { URL.revokeObjectURL(old); }
+    cc.stats.videoFrames = (cc.stats.videoFrames || 0) + 1;
+  }
+
   // ---- connection ---------------------------------------------------------------------------
   var backoff = 500;
   var decoder = new TextDecoder();
@@ -424,8 +468,12 @@
         ws.binaryType = 'arraybuffer';
         cc.ws = ws;
         cc.n = null;
-        ws.onopen = function () { cc.connected = true; backoff = 500; updateStatus(); };
+        ws.onopen = function () { cc.connected = true; backoff = 500; cc.videoKey = null; syncVideo(); updateStatus(); };
         ws.onmessage = function (ev) {
+          if (typeof ev.data !== 'string' && ev.data.byteLength && new Uint8Array(ev.data, 0, 1)[0] === 0) {
+            onVideo(ev.data);
+            return;
+          }
           var text = typeof ev.data === 'string' ? ev.data : decoder.decode(ev.data);
           var f;
           try { f = JSON.parse(text); } catch (e) { return; }
@@ -578,7 +626,7 @@
   }
 
   // Panels refresh once a second; a page that appears later (navigation) fills at the next tick.
-  setInterval(function () { renderPanels(); renderEvents(); }, 1000);
+  setInterval(function () { renderPanels(); renderEvents(); syncVideo(); }, 1000);
   setInterval(fadeSweep, 5000);
   setInterval(pruneRings, 60000);
   setInterval(renderHealth, 5000);

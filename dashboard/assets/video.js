@@ -1,7 +1,7 @@
 /* Activity wall and video tiles (layouts/activity_wall.py, widgets/video_tile.py).
  *
- * - Streams only what is on screen: an <img> gets its MJPEG `src` from `data-src` while the tile
- *   is visible (IntersectionObserver) and loses it when hidden, which closes the stream.
+ * - Streams only what is on screen: a visible tile (IntersectionObserver) registers its <img> with
+ *   ccLive.watchVideo, which asks the live socket for that camera's frames; a hidden one stops them.
  * - Re-orders the activity wall: every second, the unpinned tiles show the cameras with video
  *   (props.video) whose props.last_activity is most recent, read from window.ccLive.entities.camera
  *   (kept by live.js). A tile keeps its camera when that camera is still in the top set, so
@@ -39,16 +39,11 @@
   }
   function savePins(p) { try { localStorage.setItem(PIN_KEY, JSON.stringify(p)); } catch (e) { /* private mode */ } }
 
+  // A tile's frames come over the live socket only while the tile is on screen.
   function syncSrc(tile) {
     var img = tile.querySelector('.cc-video-img');
-    if (!img) { return; }
-    var want = visible.get(tile) && tile.dataset.camera ? '/video/' + encodeURIComponent(tile.dataset.camera) + '.mjpg' : '';
-    img.dataset.src = want;
-    if (want) {
-      if (img.getAttribute('src') !== want) { img.setAttribute('src', want); }
-    } else if (img.getAttribute('src')) {
-      img.removeAttribute('src');  // closes the MJPEG connection
-    }
+    if (!img || !window.ccLive || !window.ccLive.watchVideo) { return; }
+    window.ccLive.watchVideo(img, visible.get(tile) && tile.dataset.camera ? tile.dataset.camera : '');
   }
 
   function assign(tile, id, name) {
