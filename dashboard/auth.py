@@ -11,9 +11,12 @@ import hmac
 import secrets
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import wraps
 from html import escape
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, abort, jsonify, redirect, request, session
@@ -82,6 +85,19 @@ border:0;border-radius:4px;cursor:pointer}} .err{{color:#ff7b72;margin-top:12px}
 <label for="password">Password</label><input id="password" name="password" type="password"
  autocomplete="current-password" required>
 <button type="submit" id="login-button">Sign in</button>{error}</form></body></html>"""
+
+
+def api_login_required(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """401 JSON for an anonymous request. The app-wide guard already refuses these; routes keep
+    their own check so they stay safe if mounted on a server without the guard."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not current_user or not current_user.is_authenticated:
+            return jsonify(error="login required"), 401
+        return fn(*args, **kwargs)
+
+    return wrapper
 
 
 class LoginThrottle:

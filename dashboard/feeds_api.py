@@ -13,29 +13,17 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 from flask import Flask, jsonify
-from flask_login import current_user
 
+from dashboard.auth import api_login_required
 from feeds.air.history import load as load_history
 from feeds.broker import REDIS_DOWN, connect
 from feeds.channels import HEALTH_KEY
 from feeds.transit.adapter import SHAPES_KEY
 
 HISTORY_HOURS = 24
-
-
-def _login_required(fn: Callable[..., Any]) -> Callable[..., Any]:
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if not current_user or not current_user.is_authenticated:
-            return jsonify(error="login required"), 401
-        return fn(*args, **kwargs)
-
-    return wrapper
 
 
 def _decode_hash(raw: dict[bytes, bytes]) -> dict[str, Any]:
@@ -52,7 +40,7 @@ def install_feed_routes(server: Flask, redis_url: str) -> None:
     client = connect(redis_url)
 
     @server.get("/api/air/<station_id>/history")
-    @_login_required
+    @api_login_required
     def air_history(station_id: str):
         name = station_id.removeprefix("air-").strip()
         if not name or len(name) > 40:
@@ -64,18 +52,18 @@ def install_feed_routes(server: Flask, redis_url: str) -> None:
             return jsonify(error="live store unavailable"), 503
         return jsonify(station=name, scale="KR CAI (통합대기환경지수)", hours=HISTORY_HOURS, points=points)
 
-    @server.get("/api/health")
-    @_login_required
-    def feed_health():
+    def hash_json(key: str):
         try:
-            return jsonify(_decode_hash(client.hgetall(HEALTH_KEY)))
+            return jsonify(_decode_hash(client.hgetall(key)))
         except REDIS_DOWN:
             return jsonify(error="live store unavailable"), 503
 
+    @server.get("/api/health")
+    @api_login_required
+    def feed_health():
+        return hash_json(HEALTH_KEY)
+
     @server.get("/api/transit/shapes")
-    @_login_required
+    @api_login_required
     def transit_shapes():
-        try:
-            return jsonify(_decode_hash(client.hgetall(SHAPES_KEY)))
-        except REDIS_DOWN:
-            return jsonify(error="live store unavailable"), 503
+        return hash_json(SHAPES_KEY)

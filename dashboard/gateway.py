@@ -68,6 +68,7 @@ class GatewayStats:
     gaps: int = 0
     lagging_skips: int = 0
     redis_reconnects: int = 0
+    video_frames: int = 0
     clients: int = 0
     rejects: dict[str, int] = field(default_factory=dict)
 
@@ -97,7 +98,6 @@ class Gateway:
         self.cameras = cameras  # ids a page may watch; None: any
         self.video_subs: dict[str, set[ServerConnection]] = defaultdict(set)
         self._video_busy: set[str] = set()
-        self.stats_video_frames = 0
 
     # ---- Redis side -------------------------------------------------------------------------
 
@@ -225,7 +225,7 @@ class Gateway:
             msg = await self._frame_message(cam)
             subs = self.video_subs.get(cam)
             if msg and subs:
-                self.stats_video_frames += 1
+                self.stats.video_frames += 1
                 self._send(list(subs), msg)
         finally:
             self._video_busy.discard(cam)

@@ -18,9 +18,10 @@ import time
 from collections.abc import Iterator
 
 import redis
-from flask import Flask, Response, abort, jsonify, request, send_file
+from flask import Flask, Response, abort, request, send_file
 from flask_login import current_user
 
+from dashboard.auth import api_login_required
 from dashboard.store import Store
 from feeds.broker import connect
 from feeds.channels import FRAME_CHANNEL, FRAME_TTL_S, frame_key
@@ -123,9 +124,8 @@ def install_video_routes(server: Flask, store: Store, redis_url: str) -> None:
         return request.remote_addr or ""
 
     @server.route("/video/<camera_id>.mjpg")
+    @api_login_required
     def video_mjpeg(camera_id: str) -> Response:
-        if not current_user.is_authenticated:
-            return jsonify(error="login required"), 401
         if camera_id not in known:  # before the audit: no row, and no thread, for a made-up id
             abort(404)
         store.audit(current_user.name, "view_camera", camera_id, remote())
@@ -137,9 +137,8 @@ def install_video_routes(server: Flask, store: Store, redis_url: str) -> None:
         return resp
 
     @server.route("/api/snapshots/<event_id>.jpg")
+    @api_login_required
     def event_snapshot(event_id: str) -> Response:
-        if not current_user.is_authenticated:
-            return jsonify(error="login required"), 401
         path = snapshots.path_for(event_id)
         if path is None or not path.is_file():
             abort(404)
