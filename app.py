@@ -45,7 +45,7 @@ def _redis_url(settings: Settings) -> str:
 
 
 def run_part(part: str, settings: Settings) -> None:
-    from dashboard.tickets import secret_key
+    from spine.tickets import secret_key
 
     if part == "simulator":
         from feeds.simulator.run import main
@@ -108,7 +108,7 @@ class Stack:
         self.stopping = False
 
     def _spawn(self, part: str) -> None:
-        from feeds.managed_server import die_with_parent
+        from spine.servers.managed import die_with_parent
 
         self.children[part] = subprocess.Popen(
             [sys.executable, str(ROOT / "app.py"), "--only", part], env=self.env, cwd=ROOT,
@@ -117,7 +117,7 @@ class Stack:
     def start(self) -> None:
         DATA_DIR.mkdir(parents=True, exist_ok=True)
         if not self.settings.redis.url:
-            from feeds.embedded_redis import EmbeddedRedis
+            from spine.servers.embedded_redis import EmbeddedRedis
 
             self.redis = EmbeddedRedis(DATA_DIR / "redis")
             self.env["REDIS_URL"] = self.redis.start()

@@ -29,14 +29,14 @@ from pymavlink.dialects.v20 import common as mavlink2
 from feeds.adapter import service_area
 from feeds.air.adapter import AirAdapter
 from feeds.air.config import AirConfig
+from feeds.air.stations import air_stations
 from feeds.drone.adapter import DroneAdapter
 from feeds.drone.config import DroneConfig
-from feeds.embedded_redis import EmbeddedRedis
 from feeds.sensors.adapter import SensorAdapter
 from feeds.sensors.config import SensorsConfig
-from feeds.simulator.world import air_stations
 from feeds.transit.adapter import TransitAdapter
 from feeds.transit.config import TransitConfig
+from spine.servers.embedded_redis import EmbeddedRedis
 
 
 def gtfs_feeds(n_feeds: int, per_feed: int) -> list[bytes]:

@@ -32,9 +32,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from dashboard.store import Store  # noqa: E402
-from feeds.broker import Publisher, connect  # noqa: E402
-from feeds.embedded_redis import EmbeddedRedis  # noqa: E402
-from feeds.managed_server import free_port  # noqa: E402
+from spine.publisher import Publisher, connect  # noqa: E402
+from spine.servers.embedded_redis import EmbeddedRedis  # noqa: E402
+from spine.servers.managed import free_port  # noqa: E402
 
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
          "--disable-sync", "--no-first-run"]
@@ -71,7 +71,7 @@ def idle_clients(port: int, count: int, seconds: float) -> None:
 
     from websockets.asyncio.client import connect as ws_connect
 
-    from dashboard.tickets import issue_ticket
+    from spine.tickets import issue_ticket
 
     async def one(i: int) -> None:
         ticket = issue_ticket("bench-secret", f"extra-{i}", "operator")

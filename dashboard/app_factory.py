@@ -15,8 +15,8 @@ from dashboard.auth import install_auth, may_open, page_kind
 from dashboard.feeds_api import install_feed_routes
 from dashboard.store import Store
 from dashboard.video import install_video_routes
-from feeds.geo import load_edition
 from layouts import activity_wall, commander, supervisor, wall
+from spine.geography import load_edition
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 

@@ -24,7 +24,7 @@ from flask_login import LoginManager, current_user, login_user, logout_user
 
 from config.settings import Settings
 from dashboard.store import Store
-from dashboard.tickets import issue_ticket
+from spine.tickets import issue_ticket
 
 PUBLIC_PATHS = {"/login", "/device/login", "/healthz"}
 HOME_BY_ROLE = {"operator": "/wall/1", "supervisor": "/supervisor", "commander": "/commander",

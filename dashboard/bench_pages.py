@@ -14,8 +14,8 @@ import msgspec
 import redis
 from dash import ClientsideFunction, Input, Output, dcc, html
 
-from feeds import channels
-from feeds.contract import EntityUpdate
+from spine import channels
+from spine.contract import EntityUpdate
 
 PATH = "/bench/interval"
 _decoder = msgspec.json.Decoder(EntityUpdate)

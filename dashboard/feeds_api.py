@@ -19,9 +19,9 @@ from flask import Flask, jsonify
 
 from dashboard.auth import api_login_required
 from feeds.air.history import load as load_history
-from feeds.broker import REDIS_DOWN, connect
-from feeds.channels import HEALTH_KEY
 from feeds.transit.adapter import SHAPES_KEY
+from spine.channels import HEALTH_KEY
+from spine.publisher import REDIS_DOWN, connect
 
 HISTORY_HOURS = 24
 

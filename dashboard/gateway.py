@@ -37,9 +37,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from config.settings import GatewaySettings
-from dashboard.tickets import verify_ticket
-from feeds import channels
-from feeds.contract import (
+from spine import channels
+from spine.contract import (
     LAYERS,
     EntityUpdate,
     Event,
@@ -49,6 +48,7 @@ from feeds.contract import (
     encode,
     now_ms,
 )
+from spine.tickets import verify_ticket
 
 log = logging.getLogger(__name__)
 

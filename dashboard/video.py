@@ -23,8 +23,8 @@ from flask_login import current_user
 
 from dashboard.auth import api_login_required
 from dashboard.store import Store
-from feeds.broker import connect
-from feeds.channels import FRAME_CHANNEL, FRAME_TTL_S, frame_key
+from spine.channels import FRAME_CHANNEL, FRAME_TTL_S, frame_key
+from spine.publisher import connect
 from vision.config import load_vision_config
 from vision.snapshots import SnapshotStore
 

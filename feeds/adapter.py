@@ -16,16 +16,15 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import ClassVar
 
 import redis
-import shapely
-from shapely.ops import unary_union
-from shapely.prepared import prep
 
-from feeds.broker import Publisher
-from feeds.contract import RejectLog
+from spine.contract import RejectLog
+from spine.geography import ServiceArea, service_area
+from spine.publisher import Publisher
+
+__all__ = ["Adapter", "AdapterStats", "ServiceArea", "fetch", "service_area"]
 
 
 @dataclass
@@ -36,32 +35,6 @@ class AdapterStats:
     connected: bool = False
     error: str = ""
     started_at: float = field(default_factory=time.monotonic)
-
-
-class ServiceArea:
-    """Incheon's districts grown by a margin: bridges, piers and coastal water stay in, the rest of
-    the world (swapped lat/lon, 0/0 fixes, other cities) is rejected."""
-
-    def __init__(self, buffer_deg: float = 0.05) -> None:
-        from feeds.simulator.world import district_index  # the cached index of the city
-
-        geoms = [d.geometry for d in district_index().edition.districts]
-        self.geometry = unary_union(geoms).buffer(buffer_deg)
-        self._prepared = prep(self.geometry)
-        self.bounds = self.geometry.bounds  # minx, miny, maxx, maxy
-
-    def contains(self, lat: float, lon: float) -> bool:
-        if not (math.isfinite(lat) and math.isfinite(lon)):
-            return False
-        minx, miny, maxx, maxy = self.bounds
-        if not (miny <= lat <= maxy and minx <= lon <= maxx):
-            return False
-        return self._prepared.contains(shapely.Point(lon, lat))
-
-
-@lru_cache(maxsize=4)
-def service_area(buffer_deg: float = 0.05) -> ServiceArea:
-    return ServiceArea(buffer_deg)
 
 
 class Adapter(ABC):

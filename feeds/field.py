@@ -20,15 +20,15 @@ from config.settings import CONFIG_DIR, ConfigError, SimulatorSettings, explain,
 from feeds.adapter import Adapter, service_area
 from feeds.air.adapter import AirAdapter
 from feeds.air.config import AirConfig
-from feeds.broker import Publisher, connect
 from feeds.drone.adapter import DroneAdapter
 from feeds.drone.config import DroneConfig
-from feeds.embedded_mqtt import EmbeddedMosquitto, broker_answers
-from feeds.health import HealthWriter
 from feeds.sensors.adapter import SensorAdapter, broker_address
 from feeds.sensors.config import SensorsConfig
 from feeds.transit.adapter import TransitAdapter
 from feeds.transit.config import TransitConfig
+from spine.health import HealthWriter
+from spine.publisher import Publisher, connect
+from spine.servers.embedded_mqtt import EmbeddedMosquitto, broker_answers
 
 log = logging.getLogger(__name__)
 

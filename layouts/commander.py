@@ -5,8 +5,8 @@ from __future__ import annotations
 from dash import html
 
 from config.settings import Settings
-from feeds.geo import Edition
 from layouts.drone_panel import drone_cameras, drone_panel
+from spine.geography import Edition
 from widgets.city_map import city_map
 from widgets.panels import event_list, layer_toggles, live_status
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dash import html
 
 from config.settings import Settings
-from feeds.geo import Edition
+from spine.geography import Edition
 from widgets.city_map import city_map
 from widgets.panels import clock, event_list, freshness_table, health_table, kpi_strip, live_status
 

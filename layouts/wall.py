@@ -9,8 +9,8 @@ from __future__ import annotations
 from dash import html
 
 from config.settings import Settings
-from feeds.geo import Edition
 from layouts.drone_panel import drone_panel
+from spine.geography import Edition
 from widgets.city_map import city_map
 from widgets.panels import clock, event_list, kpi_strip, live_status
 

@@ -19,8 +19,8 @@ os.environ.setdefault("CC_SECRET_KEY", "test-secret-key-not-for-production")
 os.environ.pop("REDIS_URL", None)
 os.environ.pop("DATABASE_URL", None)
 
-from feeds.embedded_redis import EmbeddedRedis  # noqa: E402
-from feeds.managed_server import free_port  # noqa: E402
+from spine.servers.embedded_redis import EmbeddedRedis  # noqa: E402
+from spine.servers.managed import free_port  # noqa: E402
 
 PG_URL = os.environ.get("CC_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psutil
 
-from feeds.managed_server import free_port
+from spine.servers.managed import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,9 +10,9 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from dashboard.store import Store
-from feeds.broker import Publisher, connect
-from feeds.contract import Event, now_ms
-from feeds.embedded_redis import EmbeddedRedis
+from spine.contract import Event, now_ms
+from spine.publisher import Publisher, connect
+from spine.servers.embedded_redis import EmbeddedRedis
 from tests.stack import RunningStack, start_stack
 
 pytestmark = pytest.mark.browser

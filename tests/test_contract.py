@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from feeds.contract import (
+from spine.contract import (
     EntityUpdate,
     Rejected,
     RejectLog,

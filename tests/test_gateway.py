@@ -15,13 +15,13 @@ from websockets.exceptions import InvalidStatus
 
 from config.settings import GatewaySettings
 from dashboard.gateway import Gateway
-from dashboard.tickets import issue_ticket
-from feeds import channels
-from feeds.broker import Publisher
-from feeds.broker import connect as redis_connect
-from feeds.contract import EntityUpdate, encode, now_ms
-from feeds.embedded_redis import EmbeddedRedis
-from feeds.managed_server import free_port
+from spine import channels
+from spine.contract import EntityUpdate, encode, now_ms
+from spine.publisher import Publisher
+from spine.publisher import connect as redis_connect
+from spine.servers.embedded_redis import EmbeddedRedis
+from spine.servers.managed import free_port
+from spine.tickets import issue_ticket
 
 SECRET = "gateway-test-secret"
 

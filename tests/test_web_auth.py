@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from config.settings import load_settings
 from dashboard.app_factory import create_app
 from dashboard.store import Store
-from dashboard.tickets import verify_ticket
+from spine.tickets import verify_ticket
 
 SECRET = "web-test-secret"
 

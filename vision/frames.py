@@ -7,8 +7,8 @@ import logging
 
 import redis
 
-from feeds.broker import REDIS_DOWN
-from feeds.channels import FRAME_CHANNEL, FRAME_TTL_S, frame_key
+from spine.channels import FRAME_CHANNEL, FRAME_TTL_S, frame_key
+from spine.publisher import REDIS_DOWN
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ import msgspec
 import numpy as np
 import redis
 
-from feeds.broker import Publisher
-from feeds.channels import state_key
-from feeds.contract import EntityUpdate, Event
+from spine.channels import state_key
+from spine.contract import EntityUpdate, Event
+from spine.publisher import Publisher
 from vision.annotate import draw, encode_jpeg
 from vision.config import VEHICLE_CLASSES, Camera, VisionSettings
 from vision.detections import Detections

@@ -27,7 +27,7 @@ CROWD_REARM_S = 30.0  # a crowd must be gone this long before the same zone can 
 
 @dataclass(frozen=True)
 class RuleHit:
-    """One thing a rule found; the pipeline turns it into a feeds.contract.Event."""
+    """One thing a rule found; the pipeline turns it into a spine.contract.Event."""
 
     type: str  # zone_intrusion, line_crossing, loitering, crowding, vehicle_stopped, person_down
     severity: str

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from feeds.broker import Publisher, connect
+from spine.publisher import Publisher, connect
 from vision.config import Camera, VisionConfig, load_vision_config
 from vision.frames import FrameSink
 from vision.pipeline import CameraPipeline

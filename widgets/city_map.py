@@ -12,7 +12,7 @@ from dash import html
 from shapely.geometry import Point
 
 from config.settings import MapSettings
-from feeds.geo import Edition, district_geojson
+from spine.geography import Edition, district_geojson
 
 LAYER_LABELS = {"bus": "Buses", "camera": "CCTV", "sensor": "Disaster sensors",
                 "air": "Air quality", "drone": "Drones", "incident": "Incidents"}

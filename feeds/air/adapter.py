@@ -10,9 +10,9 @@ from feeds.adapter import Adapter, ServiceArea, fetch
 from feeds.air import alert, aqi_us, cai, history
 from feeds.air.airkorea import POLLUTANTS, Row, parse_response
 from feeds.air.config import AirConfig
-from feeds.broker import REDIS_DOWN
-from feeds.contract import now_ms
-from feeds.simulator.world import AirStation, air_stations
+from feeds.air.stations import AirStation, air_stations
+from spine.contract import now_ms
+from spine.publisher import REDIS_DOWN
 
 HOUR_MS = 3_600_000
 

@@ -10,7 +10,7 @@ import json
 
 import redis
 
-from feeds.channels import PREFIX
+from spine.channels import PREFIX
 
 
 def history_key(station: str) -> str:

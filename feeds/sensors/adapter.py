@@ -15,10 +15,10 @@ import paho.mqtt.client as mqtt
 import redis
 
 from feeds.adapter import Adapter, ServiceArea
-from feeds.contract import Event, Rejected, validate_event
 from feeds.sensors.config import RuleConfig, SensorsConfig
 from feeds.sensors.observation import Reading, parse
 from feeds.sensors.rules import METRIC_HOURS, Accumulator, RuleState, step
+from spine.contract import Event, Rejected, validate_event
 
 SEVERITY_ORDER = ("info", "low", "medium", "high", "critical")
 

@@ -15,13 +15,13 @@ import time
 from datetime import UTC, datetime
 
 from config.settings import SimulatorSettings
-from feeds.broker import Publisher, connect
-from feeds.contract import now_ms
 from feeds.simulator.air import AirNetwork
 from feeds.simulator.buses import BusFleet
 from feeds.simulator.cameras import CameraInventory
 from feeds.simulator.drone import Drone
 from feeds.simulator.sensors import SensorNetwork
+from spine.contract import now_ms
+from spine.publisher import Publisher, connect
 
 log = logging.getLogger(__name__)
 

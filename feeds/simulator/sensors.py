@@ -10,8 +10,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from feeds.contract import Event
 from feeds.simulator.world import district_index
+from spine.contract import Event
 
 # (kind, unit, name, district id, baseline, caution threshold)
 SITES: tuple[tuple[str, str, str, str, float, float], ...] = (

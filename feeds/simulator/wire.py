@@ -11,14 +11,14 @@ import time
 from datetime import UTC, datetime
 
 from config.settings import SimulatorSettings
-from feeds.broker import Publisher
-from feeds.contract import now_ms
 from feeds.simulator import gtfs_wire
 from feeds.simulator.air_wire import AirKoreaWire
 from feeds.simulator.http_wire import PATHS, WireHttpServer
 from feeds.simulator.mavlink_wire import MavlinkWire
 from feeds.simulator.mqtt_wire import MqttWire
 from feeds.simulator.run import CAMERA_EVERY_S, SENSOR_EVERY_S, TICK_S, CitySimulator
+from spine.contract import now_ms
+from spine.publisher import Publisher
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,11 @@ from functools import lru_cache
 import yaml
 
 from config.settings import CONFIG_DIR
-from feeds.geo import DistrictIndex, load_edition
+from feeds.air.stations import AirStation, air_stations
+from spine.geography import district_index
+
+__all__ = ["AirStation", "Place", "air_stations", "bearing_deg", "distance_m", "district_index",
+           "offset", "places"]
 
 EARTH_M = 6_371_000.0
 
@@ -23,15 +27,6 @@ class Place:
     lon: float
 
 
-@dataclass(frozen=True)
-class AirStation:
-    name: str
-    kind: str
-    lat: float
-    lon: float
-    district_ko: str
-
-
 def _yaml(name: str) -> dict:
     return yaml.safe_load((CONFIG_DIR / name).read_text(encoding="utf-8"))
 
@@ -39,16 +34,6 @@ def _yaml(name: str) -> dict:
 @lru_cache(maxsize=1)
 def places() -> tuple[Place, ...]:
     return tuple(Place(**p) for p in _yaml("places.yaml")["places"])
-
-
-@lru_cache(maxsize=1)
-def air_stations() -> tuple[AirStation, ...]:
-    return tuple(AirStation(**s) for s in _yaml("air_stations.yaml")["air_stations"])
-
-
-@lru_cache(maxsize=1)
-def district_index() -> DistrictIndex:
-    return DistrictIndex(load_edition())
 
 
 def distance_m(a: tuple[float, float], b: tuple[float, float]) -> float:

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import redis
 
 from feeds.adapter import Adapter, ServiceArea, fetch
-from feeds.broker import REDIS_DOWN
-from feeds.channels import PREFIX
 from feeds.transit.config import TransitConfig
 from feeds.transit.realtime import ParsedFeed, VehicleRecord, parse_feed
 from feeds.transit.static import StaticGtfs, parse_static
+from spine.channels import PREFIX
+from spine.publisher import REDIS_DOWN
 
 SHAPES_KEY = f"{PREFIX}:transit:shapes"  # hash shape_id -> {route, color, coords}
 

@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from feeds.adapter import ServiceArea, service_area
-from feeds.embedded_mqtt import EmbeddedMosquitto
+from spine.servers.embedded_mqtt import EmbeddedMosquitto
 
 
 @pytest.fixture(scope="session")

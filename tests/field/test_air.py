@@ -16,7 +16,7 @@ from feeds.air.adapter import AirAdapter
 from feeds.air.airkorea import parse_response, parse_time
 from feeds.air.config import AirConfig
 from feeds.air.history import history_key
-from feeds.contract import RejectLog
+from spine.contract import RejectLog
 
 KST = timedelta(hours=9)
 

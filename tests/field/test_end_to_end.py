@@ -16,9 +16,9 @@ from websockets.asyncio.client import connect as ws_connect
 from config.settings import GatewaySettings, SimulatorSettings
 from dashboard.feeds_api import install_feed_routes
 from dashboard.gateway import Gateway
-from dashboard.tickets import issue_ticket
-from feeds.embedded_mqtt import EmbeddedMosquitto
 from feeds.field import FeedsConfig, FieldRunner, load_feeds_config
+from spine.servers.embedded_mqtt import EmbeddedMosquitto
+from spine.tickets import issue_ticket
 from tests.field.conftest import wait_for
 
 SECRET = "test-secret"
@@ -114,7 +114,7 @@ def _check_api(redis_url: str) -> None:
 def test_health_marks_a_silent_source_stale(redis_url: str, area) -> None:
     from feeds.drone.adapter import DroneAdapter
     from feeds.drone.config import DroneConfig
-    from feeds.health import HealthWriter
+    from spine.health import HealthWriter
 
     client = redis.Redis.from_url(redis_url)
     a = DroneAdapter(client, DroneConfig(listen="127.0.0.1:0", contract_s=0.2), area)

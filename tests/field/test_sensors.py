@@ -12,11 +12,11 @@ import redis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from feeds.embedded_mqtt import EmbeddedMosquitto
 from feeds.sensors.adapter import SensorAdapter
 from feeds.sensors.config import RuleConfig, SensorsConfig
 from feeds.sensors.observation import parse, topic_for
 from feeds.sensors.rules import RuleState, step
+from spine.servers.embedded_mqtt import EmbeddedMosquitto
 from tests.field.conftest import wait_for
 
 PREFIX = "test/"

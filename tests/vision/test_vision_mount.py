@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import msgspec
 
-from feeds.broker import Publisher, connect
-from feeds.channels import state_key
-from feeds.contract import EntityUpdate
+from spine.channels import state_key
+from spine.contract import EntityUpdate
+from spine.publisher import Publisher, connect
 from vision.config import Camera
 from vision.frames import FrameSink
 from vision.pipeline import CameraPipeline

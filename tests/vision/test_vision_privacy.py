@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import redis
 
-from feeds.channels import frame_key
+from spine.channels import frame_key
 from vision.config import Camera
 
 
@@ -15,7 +15,7 @@ def _sharpness(img: np.ndarray) -> float:
 
 
 def _pipeline(redis_url, vision_settings, detector, privacy: bool, zones=None):
-    from feeds.broker import Publisher, connect
+    from spine.publisher import Publisher, connect
     from vision.frames import FrameSink
     from vision.pipeline import CameraPipeline
     from vision.snapshots import SnapshotStore
@@ -74,7 +74,7 @@ def test_redis_down_does_not_crash(vision_settings, onnx_detector, bus_image) ->
     from vision.pipeline import CameraPipeline
 
     dead = redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
-    from feeds.broker import Publisher
+    from spine.publisher import Publisher
     from vision.frames import FrameSink
 
     cam = Camera(id="dead-1", name="D", lat=37.4, lon=126.6, source="x.avi")

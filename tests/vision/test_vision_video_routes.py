@@ -10,7 +10,7 @@ from flask_login import LoginManager, login_user
 
 from dashboard.auth import SessionUser
 from dashboard.store import Store
-from feeds.channels import FRAME_CHANNEL, frame_key
+from spine.channels import FRAME_CHANNEL, frame_key
 
 JPEG = b"\xff\xd8\xff\xe0fake-jpeg\xff\xd9"
 

@@ -7,8 +7,8 @@ import json
 import redis
 
 from config.settings import REPO_ROOT
-from feeds import channels
-from feeds.channels import FRAME_CHANNEL, frame_key
+from spine import channels
+from spine.channels import FRAME_CHANNEL, frame_key
 from vision.config import VisionConfig
 
 VTEST = REPO_ROOT / "data" / "media" / "vtest.avi"

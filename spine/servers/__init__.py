@@ -1,0 +1,1 @@
+"""Server binaries the embedded stack starts, owns and stops."""
