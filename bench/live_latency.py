@@ -8,8 +8,11 @@ the marker moved (what an operator sees); the baseline page records when polled 
     .venv/bin/python bench/live_latency.py            # 30 s per case
     .venv/bin/python bench/live_latency.py --quick    # under a minute
 
+Scale case: the same wall page holding 10,000 buses and 16,000 camera markers while 5,000 of
+the buses move each second (each bus every 2 s), as a city-wide wall would.
+
 Ends with: live_latency p50_ms=.. p95_ms=.. p99_ms=.. lost_pct=.. gateway_cpu_pct=..
-baseline_p50_ms=.. ratio=..   (for the 5,000 updates/s case)
+baseline_p50_ms=.. ratio=.. scale_p99_ms=..   (the first keys for the 5,000 updates/s case)
 """
 
 from __future__ import annotations
@@ -41,9 +44,11 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--
 TICK_S = 0.01
 
 
-def publisher(redis_url: str, rate: int, seconds: float, counter: mp.Value) -> None:
-    """rate entities, each updated once a second, spread evenly over 10 ms ticks."""
-    pub = Publisher(connect(redis_url), src=f"bench-{rate}")
+def publisher(redis_url: str, rate: int, seconds: float, counter: mp.Value, fleet: int = 0) -> None:
+    """rate updates a second, spread evenly over 10 ms ticks, round-robin over `fleet` entities
+    (default `rate`: each entity once a second)."""
+    fleet = fleet or rate
+    pub = Publisher(connect(redis_url), src=f"bench-{rate}-{fleet}")
     per_tick = rate * TICK_S
     carry, cursor, sent = 0.0, 0, 0
     start = time.monotonic()
@@ -53,8 +58,8 @@ def publisher(redis_url: str, rate: int, seconds: float, counter: mp.Value) -> N
         n = int(carry)
         carry -= n
         for _ in range(n):
-            i = cursor % rate
-            step = cursor // rate
+            i = cursor % fleet
+            step = cursor // fleet
             pub.update("bus", f"bench-{i:05d}", 37.40 + (i % 100) * 0.002, 126.60 + (i // 100) * 0.003
                        + (step % 10) * 0.0005, {"route": "B"})
             cursor += 1
@@ -63,6 +68,23 @@ def publisher(redis_url: str, rate: int, seconds: float, counter: mp.Value) -> N
         next_tick += TICK_S
         time.sleep(max(0.0, next_tick - time.monotonic()))
     counter.value = sent
+
+
+SCALE_BUSES = 10_000
+SCALE_CAMERAS = 16_000
+SCALE_RATE = 5_000
+
+
+def publish_cameras(redis_url: str, count: int) -> None:
+    """count camera markers on a grid over the city (Incheon has about 16,000 CCTV cameras)."""
+    pub = Publisher(connect(redis_url), src="bench-cameras")
+    side = int(count ** 0.5) + 1
+    for i in range(count):
+        lat = 37.38 + (i // side) * (0.24 / side)
+        lon = 126.45 + (i % side) * (0.34 / side)
+        pub.update("camera", f"bench-cam-{i:05d}", lat, lon, {})
+    while not pub.flush():
+        time.sleep(0.2)
 
 
 def idle_clients(port: int, count: int, seconds: float) -> None:
@@ -121,9 +143,9 @@ class Bench:
                 time.sleep(0.1)
         raise RuntimeError(f"{url} did not come up")
 
-    def publish(self, rate: int, seconds: float) -> int:
+    def publish(self, rate: int, seconds: float, fleet: int = 0) -> int:
         counter = mp.Value("q", 0)
-        p = mp.Process(target=publisher, args=(self.redis_url, rate, seconds, counter))
+        p = mp.Process(target=publisher, args=(self.redis_url, rate, seconds, counter, fleet))
         p.start()
         p.join()
         return counter.value
@@ -166,6 +188,33 @@ def measure_extra_clients(bench: Bench, rate: int, seconds: float, count: int) -
     return (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / (t1 - t0) * 100
 
 
+def measure_scale(bench: Bench, page, seconds: float) -> dict:
+    """One wall page with 10,000 buses and 16,000 cameras, 5,000 bus updates a second."""
+    page.goto(f"http://127.0.0.1:{bench.web_port}/wall/1")
+    page.wait_for_function("document.getElementById('cc-live-status')?.textContent === 'LIVE'",
+                           timeout=30_000)
+    publish_cameras(bench.redis_url, SCALE_CAMERAS)
+    # Every bus of the fleet exists before measuring (one full round at 5,000/s takes 2 s).
+    bench.publish(SCALE_RATE, 2.0 * SCALE_BUSES / SCALE_RATE + 1.0, fleet=SCALE_BUSES)
+    page.wait_for_function(
+        f"ccLive.entities.camera.size >= {SCALE_CAMERAS} && ccLive.entities.bus.size >= {SCALE_BUSES}",
+        timeout=60_000)
+    time.sleep(1.0)
+    page.evaluate("() => { ccLive.bench = {lat: []}; ccLive.stats.resyncs = 0; }")
+    gw = psutil.Process(bench.procs["gateway"].pid)
+    cpu0, t0 = gw.cpu_times(), time.monotonic()
+    sent = bench.publish(SCALE_RATE, seconds, fleet=SCALE_BUSES)
+    cpu1, t1 = gw.cpu_times(), time.monotonic()
+    time.sleep(1.5)
+    lat, resyncs, buses, cams = page.evaluate(
+        "() => [ccLive.bench.lat, ccLive.stats.resyncs, ccLive.entities.bus.size, ccLive.entities.camera.size]")
+    page.evaluate("() => { ccLive.bench = null; }")
+    cpu = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / (t1 - t0) * 100
+    return {"sent": sent, "received": len(lat), "p50": pct(lat, 50), "p99": pct(lat, 99),
+            "lost_pct": max(0.0, (sent - len(lat)) / sent * 100) if sent else 0.0, "resyncs": resyncs,
+            "buses": buses, "cameras": cams, "gateway_cpu": cpu}
+
+
 def measure_baseline(bench: Bench, page, rate: int, seconds: float) -> dict:
     page.goto(f"http://127.0.0.1:{bench.web_port}/bench/interval")
     page.wait_for_function("window.ccBaseline && Object.keys(window.ccBaseline.seen).length > 0",
@@ -203,6 +252,7 @@ def main() -> None:
                 extra_n = 50
                 cpu_many = measure_extra_clients(bench, 5000, min(seconds, 15.0), extra_n)
                 base = measure_baseline(bench, page, 5000, min(seconds, 15.0))
+                scale = measure_scale(bench, page, seconds)
                 browser.close()
         finally:
             bench.close()
@@ -217,11 +267,15 @@ def main() -> None:
     print(f"gateway with {extra_n} more clients at 5000/s: {cpu_many:.1f} % of a core, "
           f"{per_client:.2f} % per extra client")
     print(f"wall page: first complete picture {first_ms} ms after navigation (login redirect included)")
+    print(f"scale: {scale['buses']} buses + {scale['cameras']} cameras on one wall page, "
+          f"{SCALE_RATE}/s: p50 {scale['p50']:.0f} ms, p99 {scale['p99']:.0f} ms, "
+          f"lost {scale['lost_pct']:.2f} %, {scale['resyncs']} resyncs, gateway {scale['gateway_cpu']:.1f} % "
+          f"of a core")
     r = results[-1]
     ratio = base["p50"] / r["p50"] if r["p50"] else float("nan")
     print(f"live_latency p50_ms={r['p50']:.0f} p95_ms={r['p95']:.0f} p99_ms={r['p99']:.0f} "
           f"lost_pct={r['lost_pct']:.2f} gateway_cpu_pct={r['gateway_cpu']:.1f} "
-          f"baseline_p50_ms={base['p50']:.0f} ratio={ratio:.1f}")
+          f"baseline_p50_ms={base['p50']:.0f} ratio={ratio:.1f} scale_p99_ms={scale['p99']:.0f}")
 
 
 if __name__ == "__main__":
