@@ -207,7 +207,8 @@ def measure_scale(bench: Bench, page, seconds: float) -> dict:
     cpu1, t1 = gw.cpu_times(), time.monotonic()
     time.sleep(1.5)
     lat, resyncs, buses, cams = page.evaluate(
-        "() => [ccLive.bench.lat, ccLive.stats.resyncs, ccLive.entities.bus.size, ccLive.entities.camera.size]")
+        "() => [ccLive.bench.lat, ccLive.stats.resyncs, ccLive.entities.bus.size,"
+        " ccLive.entities.camera.size]")
     page.evaluate("() => { ccLive.bench = null; }")
     cpu = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / (t1 - t0) * 100
     return {"sent": sent, "received": len(lat), "p50": pct(lat, 50), "p99": pct(lat, 99),
