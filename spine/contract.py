@@ -12,22 +12,29 @@ swaps a falsy feature id for the array index.
 from __future__ import annotations
 
 import logging
+import math
+import re
 import time
+from array import array
 from collections import Counter
+from dataclasses import dataclass
+from itertools import accumulate
 from typing import Annotated, Any, Literal
 
 import msgspec
 
-VERSION = 1
-LAYERS: tuple[str, ...] = ("bus", "camera", "sensor", "air", "drone", "incident")
-SEVERITIES: tuple[str, ...] = ("critical", "high", "medium", "low", "info")
+from spine.layers import LAYERS, SEVERITIES, Layer, Severity, check_event_props, check_props
 
-Layer = Literal["bus", "camera", "sensor", "air", "drone", "incident"]
-Severity = Literal["critical", "high", "medium", "low", "info"]
+VERSION = 1
+__all__ = ["LAYERS", "SEVERITIES", "EntityUpdate", "Event", "Layer", "Severity", "check_typed"]
 EntityId = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^\S")]
 EpochMs = Annotated[int, msgspec.Meta(ge=0, le=10**14)]
 Lat = Annotated[float, msgspec.Meta(ge=-90.0, le=90.0)]
 Lon = Annotated[float, msgspec.Meta(ge=-180.0, le=180.0)]
+
+
+# Decoded as a bounded map first (at most 64 keys), then checked field by field by check_typed().
+PropsDict = Annotated[dict[Annotated[str, msgspec.Meta(max_length=64)], Any], msgspec.Meta(max_length=64)]
 
 
 class EntityUpdate(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -40,7 +47,9 @@ class EntityUpdate(msgspec.Struct, frozen=True, omit_defaults=True):
     seq: Annotated[int, msgspec.Meta(ge=0)]  # per (layer, src) counter, +1 per update
     lat: Lat
     lon: Lon
-    props: dict[str, Any] = msgspec.field(default_factory=dict)
+    # Typed per layer by spine.layers.props_type(layer), checked by check_typed() after decoding:
+    # the struct is chosen by `layer`, and one decode pass per layer type would need a union.
+    props: PropsDict = msgspec.field(default_factory=dict)
     src: Annotated[str, msgspec.Meta(max_length=64)] = ""  # producer instance
     gone: bool = False  # the entity left the map
 
@@ -58,8 +67,18 @@ class Event(msgspec.Struct, frozen=True, omit_defaults=True):
     lat: Lat
     lon: Lon
     title: Annotated[str, msgspec.Meta(max_length=200)] = ""
-    props: dict[str, Any] = msgspec.field(default_factory=dict)
-    snapshot: str | None = None  # reference to a stored image (camera events)
+    props: PropsDict = msgspec.field(default_factory=dict)  # typed by spine.layers.event_props_type(layer)
+    snapshot: Annotated[str, msgspec.Meta(max_length=128)] | None = None  # a stored image (camera events)
+
+
+def check_typed(obj: EntityUpdate | Event) -> EntityUpdate | Event:
+    """Check `props` against the layer registry's struct; raises msgspec.ValidationError whose path
+    is `$.props.<field>`, so a reject is counted as `invalid:props.<field>` (or `invalid:props`)."""
+    if isinstance(obj, EntityUpdate):
+        check_props(obj.layer, obj.props)
+    else:
+        check_event_props(obj.layer, obj.props)
+    return obj
 
 
 _encoder = msgspec.json.Encoder()
@@ -86,17 +105,22 @@ class Rejected(ValueError):
 
 
 class RejectLog:
-    """Counts rejected messages by reason and logs them without flooding the log.
+    """Counts rejected messages by reason and by source, and logs them without flooding the log.
 
     The first few per reason are logged in full, then one line per minute per reason, because
-    a hostile or broken producer can send thousands per second.
+    a hostile or broken producer can send thousands per second. Sources (a channel, a state
+    hash) are kept up to `max_sources` distinct names, the rest counted under "(other)": a
+    hostile publisher can invent a new channel name per message.
     """
 
-    def __init__(self, logger: logging.Logger, burst: int = 5, every_s: float = 60.0) -> None:
+    def __init__(self, logger: logging.Logger, burst: int = 5, every_s: float = 60.0,
+                 max_sources: int = 64) -> None:
         self.counts: Counter[str] = Counter()
+        self.by_source: dict[str, Counter[str]] = {}
         self._logger = logger
         self._burst = burst
         self._every_s = every_s
+        self._max_sources = max_sources
         self._last_logged: dict[str, float] = {}
 
     @property
@@ -105,13 +129,34 @@ class RejectLog:
 
     def add(self, reason: str, detail: str, where: str = "") -> None:
         self.counts[reason] += 1
+        source = printable(where) or "(unknown)"
+        if source not in self.by_source and len(self.by_source) >= self._max_sources:
+            source = OTHER_SOURCE
+        self.by_source.setdefault(source, Counter())[reason] += 1
         n = self.counts[reason]
         now = time.monotonic()
         if n <= self._burst or now - self._last_logged.get(reason, 0.0) >= self._every_s:
             self._last_logged[reason] = now
             self._logger.warning(
-                "rejected message (%s) %s: %s [%d so far]", reason, where, detail[:300], n
+                "rejected message (%s) %s: %s [%d so far]", reason, source, printable(detail, 300), n
             )
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready counts: {"total", "by_reason": {reason: n}, "by_source": {source: {reason: n}}}."""
+        return {"total": self.total, "by_reason": dict(self.counts),
+                "by_source": {s: dict(c) for s, c in self.by_source.items()}}
+
+
+OTHER_SOURCE = "(other)"
+
+
+def printable(text: str | bytes, limit: int = 120) -> str:
+    """A label safe to log and show: invalid UTF-8 and control characters escaped, bounded."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "backslashreplace")
+    if not text.isprintable():
+        text = text.encode("unicode_escape").decode("ascii")
+    return text[:limit]
 
 
 def _reason(exc: msgspec.ValidationError) -> str:
@@ -123,56 +168,185 @@ def _reason(exc: msgspec.ValidationError) -> str:
 
 
 MAX_PAYLOAD_BYTES = 4 * 1024 * 1024  # one PUBLISH; producers chunk at 500 updates
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class DecodeLimits:
+    """What the gateway accepts beyond the struct types (set from GatewaySettings).
+
+    Why each bound: nesting deeper than `max_depth` made msgspec raise RecursionError (a 2 KB
+    array blanked every screen); a timestamp far ahead froze an entity, since screens keep the
+    newest; numbers past 2^53 are not exact in the browser; `max_age_ms` drops entries so old
+    they can only be a broken clock or a forgotten key. `max_age_ms` 0 turns the age check off.
+    """
+
+    max_item_bytes: int = 65536
+    max_depth: int = 10  # the whole message: object 1, props 2, ... (typed props need 3)
+    max_future_skew_ms: int = 30_000
+    max_age_ms: int = 7 * DAY_MS
+    max_abs_number: float = float(2**53)
+
+
+DEFAULT_LIMITS = DecodeLimits()
+
+# Strings removed before counting brackets; alternatives are disjoint, so matching is linear.
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKET = bytes(sorted(set(range(256)) - set(b"[]{}")))
+_BRACKET_STEP = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # +1 / -1 as signed bytes
+_NON_FINITE = re.compile(rb"[:\[,]\s*-?(?:NaN|Infinity)\b")
+
+
+def nesting_depth(raw: bytes) -> int:
+    """Deepest bracket nesting of a JSON text, in C-speed passes (no recursion, no parse)."""
+    if raw.count(b"[") + raw.count(b"{") <= 1:
+        return int(b"[" in raw or b"{" in raw)
+    skeleton = _JSON_STRING.sub(b"", raw).translate(_BRACKET_STEP, _NOT_BRACKET)
+    return max(accumulate(array("b", skeleton)), default=0)
+
+
+class _Bad(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+def _classify(exc: Exception, raw: bytes) -> str:
+    """A stable reason label for any failure to decode one message."""
+    if isinstance(exc, _Bad):
+        return exc.reason
+    if isinstance(exc, RecursionError):
+        return "too_deep"
+    if isinstance(exc, UnicodeError):
+        return "bad_utf8"
+    if isinstance(exc, msgspec.ValidationError):
+        text = str(exc)
+        if text.startswith("Number out of range"):  # 1e999: a float that overflows to inf
+            return "not_finite"
+        if text.startswith("Integer value out of range"):
+            return "huge_number"
+        return _reason(exc)
+    if isinstance(exc, msgspec.DecodeError):
+        return "not_finite" if _NON_FINITE.search(raw) else "malformed_json"
+    return "internal"
+
+
+def _check_value(value: Any, limits: DecodeLimits) -> None:
+    """Numbers in free-form values (props before the layer check): finite and exact in JS."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return
+    if isinstance(value, (int, float)):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise _Bad("not_finite", f"number {value}")
+        if abs(value) > limits.max_abs_number:
+            raise _Bad("huge_number", f"number {str(value)[:40]}")
+        return
+    if isinstance(value, dict):
+        for v in value.values():
+            _check_value(v, limits)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            _check_value(v, limits)
+
+
+def _check_item(item: EntityUpdate | Event, limits: DecodeLimits, now: int) -> None:
+    if item.ts > now + limits.max_future_skew_ms:
+        raise _Bad("future_ts", f"ts {item.ts} is {(item.ts - now) / 1000:.0f} s ahead of the clock")
+    if limits.max_age_ms and item.ts < now - limits.max_age_ms:
+        raise _Bad("stale_ts", f"ts {item.ts} is {(now - item.ts) / DAY_MS:.1f} days old")
+    if isinstance(item, EntityUpdate) and item.seq > limits.max_abs_number:
+        raise _Bad("huge_number", f"seq {str(item.seq)[:40]}")
+    _check_value(item.props, limits)
+
+
+def _decode_item(part: bytes, one: msgspec.json.Decoder, limits: DecodeLimits, now: int) -> Any:
+    if len(part) > limits.max_item_bytes:
+        raise _Bad("too_large", f"message of {len(part)} bytes > {limits.max_item_bytes}")
+    depth = nesting_depth(part)
+    if depth > limits.max_depth:
+        raise _Bad("too_deep", f"nesting depth {depth} > {limits.max_depth}")
+    item = one.decode(part)
+    _check_item(item, limits, now)
+    return check_typed(item)
 
 
 def _decode_each(raw: bytes, one: msgspec.json.Decoder, max_item_bytes: int, rejects: RejectLog,
-                 where: str) -> list:
-    """Decode an object or an array of objects, rejecting bad elements one by one."""
+                 where: str, limits: DecodeLimits | None = None, now: int | None = None) -> list:
+    """Decode an object or an array of objects, rejecting bad elements one by one.
+
+    Never raises: every failure, expected or not, is a counted reject with a reason, because one
+    exception here used to end the gateway's reader and blank every screen.
+    """
+    if limits is None:
+        limits = DecodeLimits(max_item_bytes=max_item_bytes)
+    now = now_ms() if now is None else now
+    if not isinstance(raw, bytes):
+        raw = bytes(raw)
     if len(raw) > MAX_PAYLOAD_BYTES:
         rejects.add("too_large", f"payload of {len(raw)} bytes > {MAX_PAYLOAD_BYTES}", where)
         return []
     if raw.lstrip()[:1] == b"[":
         try:
+            depth = nesting_depth(raw)
+            if depth > limits.max_depth + 1:  # +1: the array around the items
+                raise _Bad("too_deep", f"nesting depth {depth} > {limits.max_depth + 1}")
             parts = _raw_list.decode(raw)
-        except msgspec.DecodeError as exc:
-            rejects.add("malformed_json", str(exc), where)
+        except Exception as exc:
+            rejects.add(_classify(exc, raw), str(exc), where)
             return []
     else:
         parts = [raw]
     out = []
     for part in parts:
-        if len(part) > max_item_bytes:
-            rejects.add("too_large", f"message of {len(part)} bytes > {max_item_bytes}", where)
-            continue
         try:
-            out.append(one.decode(part))
-        except msgspec.ValidationError as exc:
-            rejects.add(_reason(exc), str(exc), where)
-        except msgspec.DecodeError as exc:
-            rejects.add("malformed_json", str(exc), where)
+            out.append(_decode_item(bytes(part), one, limits, now))
+        except Exception as exc:
+            rejects.add(_classify(exc, bytes(part)), str(exc), where)
     return out
 
 
-def decode_updates(raw: bytes, rejects: RejectLog, max_item_bytes: int = 65536,
-                   where: str = "") -> list[EntityUpdate]:
-    return _decode_each(raw, _one_update, max_item_bytes, rejects, where)
+def decode_updates(raw: bytes, rejects: RejectLog, max_item_bytes: int = 65536, where: str = "", *,
+                   limits: DecodeLimits | None = None, now: int | None = None) -> list[EntityUpdate]:
+    return _decode_each(raw, _one_update, max_item_bytes, rejects, where, limits, now)
 
 
-def decode_events(raw: bytes, rejects: RejectLog, max_item_bytes: int = 65536,
-                  where: str = "") -> list[Event]:
-    return _decode_each(raw, _one_event, max_item_bytes, rejects, where)
+def decode_events(raw: bytes, rejects: RejectLog, max_item_bytes: int = 65536, where: str = "", *,
+                  limits: DecodeLimits | None = None, now: int | None = None) -> list[Event]:
+    return _decode_each(raw, _one_event, max_item_bytes, rejects, where, limits, now)
+
+
+def decode_stored_update(raw: bytes, rejects: RejectLog, where: str = "", *,
+                         limits: DecodeLimits | None = None, now: int | None = None) -> EntityUpdate | None:
+    """One value of a state hash (always a single object): the update, or None after a counted reject."""
+    limits = limits or DEFAULT_LIMITS
+    try:
+        return _decode_item(bytes(raw), _one_update, limits, now_ms() if now is None else now)
+    except Exception as exc:
+        rejects.add(_classify(exc, bytes(raw)), str(exc), where)
+        return None
+
+
+def decode_stored_event(raw: bytes, rejects: RejectLog, where: str = "", *,
+                        limits: DecodeLimits | None = None, now: int | None = None) -> Event | None:
+    """One entry of the recent-events list: the event, or None after a counted reject."""
+    limits = limits or DEFAULT_LIMITS
+    try:
+        return _decode_item(bytes(raw), _one_event, limits, now_ms() if now is None else now)
+    except Exception as exc:
+        rejects.add(_classify(exc, bytes(raw)), str(exc), where)
+        return None
 
 
 def validate_update(obj: dict[str, Any]) -> EntityUpdate:
     """Producer-side check: build an update from a dict or raise Rejected with the reason."""
     try:
-        return msgspec.convert(obj, EntityUpdate)
+        return check_typed(msgspec.convert(obj, EntityUpdate))
     except msgspec.ValidationError as exc:
         raise Rejected(_reason(exc), str(exc)) from None
 
 
 def validate_event(obj: dict[str, Any]) -> Event:
     try:
-        return msgspec.convert(obj, Event)
+        return check_typed(msgspec.convert(obj, Event))
     except msgspec.ValidationError as exc:
         raise Rejected(_reason(exc), str(exc)) from None

@@ -17,7 +17,7 @@ import redis
 from feeds.adapter import Adapter, ServiceArea
 from feeds.sensors.config import RuleConfig, SensorsConfig
 from feeds.sensors.observation import Reading, parse
-from feeds.sensors.rules import METRIC_HOURS, Accumulator, RuleState, step
+from feeds.sensors.rules import METRIC_HOURS, Accumulator, RuleState, level_props, step
 from spine.contract import Event, Rejected, validate_event
 
 SEVERITY_ORDER = ("info", "low", "medium", "high", "critical")
@@ -187,14 +187,10 @@ class SensorAdapter(Adapter):
         return 1
 
     def _props(self, s: _Sensor, value: float) -> dict:
-        active = [rule for rule, st in zip(s.rules, s.states, strict=True) if st.active]
-        worst = max(active, key=lambda ru: (SEVERITY_ORDER.index(ru.severity), abs(ru.level)), default=None)
         first = next((ru for ru in s.rules if ru.metric == "value"), None)
         props: dict = {"name": s.name, "kind": s.kind, "unit": s.unit, "district": s.district,
                        "value": round(value, 3), "threshold": first.level if first else None,
-                       "level": worst.name if worst else "normal",
-                       "severity": worst.severity if worst else None,
-                       "alarms": [ru.name for ru in active]}
+                       **level_props(s.rules, s.states)}
         if s.kind == "rain" and s.rain.last_t is not None:
             props["rain_3h_mm"] = round(s.rain.total(3, s.rain.last_t), 1)
             props["rain_12h_mm"] = round(s.rain.total(12, s.rain.last_t), 1)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from feeds.sensors.config import RuleConfig
+from spine.layers import SEVERITIES, sensor_level
 
 Transition = Literal["activated", "cleared"]
 
@@ -73,3 +74,15 @@ class Accumulator:
 
 
 METRIC_HOURS = {"sum_1h": 1.0, "sum_3h": 3.0, "sum_12h": 12.0}
+
+
+def level_props(rules: list[RuleConfig], states: list[RuleState]) -> dict:
+    """A sensor's level props from its active rules: `level` is a code of the registry's sensor
+    levels (spine/layers.py), derived from the worst active rule's severity; the rule's configured
+    name (e.g. the flood stage 심각) travels as `rule`, for display only. (Publishing the name as the
+    level made a critical flood stage look normal on every map.)"""
+    active = [ru for ru, st in zip(rules, states, strict=True) if st.active]
+    worst = max(active, key=lambda ru: (-SEVERITIES.index(ru.severity), abs(ru.level)), default=None)
+    return {"level": sensor_level(worst.severity if worst else None),
+            "severity": worst.severity if worst else None, "rule": worst.name if worst else None,
+            "alarms": [ru.name for ru in active]}

@@ -152,8 +152,9 @@ def test_recovers_from_broker_restart(redis_url: str, tmp_path, area) -> None:
         broker.stop()
 
 
-@pytest.mark.parametrize("value,level", [(0.3, "normal"), (0.6, "탁도 기준 초과 (0.5 NTU)")])
-def test_configured_drinking_water_limits(redis_url: str, area, value: float, level: str) -> None:
+@pytest.mark.parametrize("value,level,rule", [(0.3, "normal", None), (0.6, "warning", "탁도 기준 초과 (0.5 NTU)")])
+def test_configured_drinking_water_limits(redis_url: str, area, value: float, level: str,
+                                          rule: str | None) -> None:
     from feeds.field import load_feeds_config
 
     cfg = load_feeds_config().sensors
@@ -161,7 +162,9 @@ def test_configured_drinking_water_limits(redis_url: str, area, value: float, le
     t = int(time.time() * 1000) - 120_000
     for i in range(3):  # the rule's on-delay is 60 s: three readings a minute apart
         a.ingest(obs(value, t + i * 60_000, kind="turbidity"), topic=topic_for(cfg.topic_prefix, "tw-1"))
-    assert a._props(a.sensors["tw-1"], value)["level"] == level
+    # The level is a registry code (a high-severity rule is "warning"); the rule's name is display text.
+    props = a._props(a.sensors["tw-1"], value)
+    assert (props["level"], props["rule"]) == (level, rule)
 
 
 def test_made_up_sensor_ids_do_not_grow_memory(redis_url: str, area) -> None:

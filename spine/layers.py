@@ -1,0 +1,356 @@
+"""The layer registry: everything the system knows about a map layer, in one place.
+
+Per layer: the typed `props` of its updates and events (msgspec structs with bounded strings and
+numbers, unknown fields refused), its label and colours, its legend and the popup fields in order.
+The vocabularies that travel in data have one home here too: event severities, sensor levels and
+air grades, each as codes (what producers publish) with labels and colours (what screens show).
+
+The browser gets the same registry as JSON (`registry_json()`, embedded in every page by
+dashboard/app_factory.py) and its renderers read colours and words only from it, so Python and
+JS cannot drift apart again (the old bug: sensor rules published the Korean stage name as `level`
+while the browser coloured by English codes, so a critical flood stage looked normal).
+
+Why bounds: a message is drawn on every screen; a 1 MB "name" or a 10^300 "heading" must be a
+counted reject at the gateway, not a frozen browser. Why `forbid_unknown_fields`: a prop nobody
+declared is either a typo or data no screen knows how to show safely; adding one is a line here.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal, get_args
+
+import msgspec
+from msgspec import Meta
+
+# ---- the layers and the shared vocabularies ---------------------------------------------------------
+
+Layer = Literal["bus", "camera", "sensor", "air", "drone", "incident"]
+LAYERS: tuple[str, ...] = get_args(Layer)
+
+# Most severe first (ISA-18.2 priorities, standards.md 3.3). `info` is a record, not an alarm.
+Severity = Literal["critical", "high", "medium", "low", "info"]
+SEVERITIES: tuple[str, ...] = get_args(Severity)
+SEVERITY_LABELS = {"critical": "Critical", "high": "High", "medium": "Medium", "low": "Low", "info": "Info"}
+SEVERITY_COLORS = {"critical": "#f85149", "high": "#ff7b72", "medium": "#f0883e", "low": "#d29922",
+                   "info": "#8b949e"}
+
+# Sensor levels: the Korean four-stage scale (관심/주의/경계/심각, e.g. flood stages) as codes.
+# A sensor's level is derived from the severity of its worst active rule (sensor_level()), so a
+# rule may be named anything in config without changing how it is drawn.
+SensorLevel = Literal["normal", "attention", "caution", "warning", "critical"]
+SENSOR_LEVELS: tuple[str, ...] = get_args(SensorLevel)
+SENSOR_LEVEL_LABELS = {"normal": "정상 Normal", "attention": "관심 Attention", "caution": "주의 Caution",
+                       "warning": "경계 Warning", "critical": "심각 Critical"}
+# Red and orange are kept for alarm meaning (standards.md 7.3); normal is the layer's calm hue.
+SENSOR_LEVEL_COLORS = {"normal": "#bc8cff", "attention": "#58a6ff", "caution": "#d29922",
+                       "warning": "#f0883e", "critical": "#ff4040"}
+_LEVEL_OF_SEVERITY = {"info": "attention", "low": "attention", "medium": "caution", "high": "warning",
+                      "critical": "critical"}
+
+# Air grades: the CAI / PM grade names AirKorea publishes are the codes (stable, and what the
+# source says); the English words are labels. Colours are AirKorea's.
+AirGrade = Literal["좋음", "보통", "나쁨", "매우나쁨"]
+AIR_GRADES: tuple[str, ...] = get_args(AirGrade)
+AIR_GRADE_LABELS = {"좋음": "Good", "보통": "Moderate", "나쁨": "Unhealthy", "매우나쁨": "Very unhealthy"}
+AIR_GRADE_COLORS = {"좋음": "#32a1ff", "보통": "#00c73c", "나쁨": "#fd9b5a", "매우나쁨": "#ff5959"}
+
+CameraType = Literal["crime_prevention", "traffic", "disaster", "other"]
+CAMERA_TYPE_COLORS = {"crime_prevention": "#58a6ff", "traffic": "#79c0ff", "disaster": "#d2a8ff",
+                      "other": "#58a6ff"}
+
+
+def sensor_level(severity: str | None) -> str:
+    """The sensor level code for the severity of the worst active rule (None: no rule active)."""
+    return "normal" if severity is None else _LEVEL_OF_SEVERITY[severity]
+
+
+# ---- bounded value types ---------------------------------------------------------------------------
+
+Key = Annotated[str, Meta(min_length=1, max_length=64)]
+Code = Annotated[str, Meta(max_length=64)]  # machine words: ids, modes, routes
+Text = Annotated[str, Meta(max_length=200)]  # names, titles: what a person reads
+Num = Annotated[float, Meta(ge=-1e9, le=1e9)]  # finite and plausible; NaN and inf fail the bounds
+Count = Annotated[int, Meta(ge=0, le=10**9)]
+Heading = Annotated[float, Meta(ge=-360.0, le=720.0)]
+EpochMs = Annotated[int, Meta(ge=0, le=10**14)]
+Lat = Annotated[float, Meta(ge=-90.0, le=90.0)]
+Lon = Annotated[float, Meta(ge=-180.0, le=180.0)]
+
+
+class Props(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """Base of every props struct: every field optional, unknown fields refused."""
+
+
+class BusProps(Props):
+    route: Code | None = None
+    route_id: Code | None = None
+    route_shape: Code | None = None
+    trip: Code | None = None
+    label: Code | None = None
+    heading: Heading | None = None
+    speed_kmh: Annotated[float, Meta(ge=0, le=500)] | None = None
+    delay_s: Annotated[float, Meta(ge=-86400, le=86400)] | None = None
+    occupancy: Code | None = None
+    next_stop: Text | None = None
+    stale: bool | None = None
+
+
+LineCounts = Annotated[dict[Key, Annotated[dict[Key, Annotated[dict[Key, Count], Meta(max_length=8)]],
+                                           Meta(max_length=32)]], Meta(max_length=32)]
+
+
+class CameraProps(Props):
+    name: Text | None = None
+    district: Text | None = None
+    type: CameraType | None = None
+    mount: Code | None = None  # the drone carrying it
+    heading: Heading | None = None
+    fov: Annotated[float, Meta(ge=0, le=360)] | None = None
+    status: Code | None = None
+    fps: Annotated[float, Meta(ge=0, le=1000)] | None = None
+    people: Count | None = None
+    vehicles: Count | None = None
+    last_activity: EpochMs | None = None
+    video: bool | None = None
+    privacy: bool | None = None
+    counts: LineCounts | None = None
+    events: Count | None = None
+    errors: Count | None = None
+    infer_ms: Annotated[float, Meta(ge=0, le=1e6)] | None = None
+
+
+class SensorProps(Props):
+    name: Text | None = None
+    kind: Code | None = None
+    unit: Code | None = None
+    district: Text | None = None
+    value: Num | None = None
+    threshold: Num | None = None
+    level: SensorLevel | None = None
+    severity: Severity | None = None
+    rule: Text | None = None  # the worst active rule's name as configured (display only)
+    alarms: Annotated[list[Text], Meta(max_length=16)] | None = None
+    rain_3h_mm: Num | None = None
+    rain_12h_mm: Num | None = None
+
+
+Pollutant = Annotated[str, Meta(min_length=1, max_length=16)]
+Conc = Annotated[float, Meta(ge=0, le=1e6)]
+AlertState = Literal["주의보", "경보"]
+
+
+class AqiUs(msgspec.Struct, forbid_unknown_fields=True):
+    value: Annotated[int, Meta(ge=0, le=1000)]
+    category: Text = ""
+    scale: Text = ""
+    dominant: Pollutant | None = None
+    sub: Annotated[dict[Pollutant, Annotated[int, Meta(ge=0, le=1000)]], Meta(max_length=8)] = {}
+
+
+class AirProps(Props):
+    station: Text | None = None
+    kind: Text | None = None
+    district: Text | None = None
+    data_time: EpochMs | None = None
+    pm10: Conc | None = None
+    pm25: Conc | None = None
+    o3: Conc | None = None
+    no2: Conc | None = None
+    so2: Conc | None = None
+    co: Conc | None = None
+    pm10_24h: Conc | None = None
+    pm25_24h: Conc | None = None
+    pm_basis: Annotated[dict[Pollutant, Code | None], Meta(max_length=8)] | None = None
+    cai: Annotated[int, Meta(ge=0, le=1000)] | None = None
+    cai_scale: Text | None = None
+    cai_sub: Annotated[dict[Pollutant, Annotated[int, Meta(ge=0, le=1000)]], Meta(max_length=8)] | None = None
+    cai_grades: Annotated[dict[Pollutant, AirGrade], Meta(max_length=8)] | None = None
+    grade: AirGrade | None = None
+    alert: Annotated[dict[Pollutant, AlertState | None], Meta(max_length=8)] | None = None
+    alert_level: AlertState | None = None
+    aqi_us: AqiUs | None = None
+
+
+class DroneProps(Props):
+    name: Text | None = None
+    sysid: Annotated[int, Meta(ge=0, le=255)] | None = None
+    heading: Heading | None = None
+    alt_m: Annotated[float, Meta(ge=-1000, le=20000)] | None = None
+    alt_msl_m: Annotated[float, Meta(ge=-1000, le=20000)] | None = None
+    speed_ms: Annotated[float, Meta(ge=0, le=500)] | None = None
+    battery_pct: Annotated[float, Meta(ge=0, le=100)] | None = None
+    voltage_v: Annotated[float, Meta(ge=0, le=1000)] | None = None
+    mode: Code | None = None
+    armed: bool | None = None
+    gimbal_pitch: Annotated[float, Meta(ge=-180, le=180)] | None = None
+    mission: Text | None = None
+    footprint: Annotated[list[tuple[Lat, Lon]], Meta(max_length=16)] | None = None
+
+
+class IncidentProps(Props):
+    title: Text | None = None
+    kind: Code | None = None
+    severity: Severity | None = None
+    status: Code | None = None
+    district: Text | None = None
+    description: Annotated[str, Meta(max_length=2000)] | None = None
+    opened: EpochMs | None = None
+
+
+# ---- event props -----------------------------------------------------------------------------------
+
+Scalar = Text | Num | bool | None
+
+
+class EventProps(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """Base of the per-layer event props."""
+
+
+class SensorEventProps(EventProps):
+    value: Num | None = None
+    threshold: Num | None = None
+    rule: Text | None = None
+    metric: Code | None = None
+    direction: Literal["above", "below"] | None = None
+    kind: Code | None = None
+    state: Literal["active", "cleared"] | None = None
+
+
+class CameraEventProps(EventProps):
+    camera: Text | None = None
+    zone: Code | None = None
+    line: Code | None = None
+    cls: Code | None = msgspec.field(default=None, name="class")
+    direction: Code | None = None
+    track_id: Count | None = None
+    dwell_s: Num | None = None
+    stopped_s: Num | None = None
+    down_s: Num | None = None
+    people: Count | None = None
+    limit: Count | None = None
+    bbox: Annotated[list[Num], Meta(max_length=4)] | None = None
+
+
+# Layers without a producer of events yet take a small flat map of plain values.
+OtherEventProps = Annotated[dict[Key, Scalar], Meta(max_length=32)]
+
+_PROPS: dict[str, type[Props]] = {"bus": BusProps, "camera": CameraProps, "sensor": SensorProps,
+                                  "air": AirProps, "drone": DroneProps, "incident": IncidentProps}
+_EVENT_PROPS: dict[str, Any] = {"sensor": SensorEventProps, "camera": CameraEventProps}
+
+
+def props_type(layer: str) -> type[Props]:
+    return _PROPS[layer]
+
+
+def event_props_type(layer: str) -> Any:
+    return _EVENT_PROPS.get(layer, OtherEventProps)
+
+
+def check_props(layer: str, props: dict[str, Any]) -> None:
+    """Raise msgspec.ValidationError (path under `$.props`) unless props fit the layer's struct."""
+    try:
+        msgspec.convert(props, _PROPS[layer])
+    except msgspec.ValidationError as exc:
+        raise msgspec.ValidationError(str(exc).replace("`$", "`$.props", 1)) from None
+
+
+def check_event_props(layer: str, props: dict[str, Any]) -> None:
+    try:
+        msgspec.convert(props, event_props_type(layer))
+    except msgspec.ValidationError as exc:
+        raise msgspec.ValidationError(str(exc).replace("`$", "`$.props", 1)) from None
+
+
+# ---- what screens show -----------------------------------------------------------------------------
+
+# Red and yellow are kept for alarms (standards.md 7.3); layers use calm hues.
+LAYER_LABELS = {"bus": "Buses", "camera": "CCTV", "sensor": "Disaster sensors", "air": "Air quality",
+                "drone": "Drones", "incident": "Incidents"}
+LAYER_COLORS = {"bus": "#2dd4bf", "camera": "#58a6ff", "sensor": "#bc8cff", "air": "#8b949e",
+                "drone": "#f0f6fc", "incident": "#ff7b72"}
+
+# Popup rows in order: (prop, label, format). Formats the browser knows: text, number, time (epoch
+# ms shown in KST), bool, list, level / grade / severity (code shown as its label), json (nested).
+POPUP_FIELDS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "bus": (("route", "Route", "text"), ("label", "Vehicle", "text"), ("next_stop", "Next stop", "text"),
+            ("delay_s", "Delay (s)", "number"), ("speed_kmh", "Speed (km/h)", "number"),
+            ("heading", "Heading (°)", "number"), ("occupancy", "Occupancy", "text"),
+            ("trip", "Trip", "text"), ("stale", "No recent fix", "bool")),
+    "camera": (("name", "Name", "text"), ("district", "District", "text"), ("type", "Type", "text"),
+               ("status", "Status", "text"), ("people", "People", "number"),
+               ("vehicles", "Vehicles", "number"), ("last_activity", "Last activity", "time"),
+               ("mount", "Mounted on", "text"), ("heading", "Heading (°)", "number"),
+               ("fov", "Field of view (°)", "number"), ("fps", "Analytics fps", "number"),
+               ("infer_ms", "Inference (ms)", "number"), ("privacy", "Privacy masking", "bool"),
+               ("events", "Events", "number"), ("errors", "Errors", "number"),
+               ("counts", "Line counts", "json")),
+    "sensor": (("name", "Name", "text"), ("district", "District", "text"), ("kind", "Kind", "text"),
+               ("level", "Level", "level"), ("rule", "Rule", "text"), ("value", "Value", "number"),
+               ("unit", "Unit", "text"), ("threshold", "Threshold", "number"),
+               ("rain_3h_mm", "Rain 3 h (mm)", "number"), ("rain_12h_mm", "Rain 12 h (mm)", "number"),
+               ("alarms", "Active alarms", "list"), ("severity", "Severity", "severity")),
+    "air": (("station", "Station", "text"), ("district", "District", "text"), ("kind", "Kind", "text"),
+            ("grade", "Grade (KR CAI)", "grade"), ("cai", "CAI", "number"),
+            ("pm10", "PM10 (µg/m³)", "number"), ("pm25", "PM2.5 (µg/m³)", "number"),
+            ("pm10_24h", "PM10 24 h", "number"), ("pm25_24h", "PM2.5 24 h", "number"),
+            ("o3", "O3 (ppm)", "number"), ("no2", "NO2 (ppm)", "number"),
+            ("so2", "SO2 (ppm)", "number"), ("co", "CO (ppm)", "number"), ("alert_level", "Alert", "text"),
+            ("data_time", "Measured", "time"), ("cai_scale", "Scale", "text")),
+    "drone": (("name", "Name", "text"), ("mode", "Mode", "text"), ("armed", "Armed", "bool"),
+              ("alt_m", "Altitude (m)", "number"), ("speed_ms", "Speed (m/s)", "number"),
+              ("heading", "Heading (°)", "number"), ("battery_pct", "Battery (%)", "number"),
+              ("voltage_v", "Voltage (V)", "number"), ("gimbal_pitch", "Gimbal pitch (°)", "number"),
+              ("mission", "Mission", "text")),
+    "incident": (("title", "Title", "text"), ("kind", "Kind", "text"), ("severity", "Severity", "severity"),
+                 ("status", "Status", "text"), ("district", "District", "text"),
+                 ("description", "Description", "text"), ("opened", "Opened", "time")),
+}
+
+# Colours of things that are not a layer's own hue (faded buses, offline cameras, trails, charts).
+UI_COLORS = {"bus_faded": "#4b5d73", "camera_offline": "#6e7681", "marker_stroke": "#e6edf3",
+             "camera_cone": "#58a6ff", "drone_trail": "#f0f6fc", "drone_footprint": "#f0f6fc",
+             "route_default": "#2dd4bf", "chart_pm10": "#79c0ff", "chart_pm25": "#d2a8ff",
+             "chart_guide": "#30363d", "chart_text": "#8b949e", "unknown": "#ffffff"}
+
+
+def legend(layer: str) -> list[dict[str, str]]:
+    """Legend rows for a layer: one swatch, or the layer's scale when colour carries meaning."""
+    if layer == "air":
+        return [{"code": g, "label": f"{g} {AIR_GRADE_LABELS[g]}", "color": AIR_GRADE_COLORS[g]}
+                for g in AIR_GRADES]
+    if layer == "sensor":
+        return [{"code": lv, "label": SENSOR_LEVEL_LABELS[lv], "color": SENSOR_LEVEL_COLORS[lv]}
+                for lv in SENSOR_LEVELS]
+    return [{"code": layer, "label": LAYER_LABELS[layer], "color": LAYER_COLORS[layer]}]
+
+
+LEGEND_TITLES = {"air": "Air (CAI PM grade)", "sensor": "Sensors (level)"}
+
+
+def registry() -> dict[str, Any]:
+    """The registry as plain data: what the browser reads (and the only place it reads it from)."""
+    return {
+        "version": 1,
+        "layers": {layer: {"label": LAYER_LABELS[layer], "color": LAYER_COLORS[layer],
+                           "legend": legend(layer), "legend_title": LEGEND_TITLES.get(layer, ""),
+                           "popup": [{"key": k, "label": lb, "format": f}
+                                     for k, lb, f in POPUP_FIELDS[layer]],
+                           "props": sorted(f.encode_name for f in msgspec.structs.fields(_PROPS[layer]))}
+                   for layer in LAYERS},
+        "severities": [{"code": s, "label": SEVERITY_LABELS[s], "color": SEVERITY_COLORS[s]}
+                       for s in SEVERITIES],
+        "sensor_levels": [{"code": lv, "label": SENSOR_LEVEL_LABELS[lv], "color": SENSOR_LEVEL_COLORS[lv]}
+                          for lv in SENSOR_LEVELS],
+        "air_grades": [{"code": g, "label": AIR_GRADE_LABELS[g], "color": AIR_GRADE_COLORS[g]}
+                       for g in AIR_GRADES],
+        "camera_types": CAMERA_TYPE_COLORS,
+        "ui": UI_COLORS,
+    }
+
+
+def registry_json() -> str:
+    """The registry for a `<script type="application/json">` element: `<` escaped, so no value
+    can close the element (the registry is ours, but the escaping costs nothing)."""
+    return json.dumps(registry(), ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
