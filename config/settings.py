@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 CONFIG_DIR = Path(__file__).resolve().parent
@@ -47,6 +47,29 @@ class WebSettings(Section):
     threads: int = Field(32, ge=1, le=256)
     session_hours: float = Field(12, gt=0, le=24 * 30)
     secure_cookies: bool = False  # true behind HTTPS (a reverse proxy): cookies never go over http
+    # MJPEG streams each hold a server thread for as long as they play. Capped per user and in
+    # total, so streams can never take the threads that answer logins, tickets and pages.
+    video_streams_per_user: int = Field(4, ge=0, le=64)
+    video_streams_total: int | None = Field(None, ge=0)  # None: half of `threads`
+    # Argon2id cost of stored passwords (the argon2-cffi / RFC 9106 defaults). Lowering them
+    # weakens every stored password; only the test suite does (CC_WEB__ARGON2_*). A hash made
+    # with other parameters still verifies and is upgraded at its next successful login.
+    argon2_time_cost: int = Field(3, ge=1, le=64)
+    argon2_memory_kib: int = Field(65536, ge=8, le=4 * 1024 * 1024)
+    argon2_parallelism: int = Field(4, ge=1, le=64)
+
+    @model_validator(mode="after")
+    def _streams_leave_threads(self) -> WebSettings:
+        if self.video_streams_total is not None and self.video_streams_total > self.threads - 4:
+            raise ValueError(f"video_streams_total ({self.video_streams_total}) must leave at least 4 of "
+                             f"the {self.threads} web threads for pages, logins and tickets")
+        return self
+
+    def video_stream_cap(self) -> int:
+        """Streams the whole web process may play at once."""
+        if self.video_streams_total is not None:
+            return self.video_streams_total
+        return self.threads // 2
 
 
 class GatewaySettings(Section):
@@ -56,9 +79,30 @@ class GatewaySettings(Section):
     batch_ms: int = Field(40, ge=1, le=50)
     max_message_bytes: int = Field(65536, ge=1024)
     max_client_buffer_bytes: int = Field(8 * 1024 * 1024, ge=65536)
+    # Timestamps screens would trust: further ahead than this froze an entity (screens keep the
+    # newest); older than max_age_s is a broken clock or a forgotten key (0: no age check).
+    max_future_skew_s: float = Field(30.0, ge=0, le=86_400)
+    max_age_s: float = Field(7 * 86_400, ge=0)
+    # Sockets served at once; one more is closed with 1013 "try again later" and its page retries.
+    # The Redis pool is sized with it (see redis_pool_size) so a reconnect wave never fails on Redis.
+    max_clients: int = Field(1000, ge=1, le=100_000)
+    # Connections the gateway may hold to Redis: pub/sub 1, snapshot reads and ticket claims share
+    # the rest and wait for a free one (a blocking pool) instead of failing under a reconnect wave.
+    redis_pool_size: int = Field(32, ge=4, le=1000)
+    session_check_s: float = Field(1.0, gt=0, le=5)  # revoked sessions' sockets close within 5 s
+    stats_interval_s: float = Field(2.0, gt=0, le=60)
 
 
 class SimulatorSettings(Section):
+    """The demo city (feeds/simulator). It runs only when enabled, which the demo overlay
+    (config/overlays/demo.yaml, `app.py --demo`) does; the adapters reach its wire servers through
+    their own configuration, set by that overlay to these addresses."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"  # where its wire servers listen and its drone sends MAVLink
+    http_port: int = Field(8790, ge=1, le=65535)  # GTFS-realtime, static GTFS, AirKorea JSON
+    mavlink_port: int = Field(14550, ge=1, le=65535)  # UDP: the drone adapter listens here
+    mqtt_url: str | None = None  # broker the simulated sensors publish to; null: feeds.sensors.broker_url
     seed: int = 42
     buses: int = Field(2000, ge=0, le=10000)
     bus_update_s: float = Field(1.0, gt=0, le=60)
@@ -115,8 +159,9 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The environment beats the YAML files (passed as init values).
-        return (env_settings, init_settings)
+        # Only the values config/root.py passes: it applies the CC_* environment overrides itself,
+        # the same way for every file's sections.
+        return (init_settings,)
 
 
 class ConfigError(SystemExit):
@@ -155,28 +200,11 @@ def explain(exc: ValidationError, title: str, prefix: str = "",
 
 
 def load_settings(config_dir: Path | None = None) -> Settings:
-    directory = Path(os.environ.get("CC_CONFIG_DIR", config_dir or CONFIG_DIR))
-    files = sorted(directory.glob("*.yaml"))
-    merged: dict = {}
-    for f in files:
-        for key, value in read_yaml(f).items():
-            if key in merged:
-                raise ConfigError(f"{f}: section '{key}' is also defined in another file")
-            merged[key] = value
-    # Only the sections Settings knows about; other YAML files (cameras, districts) have
-    # their own loaders.
-    merged = {k: v for k, v in merged.items() if k in Settings.model_fields}
-    try:
-        settings = Settings(**merged)
-    except ValidationError as exc:
-        names = ", ".join(str(f) for f in files)
-        raise ConfigError(explain(exc, f"Configuration is not valid ({names} and CC_* environment "
-                                       "variables):")) from None
-    if os.environ.get("REDIS_URL"):
-        settings.redis.url = os.environ["REDIS_URL"]
-    if os.environ.get("DATABASE_URL"):
-        settings.database.url = os.environ["DATABASE_URL"]
-    return settings
+    """The app's settings from the configuration root (config/root.py): every file, the CC_PROFILE
+    overlay and CC_* overrides, with the references between files checked (ConfigError, exit 2)."""
+    from config.root import load_config
+
+    return load_config(config_dir).settings
 
 
 @lru_cache(maxsize=1)

@@ -1,25 +1,41 @@
-"""SQL storage through SQLAlchemy: users, wall device tokens and the audit log.
+"""SQL storage through SQLAlchemy: users, wall device tokens, login sessions and the audit log.
 
-SQLite is the embedded default; PostgreSQL is used by setting DATABASE_URL.
+SQLite is the embedded default (its file created 0600); PostgreSQL is used by setting DATABASE_URL.
+
+Sessions live here, not in the cookie: the cookie carries only a random session id, and every
+request and every open live socket is checked against this table, so logout, a password change,
+disabling a user or revoking a wall's token ends access at once instead of when a cookie expires.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
-from datetime import UTC, datetime
-from typing import Literal
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import DateTime, Integer, String, Text, create_engine, select
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+from sqlalchemy import DateTime, Integer, Select, String, Text, and_, create_engine, func, or_, select, update
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
+
+if TYPE_CHECKING:
+    from config.settings import Settings
 
 Role = Literal["operator", "supervisor", "commander", "admin"]
 ROLES: tuple[str, ...] = ("operator", "supervisor", "commander", "admin")
+SessionKind = Literal["user", "device"]
 
-_hasher = PasswordHasher()
+SESSION_ID_MAX = 64  # longer ids are never ours: refused without a query
+LAST_SEEN_EVERY = timedelta(seconds=60)  # last_seen is written at most this often per session
+DEVICE_SESSION_MAX = timedelta(days=366)  # a wall's cookie lasts a year; its session no longer
+_IN_CHUNK = 500  # ids per IN (...) list: bounded statements whatever the caller passes
 
 
 def _now() -> datetime:
@@ -54,6 +70,30 @@ class DeviceToken(Base):
     revoked: Mapped[bool] = mapped_column(default=False)
 
 
+class LoginSession(Base):
+    """One sign-in of a person or a wall screen. The id is the only thing the cookie holds."""
+
+    __tablename__ = "sessions"
+    id: Mapped[str] = mapped_column(String(SESSION_ID_MAX), primary_key=True)
+    principal: Mapped[str] = mapped_column(String(64), index=True)  # user name or device name
+    kind: Mapped[str] = mapped_column(String(8))  # "user" | "device"
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_reason: Mapped[str] = mapped_column(String(32), default="")
+    remote_addr: Mapped[str] = mapped_column(String(64), default="")
+
+
+@dataclass(frozen=True)
+class ActiveSession:
+    """A session that is valid right now, with the role its user or device has right now."""
+
+    sid: str
+    kind: str
+    name: str
+    role: str
+
+
 class AuditEntry(Base):
     __tablename__ = "audit_log"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -65,11 +105,44 @@ class AuditEntry(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
 
 
+def password_hasher(time_cost: int = 3, memory_kib: int = 65536, parallelism: int = 4) -> PasswordHasher:
+    """Argon2id with the given cost; the defaults are argon2-cffi's (RFC 9106 low-memory)."""
+    return PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
+
+
+def _private_sqlite_file(url: str) -> None:
+    """Create the SQLite file (and its folder) private to this OS user before SQLite opens it.
+
+    SQLite gives its journal and WAL files the database file's mode, so they follow.
+    """
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+        return
+    path = Path(parsed.database)
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)  # a file left readable by an older version is tightened too
+
+
 class Store:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, hasher: PasswordHasher | None = None,
+                 user_session_hours: float = 12.0) -> None:
+        _private_sqlite_file(url)
         self.engine: Engine = create_engine(url, pool_pre_ping=True)
         Base.metadata.create_all(self.engine)
         self.session = sessionmaker(self.engine, expire_on_commit=False)
+        self.hasher = hasher or password_hasher()
+        self.user_session_max = timedelta(hours=user_session_hours)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Store:
+        web = settings.web
+        return cls(settings.database.resolved_url(),
+                   password_hasher(web.argon2_time_cost, web.argon2_memory_kib, web.argon2_parallelism),
+                   user_session_hours=web.session_hours)
 
     # ---- users ------------------------------------------------------------------------------
 
@@ -83,18 +156,34 @@ class Store:
         with self.session() as s, s.begin():
             if s.scalar(select(User).where(User.username == username)):
                 raise ValueError(f"user {username!r} exists already")
-            user = User(username=username, password_hash=_hasher.hash(password), role=role)
+            user = User(username=username, password_hash=self.hasher.hash(password), role=role)
             s.add(user)
         return user
 
-    def set_password(self, username: str, password: str) -> None:
+    def set_password(self, username: str, password: str) -> int:
+        """Change the password and end every session of the user; returns the sessions ended."""
         if len(password) < 8:
             raise ValueError("password must be at least 8 characters")
         with self.session() as s, s.begin():
             user = s.scalar(select(User).where(User.username == username))
             if user is None:
                 raise ValueError(f"no user {username!r}")
-            user.password_hash = _hasher.hash(password)
+            user.password_hash = self.hasher.hash(password)
+            return self._revoke_where(s, "password_changed", LoginSession.kind == "user",
+                                      LoginSession.principal == username)
+
+    def set_active(self, username: str, active: bool) -> int:
+        """Enable or disable a user. Disabling ends every session of the user at once (enabling
+        does not bring them back); returns the sessions ended."""
+        with self.session() as s, s.begin():
+            user = s.scalar(select(User).where(User.username == username))
+            if user is None:
+                raise ValueError(f"no user {username!r}")
+            user.active = active
+            if active:
+                return 0
+            return self._revoke_where(s, "user_disabled", LoginSession.kind == "user",
+                                      LoginSession.principal == username)
 
     def get_user(self, username: str) -> User | None:
         with self.session() as s:
@@ -107,12 +196,17 @@ class Store:
     def authenticate(self, username: str, password: str) -> User | None:
         user = self.get_user(username)
         if user is None:
-            _hasher.hash(password)  # same cost either way, so timing does not reveal names
+            self.hasher.hash(password)  # same cost either way, so timing does not reveal names
             return None
         try:
-            _hasher.verify(user.password_hash, password)
+            self.hasher.verify(user.password_hash, password)
         except (VerificationError, InvalidHashError):
             return None
+        if self.hasher.check_needs_rehash(user.password_hash):
+            # Made with other cost parameters: store it again at today's cost (no session ends).
+            with self.session() as s, s.begin():
+                s.execute(update(User).where(User.id == user.id)
+                          .values(password_hash=self.hasher.hash(password)))
         return user
 
     # ---- wall device tokens -----------------------------------------------------------------
@@ -139,13 +233,94 @@ class Store:
         with self.session() as s:
             return s.scalar(select(DeviceToken).where(DeviceToken.name == name))
 
+    def list_device_tokens(self) -> list[DeviceToken]:
+        with self.session() as s:
+            return list(s.scalars(select(DeviceToken).order_by(DeviceToken.name)))
+
     def revoke_device_token(self, name: str) -> bool:
+        """Revoke the token and end every session the screen opened with it."""
         with self.session() as s, s.begin():
             row = s.scalar(select(DeviceToken).where(DeviceToken.name == name))
             if row is None:
                 return False
             row.revoked = True
+            self._revoke_where(s, "token_revoked", LoginSession.kind == "device",
+                               LoginSession.principal == name)
             return True
+
+    # ---- login sessions ---------------------------------------------------------------------
+
+    def create_session(self, principal: str, kind: SessionKind, remote_addr: str = "") -> str:
+        """A new session id (256 random bits, URL-safe) for a user or device that just signed in."""
+        if kind not in ("user", "device"):
+            raise ValueError(f"unknown session kind {kind!r}")
+        sid = secrets.token_urlsafe(32)
+        with self.session() as s, s.begin():
+            s.add(LoginSession(id=sid, principal=principal, kind=kind, remote_addr=remote_addr[:64]))
+        return sid
+
+    def _valid_query(self, now: datetime) -> Select:
+        """Sessions not ended, not too old, whose user is active or whose device token stands."""
+        role = func.coalesce(User.role, DeviceToken.role)
+        return (
+            select(LoginSession.id, LoginSession.kind, LoginSession.principal, role)
+            .outerjoin(User, and_(LoginSession.kind == "user", User.username == LoginSession.principal))
+            .outerjoin(DeviceToken, and_(LoginSession.kind == "device",
+                                         DeviceToken.name == LoginSession.principal))
+            .where(LoginSession.revoked_at.is_(None))
+            .where(or_(
+                and_(LoginSession.kind == "user", User.active.is_(True),
+                     LoginSession.created_at >= now - self.user_session_max),
+                and_(LoginSession.kind == "device", DeviceToken.revoked.is_(False),
+                     LoginSession.created_at >= now - DEVICE_SESSION_MAX),
+            ))
+        )
+
+    def active_session(self, sid: str) -> ActiveSession | None:
+        """The session behind a cookie, if it is valid now; notes when it was last seen."""
+        if not isinstance(sid, str) or not sid or len(sid) > SESSION_ID_MAX:
+            return None
+        now = _now()
+        with self.session() as s, s.begin():
+            row = s.execute(self._valid_query(now).where(LoginSession.id == sid)).first()
+            if row is None:
+                return None
+            s.execute(update(LoginSession)
+                      .where(LoginSession.id == sid, LoginSession.last_seen < now - LAST_SEEN_EVERY)
+                      .values(last_seen=now))
+        return ActiveSession(sid=row[0], kind=row[1], name=row[2], role=row[3])
+
+    def valid_sessions(self, sids: Iterable[str]) -> set[str]:
+        """The subset of `sids` that is still valid (the gateway asks this for its open sockets)."""
+        wanted = sorted({x for x in sids if isinstance(x, str) and 0 < len(x) <= SESSION_ID_MAX})
+        valid: set[str] = set()
+        now = _now()
+        with self.session() as s:
+            for i in range(0, len(wanted), _IN_CHUNK):
+                chunk = wanted[i:i + _IN_CHUNK]
+                valid.update(s.scalars(
+                    self._valid_query(now).where(LoginSession.id.in_(chunk)).with_only_columns(
+                        LoginSession.id)))
+        return valid
+
+    def revoke_session(self, sid: str, reason: str = "logout") -> bool:
+        if not isinstance(sid, str) or not sid or len(sid) > SESSION_ID_MAX:
+            return False
+        with self.session() as s, s.begin():
+            return self._revoke_where(s, reason, LoginSession.id == sid) > 0
+
+    def sessions_of(self, principal: str, kind: SessionKind = "user") -> list[LoginSession]:
+        with self.session() as s:
+            return list(s.scalars(select(LoginSession)
+                                  .where(LoginSession.principal == principal, LoginSession.kind == kind)
+                                  .order_by(LoginSession.created_at)))
+
+    @staticmethod
+    def _revoke_where(s: Session, reason: str, *conditions: ColumnElement[bool]) -> int:
+        result = s.execute(update(LoginSession)
+                           .where(LoginSession.revoked_at.is_(None), *conditions)
+                           .values(revoked_at=_now(), revoked_reason=reason[:32]))
+        return int(result.rowcount or 0)
 
     # ---- audit ------------------------------------------------------------------------------
 
