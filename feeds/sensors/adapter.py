@@ -6,8 +6,8 @@ reconnects by itself (with back-off) after a broker restart and on_connect subsc
 
 from __future__ import annotations
 
+import dataclasses
 import time
-import urllib.parse
 import uuid
 from dataclasses import dataclass, field
 
@@ -15,15 +15,18 @@ import paho.mqtt.client as mqtt
 import redis
 
 from feeds.adapter import Adapter, ServiceArea
+from feeds.sensors.broker import broker_address, broker_credentials, redact
 from feeds.sensors.config import RuleConfig, SensorsConfig
 from feeds.sensors.observation import Reading, parse
 from feeds.sensors.rules import METRIC_HOURS, Accumulator, RuleState, level_props, step
 from spine.contract import Event, Rejected, validate_event
 
+__all__ = ["SensorAdapter", "broker_address"]
+
 SEVERITY_ORDER = ("info", "low", "medium", "high", "critical")
 
 
-MAX_UNKNOWN_SENSORS = 1000  # self-described sensors beyond config/feeds.yaml
+MAX_UNKNOWN_SENSORS = 1000  # with discovery on (accept_unknown): self-described sensors beyond the registry
 
 
 @dataclass
@@ -40,13 +43,6 @@ class _Sensor:
     range: tuple[float, float] | None
     last_t_ms: int = 0
     rain: Accumulator = field(default_factory=Accumulator)
-
-
-def broker_address(url: str) -> tuple[str, int]:
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("mqtt", "tcp", ""):
-        raise ValueError(f"broker_url {url!r}: only mqtt://host:port is supported")
-    return parts.hostname or "127.0.0.1", parts.port or 1883
 
 
 class SensorAdapter(Adapter):
@@ -70,6 +66,9 @@ class SensorAdapter(Adapter):
         c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"cc-feeds-{uuid.uuid4().hex[:8]}",
                         clean_session=True)
         c.reconnect_delay_set(min_delay=0.5, max_delay=10)
+        creds = broker_credentials(self.broker_url)
+        if creds:
+            c.username_pw_set(*creds)
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
@@ -91,7 +90,7 @@ class SensorAdapter(Adapter):
         client.subscribe(f"{self.cfg.topic_prefix}v1.1/#", qos=1)
         self.subscribed = True
         self.stats.error = ""
-        self.log.info("subscribed to %sv1.1/# at %s", self.cfg.topic_prefix, self.broker_url)
+        self.log.info("subscribed to %sv1.1/# at %s", self.cfg.topic_prefix, redact(self.broker_url))
 
     def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object, reason: object,
                        properties: object = None) -> None:
@@ -154,9 +153,13 @@ class SensorAdapter(Adapter):
 
     def _apply(self, r: Reading) -> int:
         now_ms = int(time.time() * 1000)
-        if r.t_ms > now_ms + 300_000:
+        if r.t_ms > now_ms + self.cfg.max_future_s * 1000:
             self.reject("future_timestamp", f"{r.datastream}: {(r.t_ms - now_ms) / 1000:.0f}s ahead")
             return 0
+        if r.t_ms > now_ms:
+            # Within the allowed clock skew: counted as "now", so this reading cannot hold back
+            # the sensor's next real readings (last_t_ms is never ahead of our clock).
+            r = dataclasses.replace(r, t_ms=now_ms)
         s = self._sensor(r)
         if s is None:
             return 0

