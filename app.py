@@ -1,11 +1,13 @@
 """Entry point of the Incheon control room.
 
-    python app.py                      the embedded demo: private Redis, SQLite, simulator,
-                                       live gateway and web server; Ctrl-C stops them all
-    python app.py --only web           one part (web | gateway | simulator | vision | feeds), for
+    python app.py --demo               the embedded demo: private Redis, SQLite, the simulated city
+                                       (CC_PROFILE=demo: config/overlays/demo.yaml), field adapters,
+                                       vision, live gateway and web server; Ctrl-C stops them all
+    python app.py                      the same stack on the deployment's configuration (no simulator)
+    python app.py --only web           one part (web | gateway | feeds | vision | simulator), for
                                        deployments that spread parts over machines (needs REDIS_URL);
-                                       simulator = the demo city in real wire formats plus the
-                                       adapters that read them; feeds = the adapters alone
+                                       feeds = the field adapters, from configuration alone;
+                                       simulator = the demo city's wire servers (demo only)
     python app.py user add NAME --role operator|supervisor|commander|admin
     python app.py user passwd NAME | user list
     python app.py device-token create NAME [--role operator] | device-token revoke NAME
@@ -27,14 +29,20 @@ from pathlib import Path
 from config.settings import DATA_DIR, ConfigError, Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent
-PARTS = ("simulator", "vision", "gateway", "web")  # what the embedded stack starts
-ONLY = (*PARTS, "feeds")  # feeds: the field adapters alone, for a deployment with real sources
+PARTS = ("simulator", "feeds", "vision", "gateway", "web")  # every part, in start order
+ONLY = PARTS
 log = logging.getLogger("app")
 
 
 def _setup_logging(part: str) -> None:
     logging.basicConfig(level=os.environ.get("CC_LOG_LEVEL", "INFO"),
                         format=f"%(asctime)s {part:>9} %(levelname)s %(name)s: %(message)s")
+
+
+def stack_parts(settings: Settings) -> tuple[str, ...]:
+    """The parts the embedded stack starts: the demo's simulator only when the configuration enables
+    it (the demo overlay does); the adapters always run, pointed wherever the configuration says."""
+    return tuple(p for p in PARTS if p != "simulator" or settings.simulator.enabled)
 
 
 def _redis_url(settings: Settings) -> str:
@@ -48,9 +56,10 @@ def run_part(part: str, settings: Settings) -> None:
     from spine.tickets import secret_key
 
     if part == "simulator":
-        from feeds.simulator.run import main
+        from feeds.field import load_feeds_config
+        from feeds.simulator.part import main
 
-        main(_redis_url(settings), settings.simulator)
+        main(_redis_url(settings), settings.simulator, load_feeds_config())
     elif part == "vision":
         from vision.worker import main
 
@@ -122,7 +131,7 @@ class Stack:
             self.redis = EmbeddedRedis(DATA_DIR / "redis")
             self.env["REDIS_URL"] = self.redis.start()
         password = _first_admin(self.settings)
-        for part in PARTS:
+        for part in stack_parts(self.settings):
             self._spawn(part)
         web = self.settings.web
         log.info("control room starting: open http://%s:%d/ (Ctrl-C stops everything)",
@@ -223,6 +232,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
     p = argparse.ArgumentParser(description="Incheon control room")
     p.add_argument("--only", choices=ONLY, help="run one part instead of the whole stack")
+    p.add_argument("--demo", action="store_true",
+                   help="the demo profile (CC_PROFILE=demo): the simulated city, adapters pointed at it")
     sub = p.add_subparsers(dest="cmd")
     user = sub.add_parser("user", help="manage users").add_subparsers(dest="action", required=True)
     add = user.add_parser("add")
@@ -243,8 +254,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _add_profile(name: str) -> None:
+    profiles = [p for p in os.environ.get("CC_PROFILE", "").split(",") if p.strip()]
+    if name not in profiles:
+        os.environ["CC_PROFILE"] = ",".join([*profiles, name])
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.demo:
+        _add_profile("demo")  # in the environment, so every part the stack starts sees it too
     try:
         settings = load_settings()
     except ConfigError as exc:

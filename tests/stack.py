@@ -1,9 +1,15 @@
-"""Start `python app.py` as a person would, on free ports and a temporary data folder."""
+"""Start `python app.py --demo` as a person would, on free ports and a temporary data folder.
+
+The demo profile comes from the environment (CC_PROFILE=demo, what --demo sets), so a test can ask for
+the deployment stack instead with extra_env={"CC_PROFILE": ""}. The simulator's wire ports are free
+ports too, so two stacks can run on one machine: the demo overlay points the adapters at them.
+"""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -59,6 +65,12 @@ class RunningStack:
         return self.proc.wait(timeout)
 
 
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def start_stack(tmp: Path, extra_env: dict[str, str] | None = None, timeout: float = 60) -> RunningStack:
     web_port, gw_port = free_port(), free_port()
     data = tmp / "data"
@@ -69,7 +81,8 @@ def start_stack(tmp: Path, extra_env: dict[str, str] | None = None, timeout: flo
             (data / shared).symlink_to(ROOT / "data" / shared)
     env = {**os.environ, "CC_DATA_DIR": str(data), "CC_WEB__PORT": str(web_port),
            "CC_GATEWAY__PORT": str(gw_port), "CC_SIMULATOR__BUSES": "300", "CC_SIMULATOR__CAMERAS": "50",
-           "PYTHONUNBUFFERED": "1", **(extra_env or {})}
+           "CC_PROFILE": "demo", "CC_SIMULATOR__HTTP_PORT": str(free_port()),
+           "CC_SIMULATOR__MAVLINK_PORT": str(free_udp_port()), "PYTHONUNBUFFERED": "1", **(extra_env or {})}
     env.pop("CC_SECRET_KEY", None)  # the stack makes and shares its own key file
     log_path = tmp / "stack.log"
     proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env,

@@ -1,6 +1,6 @@
 """Camera and analytics configuration (config/cameras.yaml), validated with clear messages.
 
-Two top-level sections, both ignored by config.settings.load_settings():
+Two top-level sections, validated here and loaded with every other file by config/root.py:
 - `vision:` worker-wide settings (backend, model paths, input size, workers, snapshot retention);
 - `cameras:` a list of cameras, each with its source, place on the map, rules and privacy.
 
@@ -167,24 +167,33 @@ def cameras_file() -> Path:
     return Path(os.environ.get("CC_CAMERAS_FILE", CONFIG_DIR / "cameras.yaml"))
 
 
+def by_camera_id(loc: list, data: dict) -> list:
+    """Error locations: "cameras.[vis-bupyeong-01].zones" reads better than "cameras.0.zones"."""
+    if len(loc) >= 2 and loc[0] == "cameras" and isinstance(loc[1], int):
+        cams = data.get("cameras") or []
+        if isinstance(cams, list) and loc[1] < len(cams) and isinstance(cams[loc[1]], dict) \
+                and "id" in cams[loc[1]]:
+            loc[1] = f"[{cams[loc[1]]['id']}]"
+    return loc
+
+
 def load_vision_config(path: Path | None = None) -> VisionConfig:
-    """Read and validate the camera file; raise ConfigError with one line per problem."""
-    path = path or cameras_file()
+    """The `vision:` and `cameras:` sections; ConfigError with one line per problem.
+
+    Without `path`: from the configuration root (config/root.py: the cameras file, the CC_PROFILE
+    overlay and CC_VISION__* / CC_CAMERAS__* overrides, like every other section). With `path`: that
+    one file alone, as a camera installer checks a draft before putting it in place.
+    """
+    if path is None:
+        from config.root import load_config
+
+        return load_config(check_references=False).vision
     if not path.exists():
         return VisionConfig()
     raw = read_yaml(path)
     data = {k: raw[k] for k in ("vision", "cameras") if k in raw}
-
-    def by_camera_id(loc: list) -> list:
-        # "cameras.[vis-bupyeong-01].zones" reads better than "cameras.0.zones".
-        if len(loc) >= 2 and loc[0] == "cameras" and isinstance(loc[1], int):
-            cams = data.get("cameras") or []
-            if loc[1] < len(cams) and isinstance(cams[loc[1]], dict) and "id" in cams[loc[1]]:
-                loc[1] = f"[{cams[loc[1]]['id']}]"
-        return loc
-
     try:
         return VisionConfig(**data)
     except ValidationError as exc:
         raise ConfigError(explain(exc, f"Camera configuration is not valid ({path}):",
-                                  locate=by_camera_id)) from None
+                                  locate=lambda loc: by_camera_id(loc, data))) from None

@@ -1,6 +1,6 @@
 """The demo's data: the city models, stepped together (CitySimulator), and the demo entry point.
 
-main() runs the wire path (feeds/simulator/wire.py + the field adapters); CitySimulator.tick() still
+The demo part runs them on the wire path (feeds/simulator/part.py, wire.py); CitySimulator.tick() still
 publishes the contract directly for tests and main_direct().
 
 Deterministic for a seed (apart from wall-clock timestamps). Buses are spread evenly over the
@@ -87,16 +87,6 @@ class CitySimulator:
         if self.drone and self._every("drone", DRONE_EVERY_S, now):
             lat, lon, props = self.drone.step(DRONE_EVERY_S)
             pub.update("drone", "drone-1", lat, lon, props, ts=ts)
-
-
-def main(redis_url: str, settings: SimulatorSettings) -> None:
-    """The demo on the wire path: the simulator serves GTFS-realtime, AirKorea JSON, MQTT and MAVLink,
-    and the field adapters (feeds/field.py) read them and publish the contract. Cameras go direct."""
-    from feeds.field import FieldRunner, load_feeds_config, run_until_signal
-
-    cfg = load_feeds_config()
-    cfg = cfg.model_copy(update={"demo": cfg.demo.model_copy(update={"enabled": True})})
-    run_until_signal(FieldRunner(redis_url, cfg, settings))
 
 
 def main_direct(redis_url: str, settings: SimulatorSettings) -> None:

@@ -26,7 +26,8 @@ DRONE_EVERY_S = 0.2  # 5 Hz position, as an autopilot streams it
 
 
 class WireSimulator:
-    def __init__(self, settings: SimulatorSettings, http_port: int = 0) -> None:
+    def __init__(self, settings: SimulatorSettings, http_port: int | None = None) -> None:
+        """`http_port` None: settings.http_port (what the demo overlay points the adapters at); 0: any."""
         self.settings = settings
         self.city = CitySimulator(settings)
         self.lock = threading.Lock()
@@ -41,7 +42,7 @@ class WireSimulator:
             PATHS["air_province"]: lambda q: (self._air(None), "application/json;charset=UTF-8"),
             PATHS["air_station"]: lambda q: (self._air((q.get("stationName") or [""])[0]),
                                              "application/json;charset=UTF-8"),
-        }, port=http_port)
+        }, host=settings.host, port=settings.http_port if http_port is None else http_port)
         self.mqtt: MqttWire | None = None
         self.mavlink: MavlinkWire | None = None
         self._stop = threading.Event()

@@ -1,10 +1,14 @@
 """The demo on the wire path end to end: simulator -> GTFS-rt/AirKorea/MQTT/MAVLink -> adapters ->
-Redis -> live gateway -> a WebSocket client; plus the health hash and the dashboard JSON routes."""
+Redis -> live gateway -> a WebSocket client; plus the health hash and the dashboard JSON routes.
+
+The simulator and the adapters are started apart, as the `simulator` and `feeds` parts are, and the
+only thing joining them is the demo overlay of the configuration root (config/overlays/demo.yaml)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 
 import flask
@@ -13,35 +17,42 @@ import redis
 from flask_login import LoginManager, UserMixin
 from websockets.asyncio.client import connect as ws_connect
 
-from config.settings import GatewaySettings, SimulatorSettings
+from config.root import ConfigRoot, load_config
+from config.settings import GatewaySettings
 from dashboard.feeds_api import install_feed_routes
 from dashboard.gateway import Gateway
-from feeds.field import FeedsConfig, FieldRunner, load_feeds_config
+from feeds.field import FieldRunner
+from feeds.simulator.part import SimulatorPart
 from spine.servers.embedded_mqtt import EmbeddedMosquitto
+from spine.servers.managed import free_port
 from spine.tickets import issue_ticket
 from tests.field.conftest import wait_for
+from tests.stack import free_udp_port
 
 SECRET = "test-secret"
 
 
-def _cfg(mosquitto: EmbeddedMosquitto) -> FeedsConfig:
-    cfg = load_feeds_config()
-    return cfg.model_copy(
-        update={
-            "health": cfg.health.model_copy(update={"interval_s": 0.5}),
-            "sensors": cfg.sensors.model_copy(update={"broker_url": mosquitto.url, "topic_prefix": "e2e/"}),
-            "transit": cfg.transit.model_copy(update={"period_s": 0.5}),
-        }
-    )
+def _demo(mosquitto: EmbeddedMosquitto) -> ConfigRoot:
+    """The demo profile with this test's ports, set the way an operator would: environment overrides."""
+    return load_config(environ={
+        **os.environ, "CC_PROFILE": "demo",
+        "CC_SIMULATOR__HTTP_PORT": str(free_port()), "CC_SIMULATOR__MAVLINK_PORT": str(free_udp_port()),
+        "CC_SIMULATOR__BUSES": "200", "CC_SIMULATOR__CAMERAS": "20",
+        "CC_FEEDS__SENSORS__BROKER_URL": mosquitto.url, "CC_FEEDS__SENSORS__TOPIC_PREFIX": "e2e/",
+        "CC_FEEDS__HEALTH__INTERVAL_S": "0.5", "CC_FEEDS__TRANSIT__PERIOD_S": "0.5",
+    })
 
 
 async def test_demo_reaches_a_websocket_client(
     redis_url: str, mosquitto: EmbeddedMosquitto, tmp_path, port: int
 ) -> None:
-    runner = FieldRunner(redis_url, _cfg(mosquitto), SimulatorSettings(buses=200, cameras=20), tmp_path)
+    root = _demo(mosquitto)
+    sim = SimulatorPart(redis_url, root.settings.simulator, root.feeds)
+    runner = FieldRunner(redis_url, root.feeds, tmp_path)
     gw = Gateway(redis_url, GatewaySettings(port=port, batch_ms=20), SECRET)
     serve = None
     try:
+        await asyncio.to_thread(sim.start)
         await asyncio.to_thread(runner.start)
         serve = asyncio.create_task(gw.serve("127.0.0.1", port))
         await asyncio.wait_for(gw.ready.wait(), 10)
@@ -88,6 +99,7 @@ async def test_demo_reaches_a_websocket_client(
         if serve:
             serve.cancel()
         await asyncio.to_thread(runner.stop)
+        await asyncio.to_thread(sim.stop)
 
 
 class _User(UserMixin):
