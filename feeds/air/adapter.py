@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import urllib.parse
+from typing import Any
 
 import redis
 
@@ -12,9 +14,9 @@ from feeds.air.airkorea import POLLUTANTS, Row, parse_response
 from feeds.air.config import AirConfig
 from feeds.air.stations import AirStation, air_stations
 from spine.contract import now_ms
-from spine.publisher import REDIS_DOWN
 
 HOUR_MS = 3_600_000
+HISTORY_REFRESH_S = 300.0
 
 
 class AirAdapter(Adapter):
@@ -31,6 +33,10 @@ class AirAdapter(Adapter):
         self.series: dict[str, dict[int, Row]] = {}
         self._loaded = False
         self._backfilled = False
+        # What the history in Redis holds, per station and hour: written again by the Publisher
+        # whenever Redis lost it (restart without its data) and every HISTORY_REFRESH_S.
+        self.stored: dict[str, dict[int, dict]] = {}
+        self.publisher.retain("air:history", self._write_history, refresh_s=HISTORY_REFRESH_S)
 
     # --- transport ------------------------------------------------------------------------------
     def connect(self) -> None:
@@ -58,7 +64,13 @@ class AirAdapter(Adapter):
         if self.url:
             self.ingest(fetch(self.url, timeout=20))
             self.flush()
-        self._stop.wait(self.cfg.period_s)
+        # Flush while waiting for the next poll: the Publisher notices a Redis that lost our stations
+        # (and their history) within seconds, not at the next poll ten minutes later.
+        deadline = time.monotonic() + self.cfg.period_s
+        while not self._stop.wait(min(1.0, max(0.0, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline:
+                break
+            self.flush()
 
     def _load_history(self) -> None:
         since = now_ms() - self.cfg.history_hours * HOUR_MS
@@ -67,6 +79,7 @@ class AirAdapter(Adapter):
                 try:
                     vals = {k: (None if p.get(k) is None else float(p[k])) for k in POLLUTANTS}
                     self.series.setdefault(name, {})[int(p["t"])] = Row(name, int(p["t"]), vals, {})
+                    self.stored.setdefault(name, {})[int(p["t"])] = p
                 except (KeyError, TypeError, ValueError):
                     continue
         self._loaded = True
@@ -150,8 +163,12 @@ class AirAdapter(Adapter):
                          pm10_24h=props["pm10_24h"], pm25_24h=props["pm25_24h"])
         cutoff = now - self.cfg.history_hours * HOUR_MS
         self.series[st.name] = {t: r for t, r in self.series[st.name].items() if t >= cutoff}
-        try:
-            history.store(self.client, st.name, points, self.cfg.history_hours * HOUR_MS, now)
-        except REDIS_DOWN as exc:
-            # The live layer still goes out through the Publisher's buffer; history resumes next hour.
-            self.log.warning("air history not stored for %s: %s", st.name, exc)
+        kept = self.stored.setdefault(st.name, {})
+        kept.update({p["t"]: p for p in points})
+        self.stored[st.name] = {t: p for t, p in kept.items() if t >= cutoff}
+        # Written with the layer at the next flush (and retried with it while Redis is away).
+        self.publisher.retain("air:history", self._write_history, refresh_s=HISTORY_REFRESH_S)
+
+    def _write_history(self, pipe: Any) -> None:
+        for name, points in self.stored.items():
+            history.replace(pipe, name, [points[t] for t in sorted(points)])

@@ -7,6 +7,7 @@ its C24E and alert inputs back.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import redis
 
@@ -26,6 +27,18 @@ def store(client: redis.Redis, station: str, points: list[dict], keep_ms: int, n
         pipe.zadd(key, {json.dumps(p, ensure_ascii=False, separators=(",", ":")): p["t"]})
     pipe.zremrangebyscore(key, "-inf", f"({now_ms - keep_ms}")
     pipe.execute()
+
+
+def replace(pipe: Any, station: str, points: list[dict]) -> None:
+    """Queue a rewrite of one station's whole history on a pipeline (built aside, then renamed into
+    place, so a reader never sees it half written). Used to restore it after Redis lost it."""
+    key, tmp = history_key(station), f"{PREFIX}:air:history-next:{station}"
+    pipe.delete(tmp)
+    if not points:
+        pipe.delete(key)
+        return
+    pipe.zadd(tmp, {json.dumps(p, ensure_ascii=False, separators=(",", ":")): p["t"] for p in points})
+    pipe.rename(tmp, key)
 
 
 def load(client: redis.Redis, station: str, since_ms: int) -> list[dict]:

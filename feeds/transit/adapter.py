@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 
@@ -18,9 +19,10 @@ from feeds.transit.config import TransitConfig
 from feeds.transit.realtime import ParsedFeed, VehicleRecord, parse_feed
 from feeds.transit.static import StaticGtfs, parse_static
 from spine.channels import PREFIX
-from spine.publisher import REDIS_DOWN
 
 SHAPES_KEY = f"{PREFIX}:transit:shapes"  # hash shape_id -> {route, color, coords}
+SHAPES_TMP_KEY = f"{PREFIX}:transit:shapes-next"
+SHAPES_REFRESH_S = 300.0
 
 
 STATIC_RETRY_S = 300  # a missing static GTFS is tried again this often
@@ -74,15 +76,18 @@ class TransitAdapter(Adapter):
         self._static_loaded = True
         shapes = self.static.shapes_geojson()
         if shapes:
-            try:
-                pipe = self.client.pipeline(transaction=False)
-                pipe.delete(SHAPES_KEY)
-                pipe.hset(SHAPES_KEY, mapping={k: json.dumps(v, ensure_ascii=False)
-                                               for k, v in shapes.items()})
-                pipe.execute()
-            except REDIS_DOWN as exc:
-                self._static_loaded = False  # try again on the next connect
-                raise ConnectionError(f"shapes not stored: {exc}") from exc
+            mapping = {k: json.dumps(v, ensure_ascii=False) for k, v in shapes.items()}
+
+            def write(pipe: Any) -> None:
+                # Built aside and renamed into place: readers never see a half-written set of lines.
+                pipe.delete(SHAPES_TMP_KEY)
+                pipe.hset(SHAPES_TMP_KEY, mapping=mapping)
+                pipe.rename(SHAPES_TMP_KEY, SHAPES_KEY)
+
+            # Written at the next flush (retried until Redis takes it), again whenever Redis lost it,
+            # and every SHAPES_REFRESH_S: route lines are written once but must survive a restart.
+            with self._lock:
+                self.publisher.retain("transit:shapes", write, refresh_s=SHAPES_REFRESH_S)
         self.log.info("static GTFS: %d routes, %d shapes, %d stops, %d trips", len(self.static.routes),
                       len(shapes), len(self.static.stops), len(self.static.trips))
 
