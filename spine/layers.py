@@ -309,10 +309,14 @@ POPUP_FIELDS: dict[str, tuple[tuple[str, str, str], ...]] = {
 }
 
 # Colours of things that are not a layer's own hue (faded buses, offline cameras, trails, charts).
-UI_COLORS = {"bus_faded": "#4b5d73", "camera_offline": "#6e7681", "marker_stroke": "#e6edf3",
+UI_COLORS = {"bus_faded": "#4b5d73", "marker_stroke": "#e6edf3",
              "camera_cone": "#58a6ff", "drone_trail": "#f0f6fc", "drone_footprint": "#f0f6fc",
              "route_default": "#2dd4bf", "chart_pm10": "#79c0ff", "chart_pm25": "#d2a8ff",
              "chart_guide": "#30363d", "chart_text": "#8b949e", "unknown": "#ffffff"}
+
+
+# A camera whose source is not delivering is drawn grey whatever its type.
+CAMERA_STATUS_COLORS = {"offline": "#6e7681"}
 
 
 def legend(layer: str) -> list[dict[str, str]]:
@@ -339,13 +343,15 @@ def registry() -> dict[str, Any]:
                                      for k, lb, f in POPUP_FIELDS[layer]],
                            "props": sorted(f.encode_name for f in msgspec.structs.fields(_PROPS[layer]))}
                    for layer in LAYERS},
-        "severities": [{"code": s, "label": SEVERITY_LABELS[s], "color": SEVERITY_COLORS[s]}
-                       for s in SEVERITIES],
-        "sensor_levels": [{"code": lv, "label": SENSOR_LEVEL_LABELS[lv], "color": SENSOR_LEVEL_COLORS[lv]}
-                          for lv in SENSOR_LEVELS],
+        # alarm: drawn as an alarm (event rings, KPI counts); info and normal are not.
+        "severities": [{"code": s, "label": SEVERITY_LABELS[s], "color": SEVERITY_COLORS[s],
+                        "alarm": s != "info"} for s in SEVERITIES],
+        "sensor_levels": [{"code": lv, "label": SENSOR_LEVEL_LABELS[lv], "color": SENSOR_LEVEL_COLORS[lv],
+                           "alarm": lv != "normal"} for lv in SENSOR_LEVELS],
         "air_grades": [{"code": g, "label": AIR_GRADE_LABELS[g], "color": AIR_GRADE_COLORS[g]}
                        for g in AIR_GRADES],
         "camera_types": CAMERA_TYPE_COLORS,
+        "camera_status": CAMERA_STATUS_COLORS,
         "ui": UI_COLORS,
     }
 

@@ -54,7 +54,7 @@ def sign_in(page: Page, stack: RunningStack, path: str) -> None:
     page.fill("#password", stack.admin_password())
     page.click("#login-button")
     page.wait_for_url(stack.base + path)
-    page.wait_for_function("document.getElementById('cc-live-status')?.textContent === 'LIVE'",
+    page.wait_for_function("() => document.getElementById('cc-live-status')?.textContent === 'LIVE'",
                            timeout=20_000)
 
 
@@ -133,9 +133,9 @@ def test_page_recovers_by_itself_when_the_gateway_dies(browser: Browser, stack: 
     page = browser.new_page(viewport={"width": 1920, "height": 1080})
     sign_in(page, stack, "/wall/1")
     stack.part("gateway").kill()
-    page.wait_for_function("document.getElementById('cc-live-status').textContent !== 'LIVE'",
+    page.wait_for_function("() => document.getElementById('cc-live-status').textContent !== 'LIVE'",
                            timeout=10_000)
-    page.wait_for_function("document.getElementById('cc-live-status').textContent === 'LIVE'",
+    page.wait_for_function("() => document.getElementById('cc-live-status').textContent === 'LIVE'",
                            timeout=30_000)
     move(redis_url, 37.44, 126.69)
     page.wait_for_function(MARKER_AT, arg=[37.44], timeout=10_000)
@@ -157,12 +157,12 @@ def test_supervisor_sees_feed_health_drone_footprint_and_air_history(browser: Br
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
     sign_in(page, stack, "/supervisor")
     # The simulator's buses arrive through the real GTFS-realtime adapter, which reports health.
-    page.wait_for_function("Array.from(document.querySelectorAll('#cc-health tr'))"
+    page.wait_for_function("() => Array.from(document.querySelectorAll('#cc-health tr'))"
                            ".some(r => r.textContent.startsWith('gtfs_rtOK'))", timeout=30_000)
-    page.wait_for_function("!!ccLive.markers.drone.get('drone-1')?.ccFootprint", timeout=15_000)
+    page.wait_for_function("() => !!ccLive.markers.drone.get('drone-1')?.ccFootprint", timeout=15_000)
     corners = page.evaluate("ccLive.markers.drone.get('drone-1').ccFootprint.getLatLngs()[0].length")
     assert corners == 4
-    page.wait_for_function("ccLive.markers.air.size === 35", timeout=20_000)
+    page.wait_for_function("() => ccLive.markers.air.size === 35", timeout=20_000)
     page.evaluate("() => { const m = ccLive.markers.air.get('air-송도');"
                   " ccLive.map.setView(m.getLatLng(), 13, {animate: false}); m.openPopup(); }")
     page.locator(".cc-chart svg path").first.wait_for(timeout=10_000)
@@ -179,7 +179,8 @@ def test_an_event_appears_in_the_list_and_as_a_ring_on_the_map(browser: Browser,
                     entity="cam-0001", lat=37.456, lon=126.705, title="Person in restricted zone (E2E)"))
     assert pub.flush()
     page.wait_for_function(
-        "document.getElementById('cc-events').textContent.includes('restricted zone (E2E)')", timeout=10_000)
+        "() => document.getElementById('cc-events').textContent.includes('restricted zone (E2E)')",
+        timeout=10_000)
     assert "HIGH" in page.inner_text("#cc-events li:first-child")
     rings = page.evaluate("ccLive.eventRings.getLayers().map(r => [r.getLatLng().lat, r.options.color])")
     assert [37.456, "#ff7b72"] in rings
@@ -192,11 +193,11 @@ def test_activity_wall_shows_live_camera_video_and_audits_each_view(browser: Bro
     sign_in(page, stack, "/wall/activity/4")
     assert page.locator(".cc-video-tile").count() == 4
     # The two demo cameras (real clips through YOLO) are playing in the first tiles.
-    page.wait_for_function("""Array.from(document.querySelectorAll('.cc-video-img'))
+    page.wait_for_function("""() => Array.from(document.querySelectorAll('.cc-video-img'))
         .filter(i => i.src.startsWith('blob:') && i.naturalWidth > 0).length >= 2""", timeout=60_000)
     # Frames keep coming over the live socket (no MJPEG connection per tile).
     first = page.evaluate("ccLive.stats.videoFrames")
-    page.wait_for_function(f"ccLive.stats.videoFrames > {first} + 5", timeout=15_000)
+    page.wait_for_function(f"() => ccLive.stats.videoFrames > {first} + 5", timeout=15_000)
     store = Store(f"sqlite:///{stack.data_dir / 'controlroom.db'}")
     viewed = {e.target for e in store.audit_entries(action="view_camera") if e.username == "admin"}
     assert {"vis-bupyeong-01", "vis-songdo-01"} <= viewed
@@ -206,7 +207,7 @@ def test_activity_wall_shows_live_camera_video_and_audits_each_view(browser: Bro
 def test_clicking_a_camera_opens_its_live_video(browser: Browser, stack: RunningStack) -> None:
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
     sign_in(page, stack, "/supervisor")
-    page.wait_for_function("ccLive.entities.camera.get('vis-bupyeong-01')?.props.video === true",
+    page.wait_for_function("() => ccLive.entities.camera.get('vis-bupyeong-01')?.props.video === true",
                            timeout=60_000)
     page.evaluate("() => { const m = ccLive.markers.camera.get('vis-bupyeong-01');"
                   " ccLive.map.setView(m.getLatLng(), 17, {animate: false}); }")
@@ -215,7 +216,7 @@ def test_clicking_a_camera_opens_its_live_video(browser: Browser, stack: Running
                           "ccLive.markers.camera.get('vis-bupyeong-01').getLatLng())")
     box = page.locator("#cc-map").bounding_box()
     page.mouse.click(box["x"] + point["x"], box["y"] + point["y"])
-    page.wait_for_function("document.querySelector('.cc-popup-video')?.naturalWidth > 0", timeout=20_000)
+    page.wait_for_function("() => document.querySelector('.cc-popup-video')?.naturalWidth > 0", timeout=20_000)
     # A field-of-view cone is drawn for the camera.
     assert page.evaluate("!!ccLive.markers.camera.get('vis-bupyeong-01').ccCone")
     page.locator(".leaflet-popup-close-button").click()
@@ -227,12 +228,12 @@ def test_clicking_a_camera_opens_its_live_video(browser: Browser, stack: Running
 def test_commander_sees_the_drone_video_with_its_telemetry(browser: Browser, stack: RunningStack) -> None:
     page = browser.new_page(viewport={"width": 1024, "height": 768})
     sign_in(page, stack, "/commander")
-    page.wait_for_function("document.querySelector('[data-cc-telemetry=\"drone-1\"]')?.textContent"
+    page.wait_for_function("() => document.querySelector('[data-cc-telemetry=\"drone-1\"]')?.textContent"
                            ".startsWith('ALT 120 m')", timeout=30_000)
-    page.wait_for_function("document.querySelector('.cc-drone-panel .cc-video-img')?.naturalWidth > 0",
+    page.wait_for_function("() => document.querySelector('.cc-drone-panel .cc-video-img')?.naturalWidth > 0",
                            timeout=60_000)
     # The drone's camera is drawn where the drone is.
-    page.wait_for_function("ccLive.entities.camera.get('vis-drone-1')?.props.mount === 'drone-1'",
+    page.wait_for_function("() => ccLive.entities.camera.get('vis-drone-1')?.props.mount === 'drone-1'",
                            timeout=30_000)
     gap = page.evaluate("""(() => {
         const c = ccLive.entities.camera.get('vis-drone-1'), d = ccLive.entities.drone.get('drone-1');
@@ -249,8 +250,8 @@ def test_a_gap_in_frames_makes_the_page_ask_for_a_snapshot(browser: Browser, sta
     # As if frames had been lost on the way (the gateway skips a client whose buffer is full).
     page.evaluate("() => { ccLive.n = ccLive.n - 3; }")
     move(redis_url, 37.43, 126.68)
-    page.wait_for_function(f"ccLive.stats.resyncs > {before['r']} && ccLive.stats.snapshots > {before['s']}",
-                           timeout=10_000)
+    page.wait_for_function(
+        f"() => ccLive.stats.resyncs > {before['r']} && ccLive.stats.snapshots > {before['s']}", timeout=10_000)
     # After the fresh snapshot the page is consistent and live again.
     page.wait_for_function(MARKER_AT, arg=[37.43], timeout=10_000)
     assert page.inner_text("#cc-live-status") == "LIVE"

@@ -13,14 +13,11 @@ from shapely.geometry import Point
 
 from config.settings import MapSettings
 from spine.geography import Edition, district_geojson
+from spine.layers import LAYER_COLORS, LAYER_LABELS, LEGEND_TITLES
+from spine.layers import legend as registry_legend
 
-LAYER_LABELS = {"bus": "Buses", "camera": "CCTV", "sensor": "Disaster sensors",
-                "air": "Air quality", "drone": "Drones", "incident": "Incidents"}
-# Red and yellow are kept for alarms (standards.md 7.3); layers use calm hues.
-LAYER_COLORS = {"bus": "#2dd4bf", "camera": "#58a6ff", "sensor": "#bc8cff", "air": "#8b949e",
-                "drone": "#f0f6fc", "incident": "#ff7b72"}
-AIR_GRADES = (("좋음", "Good", "#32a1ff"), ("보통", "Moderate", "#00c73c"),
-              ("나쁨", "Unhealthy", "#fd9b5a"), ("매우나쁨", "Very unhealthy", "#ff5959"))
+__all__ = ["LAYER_COLORS", "LAYER_LABELS", "city_map", "legend"]
+
 
 
 def _district_labels(edition: Edition) -> list:
@@ -35,13 +32,18 @@ def _district_labels(edition: Edition) -> list:
 
 
 def legend(layers: list[str], edition: Edition) -> html.Div:
-    rows = [html.Div([html.Span(className="cc-swatch", style={"background": LAYER_COLORS[layer]}),
-                      LAYER_LABELS[layer]], className="cc-legend-row", **{"data-cc-legend": layer})
-            for layer in layers if layer != "air"]
-    if "air" in layers:
-        rows.append(html.Div("Air (CAI PM grade)", className="cc-legend-title", **{"data-cc-legend": "air"}))
-        rows += [html.Div([html.Span(className="cc-swatch", style={"background": c}), f"{ko} {en}"],
-                          className="cc-legend-row") for ko, en, c in AIR_GRADES]
+    """Swatches from the layer registry; a layer whose colour carries meaning (air grade, sensor
+    level) shows its scale. The browser colours markers from the same registry."""
+    rows: list = []
+    for layer in layers:
+        entries = registry_legend(layer)
+        title = LEGEND_TITLES.get(layer)
+        if title:
+            rows.append(html.Div(title, className="cc-legend-title", **{"data-cc-legend": layer}))
+        for e in entries:
+            attrs = {} if title else {"data-cc-legend": layer}
+            swatch = html.Span(className="cc-swatch", style={"background": e["color"]})
+            rows.append(html.Div([swatch, e["label"]], className="cc-legend-row", **attrs))
     rows.append(html.Div(edition.label, className="cc-legend-edition"))
     return html.Div(rows, className="cc-legend")
 

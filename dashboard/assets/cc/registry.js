@@ -1,0 +1,44 @@
+/* The layer registry (spine/layers.py), read from the JSON the server embeds in every page.
+ *
+ * Every colour and every code word the renderers use comes from here: this code has none of its
+ * own, so the map cannot disagree with what producers publish (tests/test_layers.py checks it).
+ */
+const node = document.getElementById('cc-layers');
+export const reg = node ? JSON.parse(node.textContent) : { layers: {}, severities: [], sensor_levels: [],
+  air_grades: [], camera_types: {}, camera_status: {}, ui: {} };
+
+export const LAYERS = Object.keys(reg.layers);
+export const ui = reg.ui;
+
+function byCode(list) {
+  const out = Object.create(null);
+  list.forEach((e, i) => { out[e.code] = Object.assign({ rank: i }, e); });
+  return out;
+}
+
+export const severity = byCode(reg.severities);
+export const sensorLevel = byCode(reg.sensor_levels);
+export const airGrade = byCode(reg.air_grades);
+export const airGradeOrder = reg.air_grades.map((g) => g.code);
+
+const own = (obj, key) => (typeof key === 'string' && Object.prototype.hasOwnProperty.call(obj, key));
+
+export function layerColor(layer) { return own(reg.layers, layer) ? reg.layers[layer].color : ui.unknown; }
+export function severityColor(code) { return own(severity, code) ? severity[code].color : ui.unknown; }
+export function severityLabel(code) { return own(severity, code) ? severity[code].label : String(code); }
+export function isAlarmSeverity(code) { return own(severity, code) && severity[code].alarm; }
+export function sensorLevelColor(code) { return own(sensorLevel, code) ? sensorLevel[code].color : null; }
+export function isAlarmLevel(code) { return own(sensorLevel, code) && sensorLevel[code].alarm; }
+export function airGradeColor(code) { return own(airGrade, code) ? airGrade[code].color : null; }
+export function cameraTypeColor(code) { return own(reg.camera_types, code) ? reg.camera_types[code] : null; }
+export function cameraStatusColor(code) { return own(reg.camera_status, code) ? reg.camera_status[code] : null; }
+export function popupFields(layer) { return own(reg.layers, layer) ? reg.layers[layer].popup : []; }
+
+/* A code shown as its label (level, grade, severity formats of the popup). */
+export function labelOf(format, code) {
+  const table = format === 'level' ? sensorLevel : format === 'grade' ? airGrade : format === 'severity' ? severity : null;
+  if (table && own(table, code)) {
+    return format === 'grade' ? code + ' ' + table[code].label : table[code].label;
+  }
+  return String(code);
+}
