@@ -12,19 +12,31 @@ from flask_login import current_user
 from config.settings import Settings
 from dashboard import bench_pages
 from dashboard.auth import install_auth, may_open, page_kind
+from dashboard.csp import install_csp
 from dashboard.feeds_api import install_feed_routes
 from dashboard.store import Store
 from dashboard.video import install_video_routes
 from layouts import activity_wall, commander, supervisor, wall
 from spine.geography import load_edition
+from spine.layers import registry_json
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 
-INDEX = """<!DOCTYPE html>
+# The page code is ES modules under assets/cc (one job each; entry cc/main.js). Dash would load
+# every assets/*.js as a classic script, so that folder is left out of its list (assets_path_ignore)
+# and loaded here as a module, preloaded in <head> so the module graph arrives with Dash's scripts.
+# The layer registry (spine/layers.py) is embedded as JSON; a JSON script is data, not code, for
+# the Content-Security-Policy (dashboard/csp.py).
+MODULES = ("main", "state", "registry", "dom", "map", "markers", "popups", "store", "events", "panels",
+           "socket", "video", "tiles")
+_PRELOAD = "".join(f'<link rel="modulepreload" href="/assets/cc/{m}.js">' for m in MODULES)
+INDEX = ("""<!DOCTYPE html>
 <html lang="en">
-<head>{%metas%}<title>{%title%}</title>{%favicon%}{%css%}</head>
-<body>{%app_entry%}<footer>{%config%}{%scripts%}{%renderer%}</footer></body>
-</html>"""
+<head>{%metas%}<title>{%title%}</title>{%favicon%}{%css%}""" + _PRELOAD + """</head>
+<body>{%app_entry%}<script type="application/json" id="cc-layers">""" + registry_json() + """</script>
+<footer>{%config%}{%scripts%}{%renderer%}<script type="module" src="/assets/cc/main.js"></script></footer>
+</body>
+</html>""")
 
 
 def render_page(settings: Settings, edition, path: str, role: str, username: str):
@@ -56,8 +68,10 @@ def create_app(settings: Settings, store: Store, secret: str) -> dash.Dash:
         __name__, server=server, assets_folder=str(ASSETS), serve_locally=True,
         title="Incheon control room", update_title=None, suppress_callback_exceptions=True,
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
+        assets_path_ignore=["^cc$"],
     )
     app.index_string = INDEX
+    install_csp(server, app, settings.gateway)
     app.layout = html.Div([dcc.Location(id="url", refresh=False), html.Div(id="cc-root")])
 
     if settings.redis.url:
