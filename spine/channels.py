@@ -26,3 +26,13 @@ def layer_of_channel(channel: str) -> str:
 def frame_key(camera_id: str) -> str:
     """Latest annotated (and, in privacy mode, masked) JPEG of one camera."""
     return f"{PREFIX}:frame:{camera_id}"
+
+
+# ---- the live gateway -------------------------------------------------------------------------
+GATEWAY_STATS_KEY = f"{PREFIX}:gateway:stats"  # hash: instance id -> stats JSON, rewritten every 2 s
+TICKET_USED_TTL_S = 120  # longer than a ticket lives (60 s), so a claimed ticket stays claimed
+
+
+def ticket_used_key(ticket_id: str) -> str:
+    """SET NX by the gateway when it accepts a live-socket ticket: a second use is refused."""
+    return f"{PREFIX}:ticket-used:{ticket_id}"

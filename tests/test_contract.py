@@ -15,11 +15,12 @@ from spine.contract import (
     decode_events,
     decode_updates,
     encode,
+    now_ms,
     validate_event,
     validate_update,
 )
 
-GOOD = {"v": 1, "layer": "bus", "id": "bus-1", "ts": 1_795_000_000_000, "seq": 3, "lat": 37.45,
+GOOD = {"v": 1, "layer": "bus", "id": "bus-1", "ts": now_ms(), "seq": 3, "lat": 37.45,
         "lon": 126.7, "props": {"route": "27"}}
 
 

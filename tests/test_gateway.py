@@ -1,4 +1,4 @@
-"""The live gateway against a real Redis and a real WebSocket client."""
+"""The live gateway against a real Redis and real WebSocket clients."""
 
 from __future__ import annotations
 
@@ -10,66 +10,30 @@ from pathlib import Path
 import msgspec
 import pytest
 import redis
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from config.settings import GatewaySettings
-from dashboard.gateway import Gateway
+from gateway import Gateway
 from spine import channels
 from spine.contract import EntityUpdate, encode, now_ms
-from spine.publisher import Publisher
-from spine.publisher import connect as redis_connect
 from spine.servers.embedded_redis import EmbeddedRedis
-from spine.servers.managed import free_port
-from spine.tickets import issue_ticket
-
-SECRET = "gateway-test-secret"
-
-
-async def start_gateway(redis_url: str, **overrides: object) -> tuple[Gateway, asyncio.Task]:
-    settings = GatewaySettings(host="127.0.0.1", port=free_port(), batch_ms=20, **overrides)
-    gw = Gateway(redis_url, settings, SECRET)
-    task = asyncio.create_task(gw.serve())
-    await asyncio.wait_for(gw.ready.wait(), 5)
-    for _ in range(100):  # wait until the pub/sub subscription is live
-        if gw.redis_up:
-            break
-        await asyncio.sleep(0.02)
-    return gw, task
+from tests.gateway_support import (
+    next_frame,
+    publish,
+    settled,
+    start_gateway,
+    stop_gateway,
+    ticket,
+    update,
+    ws_url,
+)
 
 
 @pytest.fixture
 async def gateway(redis_url: str) -> AsyncIterator[Gateway]:
     gw, task = await start_gateway(redis_url)
     yield gw
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
-
-
-def ws_url(gw: Gateway, ticket: str | None = None) -> str:
-    ticket = ticket or issue_ticket(SECRET, "tester", "operator")
-    return f"ws://127.0.0.1:{gw.port}/live?ticket={ticket}"
-
-
-async def next_frame(ws: ClientConnection, kind: str | None = None, timeout: float = 5.0) -> dict:
-    """The next frame (skipping heartbeats), optionally of one type."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        left = deadline - asyncio.get_running_loop().time()
-        raw = await asyncio.wait_for(ws.recv(), max(left, 0.01))
-        frame = json.loads(raw)
-        if frame["t"] == "hb":
-            continue
-        if kind is None or frame["t"] == kind:
-            return frame
-
-
-def publish(redis_url: str, *updates: tuple[str, str, float, float]) -> Publisher:
-    pub = Publisher(redis_connect(redis_url), src="test")
-    for layer, id_, lat, lon in updates:
-        pub.update(layer, id_, lat, lon, {"route": "7"})
-    assert pub.flush()
-    return pub
+    await stop_gateway(task)
 
 
 async def test_refuses_socket_without_valid_ticket(gateway: Gateway) -> None:
@@ -83,14 +47,24 @@ async def test_refuses_socket_without_valid_ticket(gateway: Gateway) -> None:
 
 async def test_snapshot_on_connect_then_batches(gateway: Gateway, redis_url: str) -> None:
     publish(redis_url, ("bus", "bus-1", 37.45, 126.70), ("camera", "cam-1", 37.46, 126.71))
+    await settled(gateway, received=2)
     async with connect(ws_url(gateway)) as ws:
         snap = await next_frame(ws, "snapshot")
         ids = {(u["layer"], u["id"]) for u in snap["u"]}
         assert ids == {("bus", "bus-1"), ("camera", "cam-1")}
         publish(redis_url, ("bus", "bus-1", 37.47, 126.72))
-        batch = await next_frame(ws, "batch")
+        batch = await next_frame(ws, "batch")  # strict: an extra snapshot here fails the test
         assert batch["n"] == snap["n"] + 1
         assert [(u["id"], u["lat"]) for u in batch["u"]] == [("bus-1", 37.47)]
+
+
+async def test_first_redis_connect_is_not_an_outage(gateway: Gateway) -> None:
+    # The race this pins down: on its first subscription the old gateway scheduled a snapshot of
+    # every layer as if Redis had come back, which a page connecting just then got twice.
+    await asyncio.sleep(0.3)
+    assert gateway.batcher.counts.layer_snapshots == 0
+    assert gateway.n == 0
+    assert not gateway.batcher.has_work()
 
 
 async def test_latest_wins_within_a_batch(gateway: Gateway, redis_url: str) -> None:
@@ -98,42 +72,40 @@ async def test_latest_wins_within_a_batch(gateway: Gateway, redis_url: str) -> N
         await next_frame(ws, "snapshot")
         client = redis.Redis.from_url(redis_url)
         # Two updates of one bus in one window: the browser gets only the newer one.
-        for seq, lat in ((1, 37.40), (2, 37.41)):
-            upd = EntityUpdate(v=1, layer="bus", id="bus-9", ts=now_ms(), seq=seq, lat=lat, lon=126.7,
-                               src="lw")
-            client.publish(channels.entity_channel("bus"), encode(upd))
+        client.publish(channels.entity_channel("bus"), b"[" + update("bus", "bus-9", 1, lat=37.40) + b","
+                       + update("bus", "bus-9", 2, lat=37.41) + b"]")
         batch = await next_frame(ws, "batch")
         assert [u["lat"] for u in batch["u"] if u["id"] == "bus-9"] == [37.41]
-        assert gateway.stats.coalesced >= 1
+        assert gateway.batcher.counts.coalesced >= 1
 
 
 async def test_gap_in_producer_sequence_triggers_layer_resync(gateway: Gateway, redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url)
     async with connect(ws_url(gateway)) as ws:
         await next_frame(ws, "snapshot")
-        first = EntityUpdate(v=1, layer="bus", id="bus-a", ts=now_ms(), seq=1, lat=37.4, lon=126.6, src="g")
-        client.publish(channels.entity_channel("bus"), encode(first))
+        client.publish(channels.entity_channel("bus"), update("bus", "bus-a", 1, src="g"))
         await next_frame(ws, "batch")
         # seq 2 is "lost" on the way (written to state, never published); seq 3 arrives.
-        lost = EntityUpdate(v=1, layer="bus", id="bus-lost", ts=now_ms(), seq=2, lat=37.5, lon=126.7, src="g")
-        client.hset(channels.state_key("bus"), "bus-lost", encode(lost))
-        third = EntityUpdate(v=1, layer="bus", id="bus-a", ts=now_ms(), seq=3, lat=37.41, lon=126.6, src="g")
-        client.hset(channels.state_key("bus"), "bus-a", encode(third))
-        client.publish(channels.entity_channel("bus"), encode(third))
+        client.hset(channels.state_key("bus"), "bus-lost", update("bus", "bus-lost", 2, lat=37.5, src="g"))
+        third = update("bus", "bus-a", 3, lat=37.41, src="g")
+        client.hset(channels.state_key("bus"), "bus-a", third)
+        client.publish(channels.entity_channel("bus"), third)
         snap = await next_frame(ws, "snapshot")
         assert snap["layers"] == ["bus"]
         assert {u["id"] for u in snap["u"]} == {"bus-lost", "bus-a"}
-        assert gateway.stats.gaps == 1
+        assert gateway.batcher.counts.gaps == 1
 
 
 async def test_client_resync_request_gets_a_fresh_snapshot(gateway: Gateway, redis_url: str) -> None:
     async with connect(ws_url(gateway)) as ws:
-        await next_frame(ws, "snapshot")
+        first = await next_frame(ws, "snapshot")
         publish(redis_url, ("air", "air-송도", 37.38, 126.65))
-        await next_frame(ws, "batch")
+        batch = await next_frame(ws, "batch")
         await ws.send(json.dumps({"op": "resync"}))
         snap = await next_frame(ws, "snapshot")
         assert any(u["id"] == "air-송도" for u in snap["u"])
+        # The snapshot is numbered with the last frame the page had: no gap after it.
+        assert batch["n"] == first["n"] + 1 and snap["n"] == batch["n"]
 
 
 @pytest.mark.parametrize("payload", [
@@ -164,7 +136,7 @@ async def test_hostile_input_is_counted_and_dropped(gateway: Gateway, redis_url:
 
 async def test_batch_array_keeps_good_elements_and_rejects_bad_ones(gateway: Gateway, redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url)
-    one = EntityUpdate(v=1, layer="bus", id="b1", ts=1, seq=1, lat=37.4, lon=126.6)
+    one = EntityUpdate(v=1, layer="bus", id="b1", ts=now_ms(), seq=1, lat=37.4, lon=126.6)
     good = msgspec.json.decode(encode(one))
     bad = {**good, "id": "b2", "lat": "north"}
     async with connect(ws_url(gateway)) as ws:
@@ -173,6 +145,7 @@ async def test_batch_array_keeps_good_elements_and_rejects_bad_ones(gateway: Gat
         batch = await next_frame(ws, "batch")
         assert [u["id"] for u in batch["u"]] == ["b1"]
     assert gateway.rejects.counts["invalid:lat"] == 1
+    assert gateway.rejects.by_source[channels.entity_channel("bus")]["invalid:lat"] == 1
 
 
 async def test_recovers_after_redis_restart(tmp_path: Path) -> None:
@@ -199,8 +172,7 @@ async def test_recovers_after_redis_restart(tmp_path: Path) -> None:
             assert batch["u"][0]["lat"] == 37.47
         assert gw.redis_up
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await stop_gateway(task)
         server.stop()
 
 
@@ -215,16 +187,12 @@ async def test_slow_client_is_skipped_not_blocking(redis_url: str) -> None:
             await asyncio.sleep(0.3)
             assert gw.stats.lagging_skips >= 1
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await stop_gateway(task)
 
 
 async def test_video_frames_reach_only_the_pages_watching_that_camera(redis_url: str) -> None:
     audited: list[tuple] = []
-    settings = GatewaySettings(host="127.0.0.1", port=free_port(), batch_ms=20)
-    gw = Gateway(redis_url, settings, SECRET, audit=lambda *a: audited.append(a), cameras={"cam-a", "cam-b"})
-    task = asyncio.create_task(gw.serve())
-    await asyncio.wait_for(gw.ready.wait(), 5)
+    gw, task = await start_gateway(redis_url, audit=lambda *a: audited.append(a), cameras={"cam-a", "cam-b"})
     client = redis.Redis.from_url(redis_url)
     try:
         async with connect(ws_url(gw)) as watcher, connect(ws_url(gw)) as other:
@@ -249,7 +217,36 @@ async def test_video_frames_reach_only_the_pages_watching_that_camera(redis_url:
             # Stop watching: no more frames for it.
             await watcher.send(json.dumps({"op": "video", "cams": []}))
             await asyncio.sleep(0.1)
-            assert not gw.video_subs["cam-a"]
+            assert not gw.video_subs.get("cam-a")
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await stop_gateway(task)
+
+
+async def test_stats_are_written_to_redis_for_health(redis_url: str) -> None:
+    _, task = await start_gateway(redis_url, stats_interval_s=0.1)
+    try:
+        client = redis.Redis.from_url(redis_url)
+        client.publish(channels.entity_channel("bus"), b"{not json")
+        await asyncio.sleep(0.4)
+        rows = client.hgetall(channels.GATEWAY_STATS_KEY)
+        assert len(rows) == 1
+        stats = json.loads(next(iter(rows.values())))
+        assert stats["rejects"] == {"malformed_json": 1}
+        assert stats["rejects_by_source"] == {"cc:v1:entity:bus": {"malformed_json": 1}}
+        assert stats["redis_up"] is True and stats["ts"] > now_ms() - 5000
+    finally:
+        await stop_gateway(task)
+
+
+async def test_ticket_payload_without_id_is_refused(gateway: Gateway) -> None:
+    from itsdangerous import URLSafeTimedSerializer
+
+    from tests.gateway_support import SECRET
+
+    old_style = URLSafeTimedSerializer(SECRET, salt="cc-live-ticket").dumps({"u": "tester", "r": "operator"})
+    with pytest.raises(InvalidStatus) as info:
+        async with connect(ws_url(gateway, old_style)):
+            pass
+    assert info.value.response.status_code == 401
+    async with connect(ws_url(gateway, ticket())) as ws:
+        await next_frame(ws, "snapshot")

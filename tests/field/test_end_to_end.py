@@ -20,7 +20,7 @@ from websockets.asyncio.client import connect as ws_connect
 from config.root import ConfigRoot, load_config
 from config.settings import GatewaySettings
 from dashboard.feeds_api import install_feed_routes
-from dashboard.gateway import Gateway
+from gateway import Gateway
 from feeds.field import FieldRunner
 from feeds.simulator.part import SimulatorPart
 from spine.servers.embedded_mqtt import EmbeddedMosquitto

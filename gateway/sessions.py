@@ -1,0 +1,57 @@
+"""Who may hold a live socket: single-use tickets, and a sweep that ends revoked sessions' sockets.
+
+A ticket (spine.tickets, 60 s, signed) names the user, role, server-side session id `sid` and a
+unique ticket id `j`. The gateway claims `j` with SET NX, so a ticket opens one socket only.
+Every `session_check_s` the sweep asks the store which sids of open sockets are still valid
+(logout, password change, disabled user, revoked device token all end a session) and the server
+closes the others with 4401, after stopping their video at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+
+import redis.asyncio as aioredis
+
+from spine import channels
+
+log = logging.getLogger(__name__)
+
+SessionCheck = Callable[[set[str]], set[str]]  # sids -> the subset still valid (blocking: in a thread)
+CLOSE_REVOKED = 4401  # the page shows "revoked" and goes to the login
+CLOSE_FULL = 1013  # "try again later": the page reconnects after a pause
+
+
+def ticket_problem(who: dict | None, need_sid: bool) -> str | None:
+    """Why a verified ticket payload cannot open a socket (None: it can)."""
+    if who is None:
+        return "missing, forged or expired ticket"
+    j = who.get("j")
+    if not isinstance(j, str) or not 0 < len(j) <= 128:
+        return "ticket without an id (not single-use)"
+    sid = who.get("sid")
+    if need_sid and (not isinstance(sid, str) or not sid):
+        return "ticket without a session"
+    return None
+
+
+async def claim_ticket(client: aioredis.Redis, ticket_id: str) -> bool:
+    """True the first time a ticket id is claimed; False for a replay."""
+    return bool(await client.set(channels.ticket_used_key(ticket_id), b"1", nx=True,
+                                 ex=channels.TICKET_USED_TTL_S))
+
+
+async def invalid_sessions(check: SessionCheck, sids: Iterable[str]) -> set[str]:
+    """The sids among `sids` that are no longer valid. A failing store revokes nothing (logged):
+    a database hiccup must not blank every wall; a revocation is seen at the next good check."""
+    wanted = set(sids)
+    if not wanted:
+        return set()
+    try:
+        valid = await asyncio.to_thread(check, wanted)
+    except Exception:
+        log.exception("session check failed; keeping open sockets until the next check")
+        return set()
+    return wanted - set(valid)
