@@ -27,9 +27,6 @@ import time
 from pathlib import Path
 
 from config.settings import DATA_DIR, ConfigError, Settings, load_settings
-from spine.servers.embedded_mqtt import EmbeddedMosquitto
-from spine.servers.embedded_redis import EmbeddedRedis
-from spine.servers.supervision import RestartPolicy
 
 ROOT = Path(__file__).resolve().parent
 PARTS = ("simulator", "feeds", "vision", "gateway", "web")  # every part, in start order
@@ -113,80 +110,31 @@ def _first_admin(settings: Settings) -> str | None:
 
 
 class Stack:
-    """Starts and supervises the parts as child processes; restarts one that dies.
+    """Starts and supervises the parts as child processes; restarts one that dies."""
 
-    The private servers come first: Redis (when no REDIS_URL is set) and, for the demo or where no
-    broker answers, Mosquitto. Each part gets its own credentials in its environment: REDIS_URL with
-    its ACL user (spine/servers/redis_acl.py) and, for the feeds and simulator parts, a broker URL with
-    the MQTT user that may only read, or only publish. A dead Redis is restarted on the next tick,
-    whatever parts are waiting out their back-off: those restarts are deadlines, never sleeps.
-    """
-
-    def __init__(self, settings: Settings, commands: dict[str, list[str]] | None = None,
-                 policy: RestartPolicy | None = None, tick_s: float = 0.1) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.env = dict(os.environ)
-        self.part_env: dict[str, dict[str, str]] = {}
-        parts = stack_parts(settings)
-        self.commands = commands or {p: [sys.executable, str(ROOT / "app.py"), "--only", p] for p in parts}
-        self.policy = policy or RestartPolicy()
-        self.tick_s = tick_s
         self.children: dict[str, subprocess.Popen] = {}
-        self.started_at: dict[str, float] = {}
-        self.restart_at: dict[str, float] = {}  # part -> monotonic deadline of its scheduled restart
-        self.spawned: list[tuple[str, float]] = []  # (part, monotonic time): the restart history
-        self.redis: EmbeddedRedis | None = None
-        self.mqtt: EmbeddedMosquitto | None = None
-        self._server_retry_at = 0.0
+        self.redis = None
         self.stopping = False
-
-    def _env(self, part: str) -> dict[str, str]:
-        return {**self.env, **self.part_env.get(part, {})}
 
     def _spawn(self, part: str) -> None:
         from spine.servers.managed import die_with_parent
 
         self.children[part] = subprocess.Popen(
-            self.commands[part], env=self._env(part), cwd=ROOT,
+            [sys.executable, str(ROOT / "app.py"), "--only", part], env=self.env, cwd=ROOT,
             preexec_fn=die_with_parent, stdin=subprocess.DEVNULL)
-        now = time.monotonic()
-        self.started_at[part] = now
-        self.spawned.append((part, now))
-
-    def _start_mqtt(self) -> None:
-        """The demo's sensors and adapters meet on a private broker with password auth and ACLs."""
-        from feeds.field import load_feeds_config
-        from feeds.sensors.broker import broker_address, broker_credentials
-        from spine.servers.embedded_mqtt import broker_answers
-
-        sensors = load_feeds_config().sensors
-        if not (sensors.enabled and sensors.start_private_broker and "feeds" in self.commands):
-            return
-        if broker_credentials(sensors.broker_url):
-            return  # a deployment's broker, with its own credentials
-        demo = "simulator" in self.commands
-        if not demo and broker_answers(*broker_address(sensors.broker_url)):
-            return
-        self.mqtt = EmbeddedMosquitto(DATA_DIR / "mosquitto", topic_prefixes=(sensors.topic_prefix,))
-        self.mqtt.start()
-        self.part_env.setdefault("feeds", {})["CC_FEEDS__SENSORS__BROKER_URL"] = self.mqtt.url_for("feeds")
-        self.part_env.setdefault("simulator", {})["CC_SIMULATOR__MQTT_URL"] = self.mqtt.url_for("sensors")
 
     def start(self) -> None:
-        from spine.servers.credentials import private_dir
-        from spine.servers.redis_acl import PART_USER
-
-        private_dir(DATA_DIR)
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
         if not self.settings.redis.url:
-            self.redis = EmbeddedRedis(DATA_DIR / "redis", persist=self.settings.redis.persist)
-            self.redis.start()
-            for part in self.commands:
-                if part in PART_USER:
-                    self.part_env.setdefault(part, {})["REDIS_URL"] = self.redis.part_url(part)
-            self.env.pop("REDIS_URL", None)  # a part without a user of its own gets no access
-        self._start_mqtt()
+            from spine.servers.embedded_redis import EmbeddedRedis
+
+            self.redis = EmbeddedRedis(DATA_DIR / "redis")
+            self.env["REDIS_URL"] = self.redis.start()
         password = _first_admin(self.settings)
-        for part in self.commands:
+        for part in stack_parts(self.settings):
             self._spawn(part)
         web = self.settings.web
         log.info("control room starting: open http://%s:%d/ (Ctrl-C stops everything)",
@@ -195,45 +143,20 @@ class Stack:
             log.info("first start: created user 'admin' with password %s (also in %s)",
                      password, DATA_DIR / "initial-admin-password")
 
-    def _check_servers(self) -> None:
-        """Restart a dead private server on its port at once; a failed start is retried next tick."""
-        now = time.monotonic()
-        for server in (self.redis, self.mqtt):
-            if server is None or server.proc is None or server.proc.poll() is None:
-                continue
-            if now < self._server_retry_at:
-                continue
-            log.warning("private %s exited (%s); restarting it on port %d", server.name,
-                        server.proc.returncode, server.port)
-            try:
-                server.start()
-            except RuntimeError as exc:  # e.g. the port is briefly taken
-                self._server_retry_at = now + 0.5
-                log.error("private %s did not restart: %s; retrying", server.name, exc)
-
-    def supervise_once(self) -> None:
-        self._check_servers()  # first, and never behind a part's back-off
-        now = time.monotonic()
-        for part, proc in list(self.children.items()):
-            if self.stopping:
-                return
-            due = self.restart_at.get(part)
-            if due is not None:
-                if now >= due:
-                    del self.restart_at[part]
-                    self._spawn(part)
-                continue
-            if proc.poll() is not None:
-                ran = now - self.started_at.get(part, now)
-                wait = self.policy.delay(part, ran)
-                self.restart_at[part] = now + wait
-                log.warning("%s exited with %s after %.1fs; restarting in %.1fs", part, proc.returncode,
-                            ran, wait)
-
     def supervise(self) -> None:
+        restarts: dict[str, float] = {}
         while not self.stopping:
-            self.supervise_once()
-            time.sleep(self.tick_s)
+            time.sleep(0.5)
+            if self.redis and self.redis.proc and self.redis.proc.poll() is not None:
+                log.warning("private Redis exited; restarting it on the same port")
+                self.redis.start()
+            for part, proc in list(self.children.items()):
+                if proc.poll() is not None and not self.stopping:
+                    wait = restarts.get(part, 0.5)
+                    log.warning("%s exited with %s; restarting in %.1fs", part, proc.returncode, wait)
+                    time.sleep(wait)
+                    restarts[part] = min(wait * 2, 30.0)
+                    self._spawn(part)
 
     def stop(self) -> None:
         self.stopping = True
@@ -247,9 +170,8 @@ class Stack:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        for server in (self.mqtt, self.redis):
-            if server:
-                server.stop()
+        if self.redis:
+            self.redis.stop()
         log.info("stopped")
 
 
