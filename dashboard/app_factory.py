@@ -10,13 +10,12 @@ from flask import Flask
 from flask_login import current_user
 
 from config.settings import Settings
-from dashboard import bench_pages
-from dashboard.auth import install_auth, may_open, page_kind
+from dashboard import bench_pages, pages
+from dashboard.auth import install_auth
 from dashboard.csp import install_csp
 from dashboard.feeds_api import install_feed_routes
 from dashboard.store import Store
-from dashboard.video import install_video_routes
-from layouts import activity_wall, commander, supervisor, wall
+from dashboard.video import StreamLimits, install_video_routes
 from spine.geography import load_edition
 from spine.layers import registry_json
 
@@ -40,24 +39,16 @@ INDEX = ("""<!DOCTYPE html>
 
 
 def render_page(settings: Settings, edition, path: str, role: str, username: str):
-    kind = page_kind(path or "/")
-    if kind is None:
+    """The layout of the page a path opens, if the role holds that page's permission."""
+    found = pages.match(path or "/")
+    if found is None:
         return html.Div([html.H1("Page not found"), html.A("Home", href="/")],
                         className="cc-page cc-error")
+    page, args = found
     # The Flask guard already refused the page load; this covers a forged callback request.
-    if not may_open(settings, role, kind):
+    if not pages.may_open(settings, role, page):
         return html.Div(html.H1(f"Role {role} may not open this page"), className="cc-page cc-error")
-    if kind == "wall" and path.strip("/").startswith("wall/activity"):
-        tail = path.strip("/").split("/")
-        tiles = int(tail[2]) if len(tail) > 2 and tail[2].isdigit() else 6
-        return activity_wall.layout(settings, tiles)
-    if kind == "wall":
-        tail = path.strip("/").split("/")
-        screen = int(tail[1]) if len(tail) > 1 and tail[1].isdigit() else 1
-        return wall.layout(settings, edition, screen)
-    if kind == "supervisor":
-        return supervisor.layout(settings, edition, username)
-    return commander.layout(settings, edition, username)
+    return page.layout(pages.PageContext(settings, edition, username, role), **args)
 
 
 def create_app(settings: Settings, store: Store, secret: str) -> dash.Dash:
@@ -76,15 +67,17 @@ def create_app(settings: Settings, store: Store, secret: str) -> dash.Dash:
 
     if settings.redis.url:
         install_feed_routes(server, settings.redis.url)
-        install_video_routes(server, store, settings.redis.url)
+        web = settings.web
+        install_video_routes(server, store, settings.redis.url,
+                             StreamLimits(web.video_streams_per_user, web.video_stream_cap()))
     bench = bench_pages.enabled() and settings.redis.url
     if bench:
         bench_pages.install(app, settings.redis.url)
+        pages.register_page(bench_pages.PATH, "wall", lambda ctx: bench_pages.layout())
+    pages.discover()  # each layouts/ module declares its pages and their permission
 
     @app.callback(Output("cc-root", "children"), Input("url", "pathname"))
     def route(pathname: str | None):
-        if bench and pathname == bench_pages.PATH:
-            return bench_pages.layout()
         return render_page(settings, edition, pathname or "/", current_user.role, current_user.name)
 
     return app

@@ -3,6 +3,13 @@
 Nothing is served to an anonymous request except the login forms. A wall screen signs in once
 with a long-lived device token (`/device/login?token=...`) and keeps a one-year cookie, so it
 comes back by itself after a reboot.
+
+Every sign-in is a row in the store's `sessions` table and the cookie carries only its random
+id; each request looks the session up once (flask-login caches it for the request), so a session
+ended by logout, a password change, a disabled user or a revoked wall token is refused at its
+next request, whoever still holds a copy of the cookie. Logout is a POST with the form token:
+a link or an image on another page cannot sign a control room screen out.
+Which pages a role may open is declared by the pages themselves (dashboard/pages.py).
 """
 
 from __future__ import annotations
@@ -19,25 +26,31 @@ from html import escape
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, abort, jsonify, redirect, request, session
+from dash import html
+from flask import Flask, abort, has_request_context, jsonify, redirect, request, session
 from flask_login import LoginManager, current_user, login_user, logout_user
 
 from config.settings import Settings
+from dashboard import pages
 from dashboard.store import Store
 from spine.tickets import issue_ticket
 
-PUBLIC_PATHS = {"/login", "/device/login", "/healthz"}
+PUBLIC_PATHS = {"/login", "/device/login", "/healthz", "/logout"}
+# Dash serves its index page for "/" and any other path: these are the page requests.
+PAGE_ENDPOINTS = {"/", "/<path:path>"}
+API_PREFIXES = ("/_dash", "/api", "/assets", "/_reload", "/_favicon", "/video")
 HOME_BY_ROLE = {"operator": "/wall/1", "supervisor": "/supervisor", "commander": "/commander",
                 "admin": "/supervisor"}
 
 
 @dataclass
 class SessionUser:
-    """What flask-login keeps for a signed-in person or wall device."""
+    """What flask-login knows of a signed-in person or wall device, loaded from its session row."""
 
-    id: str  # "user:<name>" or "device:<name>"
+    id: str  # the server-side session id: all the cookie carries
     name: str
     role: str
+    kind: str = "user"  # "user" | "device"
     is_authenticated: bool = True
     is_active: bool = True
     is_anonymous: bool = False
@@ -45,15 +58,35 @@ class SessionUser:
     def get_id(self) -> str:
         return self.id
 
+    @property
+    def sid(self) -> str:
+        return self.id
 
-def page_kind(path: str) -> str | None:
-    """Which permission a page path needs ("wall", "supervisor", "commander"), if it is a page."""
-    first = path.strip("/").split("/", 1)[0]
-    return first if first in ("wall", "supervisor", "commander") else None
+    @property
+    def principal(self) -> str:
+        """One key per person or screen, whatever session it uses (limits are per principal)."""
+        return f"{self.kind}:{self.name}"
 
 
-def may_open(settings: Settings, role: str, kind: str) -> bool:
-    return kind in settings.roles.get(role, [])
+def csrf_token() -> str:
+    """The form token of this browser session (made on first use)."""
+    token = session.get("csrf")
+    if not isinstance(token, str) or not token:
+        token = session["csrf"] = secrets.token_urlsafe(24)
+    return token
+
+
+def csrf_ok(sent: str | None) -> bool:
+    expected = session.get("csrf")
+    return bool(sent) and isinstance(expected, str) and hmac.compare_digest(sent, expected)
+
+
+def sign_out_form(class_name: str = "cc-link") -> html.Form:
+    """A sign-out button: a POST to /logout carrying the form token (in the button's value)."""
+    token = csrf_token() if has_request_context() else ""
+    return html.Form(html.Button("Sign out", type="submit", name="csrf", value=token,
+                                 className=class_name, id="cc-sign-out"),
+                     action="/logout", method="POST", className="cc-sign-out")
 
 
 def safe_next(target: str | None, fallback: str) -> str:
@@ -85,6 +118,12 @@ border:0;border-radius:4px;cursor:pointer}} .err{{color:#ff7b72;margin-top:12px}
 <label for="password">Password</label><input id="password" name="password" type="password"
  autocomplete="current-password" required>
 <button type="submit" id="login-button">Sign in</button>{error}</form></body></html>"""
+
+# GET /logout (an old bookmark, a link) only asks; signing out takes the POST this form sends.
+_LOGOUT_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>Sign out - Incheon control room</title></head><body>
+<form method="post" action="/logout"><input type="hidden" name="csrf" value="{csrf}">
+<button type="submit" id="logout-button">Sign out</button></form></body></html>"""
 
 
 def api_login_required(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -155,16 +194,13 @@ def install_auth(server: Flask, store: Store, settings: Settings, secret: str) -
         return response
 
     @manager.user_loader
-    def load_user(user_id: str) -> SessionUser | None:
-        kind, _, name = user_id.partition(":")
-        if kind == "user":
-            user = store.get_user(name)
-            return SessionUser(user_id, user.username, user.role) if user else None
-        if kind == "device":
-            # A revoked token logs the screen out at its next request.
-            row = store.device_token_by_name(name)
-            return SessionUser(user_id, name, row.role) if row and not row.revoked else None
-        return None
+    def load_user(sid: str) -> SessionUser | None:
+        # Once per request (flask-login keeps the result for the request). An ended session, a
+        # disabled user, a revoked token or a cookie from before sessions were stored: anonymous.
+        active = store.active_session(sid)
+        if active is None:
+            return None
+        return SessionUser(active.sid, active.name, active.role, active.kind)
 
     def remote() -> str:
         return request.remote_addr or ""
@@ -175,14 +211,17 @@ def install_auth(server: Flask, store: Store, settings: Settings, secret: str) -
         if path in PUBLIC_PATHS:
             return None
         if not current_user.is_authenticated:
-            if path.startswith(("/_dash", "/api", "/assets", "/_reload", "/_favicon")):
+            if path.startswith(API_PREFIXES):
                 return jsonify(error="login required"), 401
             return redirect(f"/login?next={escape(request.full_path.rstrip('?'))}")
         if path == "/":
             return redirect(HOME_BY_ROLE.get(current_user.role, "/wall/1"))
-        kind = page_kind(path)
-        if kind and not may_open(settings, current_user.role, kind):
-            abort(403, description=f"role {current_user.role} may not open {kind} pages")
+        if request.endpoint in PAGE_ENDPOINTS:
+            found = pages.match(path)
+            if found is None:
+                abort(404, description="no such page")
+            if not pages.may_open(settings, current_user.role, found[0]):
+                abort(403, description=f"role {current_user.role} may not open {found[0].permission} pages")
         return None
 
     @server.route("/login", methods=["GET", "POST"])
@@ -190,8 +229,7 @@ def install_auth(server: Flask, store: Store, settings: Settings, secret: str) -
         error = ""
         nxt = request.values.get("next", "")
         if request.method == "POST":
-            sent = request.form.get("csrf", "")
-            if not sent or not hmac.compare_digest(sent, session.get("csrf", "")):
+            if not csrf_ok(request.form.get("csrf")):
                 abort(400, description="the form expired; reload the page")
             name = request.form.get("username", "").strip()
             wait = throttle.wait_s(name, remote())
@@ -200,21 +238,21 @@ def install_auth(server: Flask, store: Store, settings: Settings, secret: str) -
                 minutes = max(1, round(wait / 60))
                 error = (f'<div class="err" role="alert">Too many failed sign-ins. Try again in '
                          f'{minutes} min.</div>')
-                session["csrf"] = session.get("csrf") or secrets.token_urlsafe(24)
-                return _LOGIN_PAGE.format(csrf=session["csrf"], next=escape(nxt), error=error), 429
+                return _LOGIN_PAGE.format(csrf=csrf_token(), next=escape(nxt), error=error), 429
             user = store.authenticate(name, request.form.get("password", ""))
             if user is not None:
                 throttle.succeeded(name, remote())
-                session.clear()
+                session.clear()  # a new session id and form token: nothing carried over
                 session.permanent = True
-                login_user(SessionUser(f"user:{user.username}", user.username, user.role))
+                sid = store.create_session(user.username, "user", remote())
+                login_user(SessionUser(sid, user.username, user.role, "user"))
+                csrf_token()
                 store.audit(user.username, "login", remote_addr=remote())
                 return redirect(safe_next(nxt, HOME_BY_ROLE.get(user.role, "/wall/1")))
             throttle.failed(name, remote())
             store.audit(name[:64] or "?", "login_failed", remote_addr=remote())
             error = '<div class="err" role="alert">Wrong user or password.</div>'
-        session["csrf"] = session.get("csrf") or secrets.token_urlsafe(24)
-        return _LOGIN_PAGE.format(csrf=session["csrf"], next=escape(nxt), error=error)
+        return _LOGIN_PAGE.format(csrf=csrf_token(), next=escape(nxt), error=error)
 
     @server.route("/device/login")
     def device_login():
@@ -223,13 +261,21 @@ def install_auth(server: Flask, store: Store, settings: Settings, secret: str) -
             store.audit("?", "device_login_failed", remote_addr=remote())
             abort(401, description="unknown or revoked device token")
         session.clear()
-        login_user(SessionUser(f"device:{row.name}", row.name, row.role), remember=True)
+        sid = store.create_session(row.name, "device", remote())
+        login_user(SessionUser(sid, row.name, row.role, "device"), remember=True)
         store.audit(row.name, "device_login", remote_addr=remote())
         return redirect(safe_next(request.args.get("next"), HOME_BY_ROLE.get(row.role, "/wall/1")))
 
-    @server.route("/logout")
+    @server.route("/logout", methods=["GET", "POST"])
     def logout():
+        if request.method == "GET":  # never signs out: a GET can come from any page's <img>
+            if not current_user.is_authenticated:
+                return redirect("/login")
+            return _LOGOUT_PAGE.format(csrf=csrf_token())
+        if not csrf_ok(request.form.get("csrf")):
+            abort(400, description="the form expired; reload the page")
         if current_user.is_authenticated:
+            store.revoke_session(current_user.sid, "logout")
             store.audit(current_user.name, "logout", remote_addr=remote())
         logout_user()
         session.clear()
@@ -237,9 +283,14 @@ def install_auth(server: Flask, store: Store, settings: Settings, secret: str) -
 
     @server.route("/api/live/ticket")
     def live_ticket():
+        # The guard (through load_user) has just checked the session; this check keeps the route
+        # safe if it is ever mounted without the guard.
+        if not current_user.is_authenticated:
+            return jsonify(error="login required"), 401
         gw = settings.gateway
-        return jsonify(ticket=issue_ticket(secret, current_user.name, current_user.role),
-                       url=gw.public_url, port=gw.port, user=current_user.name,
+        ticket = issue_ticket(secret, current_user.name, current_user.role, current_user.sid,
+                              current_user.kind)
+        return jsonify(ticket=ticket, url=gw.public_url, port=gw.port, user=current_user.name,
                        role=current_user.role)
 
     @server.route("/healthz")

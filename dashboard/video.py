@@ -8,6 +8,10 @@ GET /video/<camera_id>.mjpg   multipart/x-mixed-replace stream of the worker's a
 GET /api/snapshots/<id>.jpg   an event snapshot from the vision snapshot folder (audited).
 
 Each open stream holds one server thread; a wall of N tiles needs N threads (see docs/vision.md).
+So streams are capped per user (web.video_streams_per_user, 429 beyond it) and in total
+(web.video_stream_cap(), 503 beyond it; always below the server's thread count): one user's 32
+tabs, or a whole wall of tiles, can never take the threads that answer logins, tickets and pages.
+The live socket's video (the gateway) is the main path and is not limited here.
 """
 
 from __future__ import annotations
@@ -15,10 +19,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 import redis
-from flask import Flask, Response, abort, request, send_file
+from flask import Flask, Response, abort, jsonify, request, send_file
 from flask_login import current_user
 
 from dashboard.auth import api_login_required
@@ -82,6 +88,72 @@ class FrameNotifier:
             return self.version.get(camera_id, 0)
 
 
+@dataclass(frozen=True)
+class StreamLimits:
+    per_user: int = 4
+    total: int = 16
+
+
+class StreamSlots:
+    """Counts the MJPEG streams playing now, per principal and in total, under a lock."""
+
+    def __init__(self, limits: StreamLimits) -> None:
+        self.limits = limits
+        self._lock = threading.Lock()
+        self._by_user: Counter[str] = Counter()
+        self.playing = 0
+        self.refused_user = 0  # counted refusals, for logs and tests
+        self.refused_total = 0
+
+    def acquire(self, principal: str) -> str | None:
+        """None when a slot was taken; else "user" or "total", the limit that refused it."""
+        with self._lock:
+            if self._by_user[principal] >= self.limits.per_user:
+                self.refused_user += 1
+                return "user"
+            if self.playing >= self.limits.total:
+                self.refused_total += 1
+                return "total"
+            self._by_user[principal] += 1
+            self.playing += 1
+            return None
+
+    def release(self, principal: str) -> None:
+        with self._lock:
+            self._by_user[principal] -= 1
+            if self._by_user[principal] <= 0:
+                del self._by_user[principal]
+            self.playing -= 1
+
+
+class _SlotStream:
+    """The response body of a stream; its slot is freed when the server closes it.
+
+    A WSGI server calls close() on every response body, also one never iterated (a browser that
+    left before the first byte), which a generator's `finally` would miss.
+    """
+
+    def __init__(self, parts: Iterable[bytes], slots: StreamSlots, principal: str) -> None:
+        self._parts = parts
+        self._slots = slots
+        self._principal = principal
+        self._open = True
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._parts)
+
+    def close(self) -> None:
+        if not self._open:
+            return
+        self._open = False
+        try:
+            close = getattr(self._parts, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._slots.release(self._principal)
+
+
 def _part(jpeg: bytes) -> bytes:
     return (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode()
             + jpeg + b"\r\n")
@@ -113,8 +185,11 @@ def mjpeg_stream(client: redis.Redis, notifier: FrameNotifier, camera_id: str,
             yield _part(jpeg)
 
 
-def install_video_routes(server: Flask, store: Store, redis_url: str) -> None:
+def install_video_routes(server: Flask, store: Store, redis_url: str,
+                         limits: StreamLimits | None = None) -> StreamSlots:
+    """Mount the video routes; returns the stream counter (its refusals are counted there)."""
     client = connect(redis_url)
+    slots = StreamSlots(limits or StreamLimits())
     notifier = FrameNotifier(redis_url)
     vision = load_vision_config()
     snapshots = SnapshotStore(vision.vision.snapshots_path())
@@ -128,10 +203,25 @@ def install_video_routes(server: Flask, store: Store, redis_url: str) -> None:
     def video_mjpeg(camera_id: str) -> Response:
         if camera_id not in known:  # before the audit: no row, and no thread, for a made-up id
             abort(404)
-        store.audit(current_user.name, "view_camera", camera_id, remote())
-        notifier.ensure_started()
-        resp = Response(mjpeg_stream(client, notifier, camera_id),
-                        mimetype=f"multipart/x-mixed-replace; boundary={BOUNDARY}")
+        principal = getattr(current_user, "principal", f"user:{current_user.name}")
+        refused = slots.acquire(principal)
+        if refused is not None:
+            if refused == "user":
+                resp = jsonify(error=f"at most {slots.limits.per_user} video streams per user")
+                resp.status_code = 429
+            else:
+                resp = jsonify(error="the server is playing as many video streams as it may")
+                resp.status_code = 503
+            resp.headers["Retry-After"] = "10"
+            return resp
+        try:
+            store.audit(current_user.name, "view_camera", camera_id, remote())
+            notifier.ensure_started()
+            body = _SlotStream(mjpeg_stream(client, notifier, camera_id), slots, principal)
+        except BaseException:
+            slots.release(principal)
+            raise
+        resp = Response(body, mimetype=f"multipart/x-mixed-replace; boundary={BOUNDARY}")
         resp.headers["Cache-Control"] = "no-store"
         resp.headers["X-Accel-Buffering"] = "no"  # nginx: pass each part through at once
         return resp
@@ -146,3 +236,5 @@ def install_video_routes(server: Flask, store: Store, redis_url: str) -> None:
         resp = send_file(path, mimetype="image/jpeg", max_age=0)
         resp.headers["Cache-Control"] = "private, no-store"
         return resp
+
+    return slots

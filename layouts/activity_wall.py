@@ -11,6 +11,7 @@ from __future__ import annotations
 from dash import html
 
 from config.settings import ConfigError, Settings
+from dashboard.pages import PageContext, register_page
 from vision.config import load_vision_config
 from widgets.panels import clock, live_status
 from widgets.video_tile import video_tile
@@ -40,3 +41,11 @@ def layout(settings: Settings, n_tiles: int) -> html.Div:
         html.Main(tiles, className="cc-activity-grid", id="cc-activity-grid",
                   style={"display": "grid", "gridTemplateColumns": f"repeat({_columns(n)}, 1fr)"}),
     ], className="cc-page cc-activity-wall", **{"data-cc-tiles": str(n)})
+
+
+def page(ctx: PageContext, tiles: int = 6) -> html.Div:
+    return layout(ctx.settings, tiles)
+
+
+register_page("/wall/activity", "wall", page)
+register_page("/wall/activity/<int(max=64):tiles>", "wall", page)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dash import html
 
 from config.settings import Settings
+from dashboard.auth import sign_out_form
+from dashboard.pages import PageContext, register_page
 from layouts.drone_panel import drone_cameras, drone_panel
 from spine.geography import Edition
 from widgets.city_map import city_map
@@ -16,7 +18,7 @@ LAYERS = ["camera", "sensor", "drone", "bus", "air"]
 def layout(settings: Settings, edition: Edition, username: str) -> html.Div:
     return html.Div([
         html.Header([html.H1("Incident command", className="cc-title"), live_status(),
-                     html.A("Sign out", href="/logout", className="cc-link cc-touch")],
+                     sign_out_form("cc-link cc-touch")],
                     className="cc-header"),
         layer_toggles(LAYERS),
         html.Main([city_map(settings.map, edition, LAYERS, routes=False, layers_collapsed=True),
@@ -24,3 +26,10 @@ def layout(settings: Settings, edition: Edition, username: str) -> html.Div:
                                event_list("Events - tap to locate")], className="cc-side")],
                   className="cc-body"),
     ], className="cc-page cc-commander")
+
+
+def page(ctx: PageContext) -> html.Div:
+    return layout(ctx.settings, ctx.edition, ctx.username)
+
+
+register_page("/commander", "commander", page)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dash import html
 
 from config.settings import Settings
+from dashboard.auth import sign_out_form
+from dashboard.pages import PageContext, register_page
 from spine.geography import Edition
 from widgets.city_map import city_map
 from widgets.panels import clock, event_list, freshness_table, health_table, kpi_strip, live_status
@@ -17,10 +19,17 @@ def layout(settings: Settings, edition: Edition, username: str) -> html.Div:
         html.Header([html.H1("Incheon integrated control - supervisor", className="cc-title"),
                      live_status(), clock(),
                      html.Span(username, className="cc-user"),
-                     html.A("Sign out", href="/logout", className="cc-link")],
+                     sign_out_form("cc-link")],
                     className="cc-header"),
         kpi_strip(LAYERS),
         html.Main([city_map(settings.map, edition, LAYERS, routes=False),
                    html.Aside([freshness_table(LAYERS), health_table(), event_list()], className="cc-side")],
                   className="cc-body"),
     ], className="cc-page cc-supervisor")
+
+
+def page(ctx: PageContext) -> html.Div:
+    return layout(ctx.settings, ctx.edition, ctx.username)
+
+
+register_page("/supervisor", "supervisor", page)

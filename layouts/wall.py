@@ -9,6 +9,7 @@ from __future__ import annotations
 from dash import html
 
 from config.settings import Settings
+from dashboard.pages import PageContext, register_page
 from layouts.drone_panel import drone_panel
 from spine.geography import Edition
 from widgets.city_map import city_map
@@ -31,3 +32,11 @@ def layout(settings: Settings, edition: Edition, screen: int) -> html.Div:
                               className="cc-side")],
                   className="cc-body"),
     ], className="cc-page cc-wall", **{"data-cc-screen": str(screen)})
+
+
+def page(ctx: PageContext, screen: int = 1) -> html.Div:
+    return layout(ctx.settings, ctx.edition, screen)
+
+
+register_page("/wall", "wall", page)
+register_page("/wall/<int(max=9999):screen>", "wall", page)

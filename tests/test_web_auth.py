@@ -1,4 +1,5 @@
-"""Every page, API and callback refuses anonymous access; roles decide which pages open."""
+"""Every page, API and callback refuses anonymous access; pages declare the permission they need;
+sessions end on the server (logout is a POST with the form token)."""
 
 from __future__ import annotations
 
@@ -8,25 +9,32 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from flask.testing import FlaskClient
 
-from config.settings import load_settings
+from config.settings import Settings, load_settings
+from dashboard import pages
 from dashboard.app_factory import create_app
 from dashboard.store import Store
 from spine.tickets import verify_ticket
+from tests.webtools import FAST_HASHER
 
 SECRET = "web-test-secret"
 
 
 @pytest.fixture
 def store(sqlite_url: str) -> Store:
-    s = Store(sqlite_url)
+    s = Store(sqlite_url, FAST_HASHER)
     for name, role in (("op", "operator"), ("sup", "supervisor"), ("cmd", "commander"), ("adm", "admin")):
         s.add_user(name, f"{name}-password", role)
     return s
 
 
+@pytest.fixture(scope="module")
+def settings() -> Settings:
+    return load_settings()
+
+
 @pytest.fixture
-def client(store: Store) -> FlaskClient:
-    app = create_app(load_settings(), store, SECRET)
+def client(store: Store, settings: Settings) -> FlaskClient:
+    app = create_app(settings, store, SECRET)
     return app.server.test_client()
 
 
@@ -84,7 +92,7 @@ def test_login_is_not_an_open_redirect(client: FlaskClient) -> None:
     ("op", ["/wall/1"], ["/supervisor", "/commander"]),
     ("sup", ["/wall/1", "/supervisor"], ["/commander"]),
     ("cmd", ["/commander"], ["/wall/1", "/supervisor"]),
-    ("adm", ["/wall/3", "/supervisor", "/commander"], []),
+    ("adm", ["/wall/3", "/wall/activity/4", "/supervisor", "/commander"], []),
 ])
 def test_roles_decide_the_pages(client: FlaskClient, user: str, allowed: list, refused: list) -> None:
     login(client, user)
@@ -105,11 +113,27 @@ def test_forged_callback_for_a_forbidden_page_renders_nothing_useful(client: Fla
     assert "may not open" in text and "cc-layer-bus" not in text
 
 
-def test_live_ticket_is_signed_for_the_user(client: FlaskClient) -> None:
+def test_live_ticket_is_signed_for_the_user_and_bound_to_the_session(client: FlaskClient,
+                                                                      store: Store) -> None:
     login(client, "sup")
+    first = verify_ticket(SECRET, client.get("/api/live/ticket").get_json()["ticket"])
     data = client.get("/api/live/ticket").get_json()
-    assert verify_ticket(SECRET, data["ticket"]) == {"u": "sup", "r": "supervisor"}
+    second = verify_ticket(SECRET, data["ticket"])
+    assert set(second) == {"u", "r", "sid", "k", "j"}
+    assert (second["u"], second["r"], second["k"]) == ("sup", "supervisor", "user")
+    [session_row] = store.sessions_of("sup")
+    assert second["sid"] == first["sid"] == session_row.id  # the server-side session
+    assert store.valid_sessions([second["sid"]]) == {second["sid"]}
+    assert first["j"] != second["j"]  # each ticket has its own id, for the gateway's single use
     assert verify_ticket("another-secret", data["ticket"]) is None
+
+
+def test_no_ticket_after_the_session_ends(client: FlaskClient, store: Store) -> None:
+    login(client, "sup")
+    assert client.get("/api/live/ticket").status_code == 200
+    store.set_password("sup", "a-new-password")
+    r = client.get("/api/live/ticket")
+    assert r.status_code == 401 and "ticket" not in r.get_json()
 
 
 def test_wall_device_token_logs_in_for_a_year_until_revoked(client: FlaskClient, store: Store) -> None:
@@ -121,15 +145,120 @@ def test_wall_device_token_logs_in_for_a_year_until_revoked(client: FlaskClient,
     assert cookie is not None
     assert cookie.expires - datetime.now(UTC) > timedelta(days=300)
     assert client.get("/wall/2").status_code == 200
+    ticket = verify_ticket(SECRET, client.get("/api/live/ticket").get_json()["ticket"])
+    assert (ticket["u"], ticket["k"]) == ("wall-7", "device")
     store.revoke_device_token("wall-7")
     assert client.get("/wall/2").status_code == 302
+    assert client.get("/api/live/ticket").status_code == 401
+    assert store.valid_sessions([ticket["sid"]]) == set()
 
 
-def test_logout_ends_the_session(client: FlaskClient, store: Store) -> None:
+def _form_token(client: FlaskClient, path: str = "/logout") -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', client.get(path).get_data(as_text=True)).group(1)
+
+
+def test_logout_by_get_does_nothing(client: FlaskClient, store: Store) -> None:
     login(client, "op")
-    client.get("/logout")
+    r = client.get("/logout")  # an <img src=/logout> on any page sends this
+    assert r.status_code == 200 and 'method="post"' in r.get_data(as_text=True)
+    assert client.get("/wall/1").status_code == 200
+    assert client.get("/api/live/ticket").status_code == 200
+    assert store.audit_entries(action="logout") == []
+
+
+def test_logout_without_the_form_token_is_refused(client: FlaskClient, store: Store) -> None:
+    login(client, "op")
+    assert client.post("/logout").status_code == 400
+    assert client.post("/logout", data={"csrf": "forged"}).status_code == 400
+    assert client.get("/wall/1").status_code == 200
+    assert store.audit_entries(action="logout") == []
+
+
+def test_logout_ends_the_session_on_the_server(client: FlaskClient, store: Store) -> None:
+    login(client, "op")
+    copied = client.get_cookie("session").value  # what a second tab, or a thief, still holds
+    r = client.post("/logout", data={"csrf": _form_token(client)})
+    assert r.status_code == 302 and r.headers["Location"] == "/login"
     assert client.get("/wall/1").status_code == 302
     assert store.audit_entries(action="logout")[0].username == "op"
+    client.set_cookie("session", copied)
+    assert client.get("/wall/1").status_code == 302
+    assert client.get("/api/live/ticket").status_code == 401
+    assert [row.revoked_reason for row in store.sessions_of("op")] == ["logout"]
+
+
+def _components(node: object, kind: str) -> list[dict]:
+    """Every Dash component of a type in a callback response's JSON."""
+    found = []
+    if isinstance(node, dict):
+        if node.get("type") == kind:
+            found.append(node["props"])
+        for value in node.values():
+            found += _components(value, kind)
+    elif isinstance(node, list):
+        for value in node:
+            found += _components(value, kind)
+    return found
+
+
+def test_sign_out_on_pages_is_a_post_with_the_form_token(client: FlaskClient) -> None:
+    login(client, "sup")
+    body = {"output": "cc-root.children", "outputs": {"id": "cc-root", "property": "children"},
+            "inputs": [{"id": "url", "property": "pathname", "value": "/supervisor"}],
+            "changedPropIds": ["url.pathname"]}
+    [form] = _components(client.post("/_dash-update-component", json=body).get_json(), "Form")
+    assert (form["action"], form["method"]) == ("/logout", "POST")
+    button = form["children"]["props"]
+    assert button["name"] == "csrf" and button["type"] == "submit"
+    assert client.post("/logout", data={"csrf": button["value"]}).status_code == 302
+    assert client.get("/supervisor").status_code == 302
+
+
+def test_a_new_login_gets_a_new_session(client: FlaskClient, store: Store) -> None:
+    login(client, "op")
+    first = client.get_cookie("session").value
+    login(client, "op")
+    assert len(store.sessions_of("op")) == 2
+    client.set_cookie("session", first)  # the earlier session is still valid: logins do not cross
+    assert client.get("/wall/1").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/wall/abc", "/supervisor/extra", "/nowhere", "/wall/1/2"])
+def test_paths_no_page_declares_are_not_found(client: FlaskClient, path: str) -> None:
+    login(client, "adm")
+    assert client.get(path).status_code == 404
+
+
+def test_a_page_declares_its_permission_and_both_gates_follow_it(client: FlaskClient) -> None:
+    from dash import html
+
+    pages.register_page("/test-declared/<int:n>", "commander",
+                        lambda ctx, n: html.Div(f"declared page {n} for {ctx.username}"))
+    try:
+        login(client, "op")
+        assert client.get("/test-declared/7").status_code == 403
+        login(client, "cmd")
+        assert client.get("/test-declared/7").status_code == 200
+        body = {"output": "cc-root.children", "outputs": {"id": "cc-root", "property": "children"},
+                "inputs": [{"id": "url", "property": "pathname", "value": "/test-declared/7"}],
+                "changedPropIds": ["url.pathname"]}
+        assert "declared page 7 for cmd" in client.post("/_dash-update-component",
+                                                        json=body).get_data(as_text=True)
+    finally:
+        pages._pages.pop("/test-declared/<int:n>", None)
+        pages._map = None
+
+
+def test_every_layout_module_declares_its_pages() -> None:
+    pages.discover()
+    declared = {p.template: p.permission for p in pages.registered()}
+    assert declared["/wall/<int(max=9999):screen>"] == "wall"
+    assert declared["/wall/activity"] == "wall"
+    assert declared["/supervisor"] == "supervisor"
+    assert declared["/commander"] == "commander"
+    assert pages.match("/wall/activity/9")[1] == {"tiles": 9}
+    assert pages.match("/wall/3/")[1] == {"screen": 3}
+    assert pages.match("/wall/" + "9" * 600) is None
 
 
 def test_repeated_failures_are_throttled(client: FlaskClient, store: Store) -> None:

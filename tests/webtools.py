@@ -1,0 +1,85 @@
+"""Helpers for the web tests: cheap password hashing, a real waitress server, a small cookie client.
+
+The client speaks plain HTTP through http.client and keeps cookies the simple way a browser
+does, and it can replay a cookie copied earlier: that is how a stolen or left-behind session
+cookie is tried after logout, a password change, disabling or token revocation.
+"""
+
+from __future__ import annotations
+
+import http.client
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from urllib.parse import urlencode
+
+from waitress.server import create_server
+
+from dashboard.store import password_hasher
+
+# Argon2 at its lowest cost: the web tests hash and verify dozens of passwords; production keeps
+# the defaults (WebSettings.argon2_*). The same through the environment for CLI subprocesses.
+FAST_HASHER = password_hasher(time_cost=1, memory_kib=8, parallelism=1)
+FAST_HASH_ENV = {"CC_WEB__ARGON2_TIME_COST": "1", "CC_WEB__ARGON2_MEMORY_KIB": "8",
+                 "CC_WEB__ARGON2_PARALLELISM": "1"}
+
+
+@contextmanager
+def serve(wsgi_app: object, threads: int = 8) -> Iterator[int]:
+    """Serve a WSGI app with waitress on a free port (what `app.py --only web` runs); yields it."""
+    server = create_server(wsgi_app, host="127.0.0.1", port=0, threads=threads, ident="test")
+    thread = threading.Thread(target=server.run, name="waitress-test", daemon=True)
+    thread.start()
+    try:
+        yield server.effective_port
+    finally:
+        server.close()
+        server.task_dispatcher.shutdown(cancel_pending=True, timeout=1)
+
+
+class Client:
+    def __init__(self, port: int, timeout: float = 10.0) -> None:
+        self.port = port
+        self.timeout = timeout
+        self.cookies: dict[str, str] = {}
+
+    def cookie_header(self) -> str:
+        return "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+
+    def request(self, method: str, path: str, form: dict | None = None,
+                cookie: str | None = None) -> tuple[int, http.client.HTTPMessage, str]:
+        """One request; `cookie` replaces the client's own cookies (a replayed copy)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
+        headers = {"Cookie": self.cookie_header() if cookie is None else cookie}
+        body = None
+        if form is not None:
+            body = urlencode(form)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        try:
+            conn.request(method, path, body=body, headers=headers)
+            resp = conn.getresponse()
+            text = resp.read().decode("utf-8", "replace")
+        finally:
+            conn.close()
+        if cookie is None:
+            for line in resp.headers.get_all("Set-Cookie") or []:
+                name, _, rest = line.partition("=")
+                value = rest.split(";", 1)[0]
+                expired = "expires=thu, 01 jan 1970" in line.lower() or "max-age=0" in line.lower()
+                if expired or not value:
+                    self.cookies.pop(name, None)
+                else:
+                    self.cookies[name] = value
+        return resp.status, resp.headers, text
+
+    def csrf(self, path: str = "/login") -> str:
+        status, _, page = self.request("GET", path)
+        match = re.search(r'name="csrf" value="([^"]+)"', page)
+        assert match, f"no form token on {path} ({status})"
+        return match.group(1)
+
+    def login(self, name: str, password: str) -> int:
+        status, _, _ = self.request("POST", "/login", {"username": name, "password": password,
+                                                      "csrf": self.csrf()})
+        return status
