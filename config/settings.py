@@ -31,7 +31,10 @@ class Section(BaseModel):
 
 
 class RedisSettings(Section):
+    # An external Redis: redis://user:password@host:port/db, from REDIS_URL (never a file in the repo).
+    # None: the stack starts a private one, password-protected with a user per part.
     url: str | None = None
+    persist: bool = True  # the private Redis keeps its data in data/redis (AOF, fsync every second)
 
 
 class DatabaseSettings(Section):

@@ -12,6 +12,7 @@ import psutil
 import pytest
 import redis
 
+from spine.servers.embedded_redis import private_url
 from tests.stack import ROOT, start_stack
 
 
@@ -22,8 +23,7 @@ def test_embedded_stack_starts_everything_and_ctrl_c_leaves_no_orphan(tmp_path: 
     for part in ("--only simulator", "--only gateway", "--only web", "redis-server"):
         assert any(part in c for c in cmdlines), (part, cmdlines)
     # The private Redis fills with the simulated city within seconds.
-    redis_port = next(p for p in children if "redis-server" in p.name()).net_connections()[0].laddr.port
-    client = redis.Redis(port=redis_port)
+    client = redis.Redis.from_url(private_url(stack.data_dir / "redis"))
     deadline = time.monotonic() + 20
     while client.hlen("cc:v1:state:bus") < 300 and time.monotonic() < deadline:
         time.sleep(0.2)
