@@ -132,7 +132,7 @@ def apply_env(data: dict, environ: Mapping[str, str], sections: set[str]) -> lis
             nxt_key: Any
             if isinstance(node, list):
                 if not seg.isdigit() or int(seg) >= len(node):
-                    problems.append(f"  - {name}: {'.'.join(path[:depth + 1])} has no item {seg}")
+                    problems.append(f"  - {name}: {'.'.join(path[:depth])} has no item {seg}")
                     break
                 nxt_key = int(seg)
             else:
@@ -272,9 +272,10 @@ def load_config(config_dir: Path | None = None, *, environ: Mapping[str, str] | 
         assert settings and feeds and vision
         problems += [f"  - {p}" for p in cross_check(settings, feeds, vision, merged)]
     if problems:
-        names = ", ".join(str(f) for f in used)
-        raise ConfigError("\n".join([f"Configuration is not valid ({names} and CC_* environment "
-                                     "variables):", *problems]))
+        names = ", ".join(str(f.relative_to(directory)) if f.is_relative_to(directory) else str(f)
+                          for f in used)
+        raise ConfigError("\n".join([f"Configuration is not valid ({directory}: {names}; CC_* "
+                                     "environment variables):", *problems]))
     assert settings and feeds and vision
     if env.get("REDIS_URL"):
         settings.redis.url = env["REDIS_URL"]
