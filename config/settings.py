@@ -62,10 +62,12 @@ class WebSettings(Section):
     argon2_parallelism: int = Field(4, ge=1, le=64)
 
     @model_validator(mode="after")
-    def _streams_leave_threads(self) -> WebSettings:
+    def _consistent(self) -> WebSettings:
         if self.video_streams_total is not None and self.video_streams_total > self.threads - 4:
             raise ValueError(f"video_streams_total ({self.video_streams_total}) must leave at least 4 of "
                              f"the {self.threads} web threads for pages, logins and tickets")
+        if self.argon2_memory_kib < 8 * self.argon2_parallelism:
+            raise ValueError("argon2_memory_kib must be at least 8 x argon2_parallelism (Argon2's rule)")
         return self
 
     def video_stream_cap(self) -> int:
