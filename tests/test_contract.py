@@ -108,3 +108,132 @@ def test_any_shaped_object_is_either_valid_or_rejected(body: dict) -> None:
     log = rejects()
     out = decode_updates(encode(body), log)
     assert len(out) + log.total == 1
+
+
+# ---- issue 7 point 2: the classes of hostile input, each a counted reject with its reason --------
+
+EVENT = {"v": 1, "id": "ev-1", "type": "threshold", "severity": "medium", "ts": now_ms(), "layer": "sensor",
+         "entity": "sen-1", "lat": 37.5, "lon": 126.7, "title": "굴포천 3.1 m"}
+
+
+def _with(body: dict, key: str, raw_value: bytes) -> bytes:
+    """`body` as JSON with `key` set to a raw JSON text (for values json/msgspec would not write)."""
+    text = encode({**body, key: "@@"})
+    return text.replace(b'"@@"', raw_value, 1)
+
+
+def _nested(depth: int, kind: str) -> bytes:
+    return (b"[" * depth + b"]" * depth) if kind == "array" else (b'{"a":' * depth + b"1" + b"}" * depth)
+
+
+@settings(max_examples=120, deadline=None)
+@given(depth=st.integers(min_value=12, max_value=5000), kind=st.sampled_from(["array", "object"]),
+       where=st.sampled_from(["whole", "props", "in_array"]), events=st.booleans())
+def test_fuzz_nesting_depth_is_a_too_deep_reject(depth: int, kind: str, where: str, events: bool) -> None:
+    body = EVENT if events else GOOD
+    raw = {"whole": _nested(depth, kind),
+           "props": _with(body, "props", _nested(depth, kind)),
+           "in_array": b"[" + encode(body) + b"," + _with(body, "props", _nested(depth, kind)) + b"]"}[where]
+    log = rejects()
+    out = (decode_events if events else decode_updates)(raw, log, where="fuzz")
+    assert log.counts["too_deep"] >= 1 and set(log.counts) == {"too_deep"}
+    assert len(out) <= (1 if where == "in_array" else 0)
+
+
+@settings(max_examples=150, deadline=None)
+@given(junk=st.lists(st.integers(0x20, 0xFF), min_size=1, max_size=8).map(bytes)
+       .filter(lambda b: not _is_utf8(b)),
+       key=st.sampled_from(["id", "src", "props", "title"]), events=st.booleans())
+def test_fuzz_invalid_utf8_in_strings_is_a_bad_utf8_reject(junk: bytes, key: str, events: bool) -> None:
+    body = EVENT if events else GOOD
+    if key == "src" and events:
+        key = "type"
+    if key == "title" and not events:
+        key = "src"
+    value = b'{"route":"' + junk.replace(b'"', b"").replace(b"\\", b"") + b'"}' if key == "props" else (
+        b'"x' + junk.replace(b'"', b"").replace(b"\\", b"") + b'"')
+    log = rejects()
+    assert (decode_events if events else decode_updates)(_with(body, key, value), log) == []
+    assert log.counts == {"bad_utf8": 1}
+
+
+def _is_utf8(b: bytes) -> bool:
+    try:
+        b.replace(b'"', b"").replace(b"\\", b"").decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+@settings(max_examples=100, deadline=None)
+@given(token=st.sampled_from([b"NaN", b"-NaN", b"Infinity", b"-Infinity", b"1e999", b"-1e400"]),
+       key=st.sampled_from(["lat", "lon", "props"]))
+def test_fuzz_non_finite_numbers_are_not_finite_rejects(token: bytes, key: str) -> None:
+    value = b'{"heading":' + token + b"}" if key == "props" else token
+    log = rejects()
+    assert decode_updates(_with(GOOD, key, value), log) == []
+    assert log.counts == {"not_finite": 1}
+
+
+@settings(max_examples=100, deadline=None)
+@given(n=st.integers(min_value=2**53 + 1, max_value=10**40), sign=st.sampled_from([1, -1]))
+def test_fuzz_huge_numbers_are_huge_number_rejects(n: int, sign: int) -> None:
+    log = rejects()
+    assert decode_updates(_with(GOOD, "seq", str(n).encode()), log) == []
+    assert decode_updates(_with(GOOD, "props", b'{"speed_kmh":' + str(sign * n).encode() + b"}"), log) == []
+    assert log.counts == {"huge_number": 2}
+
+
+@settings(max_examples=100, deadline=None)
+@given(ahead_s=st.floats(min_value=31, max_value=10**7), age_days=st.floats(min_value=7.01, max_value=10**4))
+def test_fuzz_timestamps_far_ahead_or_absurdly_old_are_rejected(ahead_s: float, age_days: float) -> None:
+    from spine.contract import DecodeLimits
+
+    limits = DecodeLimits(max_future_skew_ms=30_000, max_age_ms=7 * 86_400_000)
+    now = now_ms()
+    log = rejects()
+    ahead = {**GOOD, "ts": now + int(ahead_s * 1000)}
+    old = {**GOOD, "ts": max(0, now - int(age_days * 86_400_000))}
+    assert decode_updates(encode(ahead), log, limits=limits, now=now) == []
+    assert decode_events(encode({**EVENT, "ts": old["ts"]}), log, limits=limits, now=now) == []
+    assert log.counts == {"future_ts": 1, "stale_ts": 1}
+    within = {**GOOD, "ts": now + 29_000}
+    assert len(decode_updates(encode(within), log, limits=limits, now=now)) == 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=8)),
+    lambda inner: st.one_of(st.lists(inner, max_size=3),
+                            st.dictionaries(st.text(max_size=4), inner, max_size=3)),
+    max_leaves=30))
+def test_fuzz_any_props_value_is_either_accepted_clean_or_rejected(value: object) -> None:
+    log = rejects()
+    try:
+        raw = _with(GOOD, "props", encode({"route": value}))
+    except (TypeError, OverflowError, ValueError):
+        return
+    out = decode_updates(raw, log)
+    assert len(out) + log.total == 1
+    for upd in out:  # what passes re-encodes, finite and exact
+        assert decode_updates(encode(upd), rejects()) == [upd]
+
+
+def test_reject_counts_by_source_are_bounded_and_printable() -> None:
+    log = RejectLog(logging.getLogger("t"), max_sources=3)
+    for name in ("cc:v1:entity:bus", "cc:v1:entity:\\xff", "a\nb", "d", "e"):
+        log.add("x", "detail", name)
+    assert log.summary() == {"total": 5, "by_reason": {"x": 5},
+                             "by_source": {"cc:v1:entity:bus": {"x": 1}, "cc:v1:entity:\\xff": {"x": 1},
+                                           "a\\nb": {"x": 1}, "(other)": {"x": 2}}}
+
+
+def test_stored_values_decode_the_same_way() -> None:
+    from spine.contract import decode_stored_event, decode_stored_update
+
+    log = rejects()
+    assert decode_stored_update(encode(GOOD), log, "h") == validate_update(GOOD)
+    assert decode_stored_update(_nested(3000, "array"), log, "h") is None
+    assert decode_stored_event(b'{"title":"\xff"}', log, "h") is None
+    assert decode_stored_event(encode(EVENT), log, "h") == validate_event(EVENT)
+    assert log.by_source == {"h": {"too_deep": 1, "bad_utf8": 1}}
