@@ -23,8 +23,10 @@ a wall, not the author.
 
 from __future__ import annotations
 
+import copy
 import os
 import re
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -210,13 +212,31 @@ def interpolate(data: dict) -> list[str]:
     return problems
 
 
+_parsed: dict[Path, tuple[tuple[int, int], dict]] = {}
+_parsed_lock = threading.Lock()
+
+
+def _read(path: Path) -> dict:
+    """read_yaml, remembered until the file changes (pages read the root when they are built; parsing
+    every file each time costs tens of ms). A copy, because overrides are applied in place."""
+    st = path.stat()
+    stamp = (st.st_mtime_ns, st.st_size)
+    with _parsed_lock:
+        hit = _parsed.get(path)
+    if hit is None or hit[0] != stamp:
+        hit = (stamp, read_yaml(path))
+        with _parsed_lock:
+            _parsed[path] = hit
+    return copy.deepcopy(hit[1])
+
+
 def _read_all(directory: Path, files: list[Path], profiles: tuple[str, ...]) -> tuple[dict, list[Path]]:
     merged: dict = {}
     origin: dict[str, Path] = {}
     for f in files:
         if not f.exists():
             raise ConfigError(f"{f}: no such configuration file")
-        for key, value in read_yaml(f).items():
+        for key, value in _read(f).items():
             if key in merged:
                 raise ConfigError(f"{f}: section '{key}' is also defined in {origin[key]}")
             merged[key], origin[key] = value, f
@@ -226,7 +246,7 @@ def _read_all(directory: Path, files: list[Path], profiles: tuple[str, ...]) -> 
         if not overlay.is_file():
             known = ", ".join(available_profiles(directory)) or "none"
             raise ConfigError(f"CC_PROFILE={name}: no overlay {overlay} (profiles: {known})")
-        merged = deep_merge(merged, read_yaml(overlay))
+        merged = deep_merge(merged, _read(overlay))
         used.append(overlay)
     return merged, used
 
