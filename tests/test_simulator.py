@@ -99,3 +99,31 @@ def test_drone_orbits_gyeyangsan() -> None:
         lat, lon, props = drone.step(0.5)
         assert abs(distance_m((lat, lon), (hill.lat, hill.lon)) - 700) < 5
     assert props["alt_m"] == 120 and 20 <= props["battery_pct"] <= 100
+
+
+def test_the_demo_overlay_urls_are_what_the_simulator_serves(monkeypatch) -> None:
+    """The demo reaches the adapters by configuration only, so the overlay's URLs must be the
+    simulator's real endpoints: fetch each one from a running simulator wire server."""
+    import urllib.request
+
+    from config.root import load_config
+    from feeds.simulator.wire import WireSimulator
+    from spine.servers.managed import free_port
+
+    monkeypatch.setenv("CC_PROFILE", "demo")
+    monkeypatch.setenv("CC_SIMULATOR__HTTP_PORT", str(free_port()))
+    monkeypatch.setenv("CC_SIMULATOR__BUSES", "20")
+    monkeypatch.setenv("CC_SIMULATOR__CAMERAS", "5")
+    root = load_config()
+    wire = WireSimulator(root.settings.simulator)
+    wire.http.start()
+    try:
+        feeds = root.feeds
+        urls = [*feeds.transit.urls, feeds.transit.static_url, feeds.air.url,
+                (feeds.air.backfill_url or "").replace("{station}", "%EB%B6%80%ED%8F%89")]
+        for url in urls:
+            assert url and url.startswith(f"http://127.0.0.1:{root.settings.simulator.http_port}/")
+            with urllib.request.urlopen(url, timeout=5) as r:
+                assert r.status == 200 and len(r.read()) > 100, url
+    finally:
+        wire.http.stop()
