@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
@@ -100,19 +101,31 @@ def test_hostile_payloads_are_counted(redis_url: str, area) -> None:
     assert a.ingest(obs(1.0), topic=t) == 1
 
 
-def _publisher(port: int) -> mqtt.Client:
+def _publisher(broker: EmbeddedMosquitto, user: str = "sensors", inflight: int = 20) -> mqtt.Client:
+    """A field gateway logged in to the broker (the `sensors` user may only publish)."""
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
-    c.connect("127.0.0.1", port)
+    c.max_inflight_messages_set(inflight)
+    c.username_pw_set(user, broker.passwords[user])
+    c.connect("127.0.0.1", broker.port)
     c.loop_start()
     return c
 
 
+@pytest.fixture(scope="module")
+def mq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedMosquitto]:
+    """A private broker as the stack starts it: passwords, and ACLs for this module's topic prefix."""
+    broker = EmbeddedMosquitto(tmp_path_factory.mktemp("mq"), topic_prefixes=(PREFIX,))
+    broker.start()
+    yield broker
+    broker.stop()
+
+
 def test_real_broker_to_redis_with_events(
-    redis_url: str, rclient: redis.Redis, area, mosquitto: EmbeddedMosquitto
+    redis_url: str, rclient: redis.Redis, area, mq: EmbeddedMosquitto
 ) -> None:
-    a = SensorAdapter(redis.Redis.from_url(redis_url), _cfg(), area, broker_url=mosquitto.url)
+    a = SensorAdapter(redis.Redis.from_url(redis_url), _cfg(), area, broker_url=mq.url_for("feeds"))
     a.start()
-    pub = _publisher(mosquitto.port)
+    pub = _publisher(mq)
     try:
         wait_for(lambda: a.subscribed)
         t0 = int(time.time() * 1000) - 10_000
@@ -132,18 +145,19 @@ def test_real_broker_to_redis_with_events(
 
 
 def test_recovers_from_broker_restart(redis_url: str, tmp_path, area) -> None:
-    broker = EmbeddedMosquitto(tmp_path / "mq")
+    broker = EmbeddedMosquitto(tmp_path / "mq", topic_prefixes=(PREFIX,))
     broker.start()
-    a = SensorAdapter(redis.Redis.from_url(redis_url), _cfg(), area, broker_url=broker.url)
+    a = SensorAdapter(redis.Redis.from_url(redis_url), _cfg(), area, broker_url=broker.url_for("feeds"))
     a.start()
     try:
         wait_for(lambda: a.subscribed)
         broker.stop()
         wait_for(lambda: not a.subscribed)
-        broker = EmbeddedMosquitto(tmp_path / "mq", port=broker.port)
+        # same folder: the restarted broker keeps the passwords the adapter logged in with
+        broker = EmbeddedMosquitto(tmp_path / "mq", port=broker.port, topic_prefixes=(PREFIX,))
         broker.start()
         wait_for(lambda: a.subscribed, timeout=20)
-        pub = _publisher(broker.port)
+        pub = _publisher(broker)
         pub.publish(topic_for(PREFIX, "wl-1"), obs(1.5), qos=1).wait_for_publish(5)
         wait_for(lambda: a.stats.messages == 1)
         pub.loop_stop()
@@ -152,7 +166,8 @@ def test_recovers_from_broker_restart(redis_url: str, tmp_path, area) -> None:
         broker.stop()
 
 
-@pytest.mark.parametrize("value,level,rule", [(0.3, "normal", None), (0.6, "warning", "탁도 기준 초과 (0.5 NTU)")])
+@pytest.mark.parametrize("value,level,rule",
+                         [(0.3, "normal", None), (0.6, "warning", "탁도 기준 초과 (0.5 NTU)")])
 def test_configured_drinking_water_limits(redis_url: str, area, value: float, level: str,
                                           rule: str | None) -> None:
     from feeds.field import load_feeds_config
@@ -161,9 +176,10 @@ def test_configured_drinking_water_limits(redis_url: str, area, value: float, le
     a = SensorAdapter(redis.Redis.from_url(redis_url), cfg, area)
     t = int(time.time() * 1000) - 120_000
     for i in range(3):  # the rule's on-delay is 60 s: three readings a minute apart
-        a.ingest(obs(value, t + i * 60_000, kind="turbidity"), topic=topic_for(cfg.topic_prefix, "tw-1"))
+        a.ingest(obs(value, t + i * 60_000, kind="turbidity"),
+                 topic=topic_for(cfg.topic_prefix, "sen-turbidity-23"))  # a registered station
     # The level is a registry code (a high-severity rule is "warning"); the rule's name is display text.
-    props = a._props(a.sensors["tw-1"], value)
+    props = a._props(a.sensors["sen-turbidity-23"], value)
     assert (props["level"], props["rule"]) == (level, rule)
 
 
@@ -174,3 +190,94 @@ def test_made_up_sensor_ids_do_not_grow_memory(redis_url: str, area) -> None:
     assert len(a.sensors) == 0
     assert a.ingest(obs(int("9" * 400)), topic=topic_for(PREFIX, "wl-1")) == 0  # too big for a float
     assert a.rejects.counts["invalid:result"] == 1
+
+
+def _connack(broker: EmbeddedMosquitto, user: str | None, password: str | None = None) -> mqtt.ReasonCode:
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    got: list[mqtt.ReasonCode] = []
+    c.on_connect = lambda client, userdata, flags, reason, props=None: got.append(reason)
+    if user:
+        c.username_pw_set(user, password if password is not None else broker.passwords[user])
+    c.connect("127.0.0.1", broker.port)
+    c.loop_start()
+    try:
+        wait_for(lambda: got)
+    finally:
+        c.disconnect()
+        c.loop_stop()
+    return got[0]
+
+
+def test_broker_refuses_anonymous_clients_and_wrong_passwords(mq: EmbeddedMosquitto) -> None:
+    assert _connack(mq, None).is_failure
+    assert _connack(mq, "sensors", "guessed-password").is_failure
+    assert not _connack(mq, "sensors").is_failure and not _connack(mq, "feeds").is_failure
+    # The passwords live in a private file and the broker's file holds only hashes.
+    assert (mq.workdir / "credentials.json").stat().st_mode & 0o777 == 0o600
+    assert mq.passwords["sensors"] not in (mq.workdir / "passwords").read_text()
+
+
+def test_topic_acls_sensors_only_publish_under_the_prefix_adapter_only_reads(mq: EmbeddedMosquitto) -> None:
+    seen: list[str] = []
+    observer = _publisher(mq, "admin")
+    observer.on_message = lambda client, userdata, msg: seen.append(msg.topic)
+    observer.subscribe("#", qos=1)
+    sensors, feeds = _publisher(mq, "sensors"), _publisher(mq, "feeds")
+    try:
+        wait_for(lambda: sensors.is_connected() and feeds.is_connected() and observer.is_connected())
+        time.sleep(0.2)  # the observer's subscription is in place
+        sensors.publish("elsewhere/v1.1/Datastreams(wl-1)/Observations", obs(1.0), qos=1).wait_for_publish(5)
+        feeds.publish(topic_for(PREFIX, "wl-1"), obs(2.0), qos=1).wait_for_publish(5)  # a reader
+        sensors.publish(topic_for(PREFIX, "wl-1"), obs(3.0), qos=1).wait_for_publish(5)
+        wait_for(lambda: topic_for(PREFIX, "wl-1") in seen)
+        time.sleep(0.3)
+        assert seen == [topic_for(PREFIX, "wl-1")]  # only the allowed one reached a subscriber
+    finally:
+        for c in (observer, sensors, feeds):
+            c.disconnect()
+            c.loop_stop()
+
+
+def test_ten_thousand_readings_from_unknown_ids_add_nothing_to_the_map(
+    redis_url: str, rclient: redis.Redis, area, mq: EmbeddedMosquitto
+) -> None:
+    a = SensorAdapter(redis.Redis.from_url(redis_url), _cfg(), area, broker_url=mq.url_for("feeds"))
+    a.start()
+    pub = _publisher(mq, inflight=1000)
+    try:
+        wait_for(lambda: a.subscribed and pub.is_connected())
+        # Well-formed, self-describing, inside the service area: what discovery would have accepted.
+        body = obs(1.0, lat=37.49, lon=126.72)
+        infos = [pub.publish(topic_for(PREFIX, f"fake-{i}"), body, qos=1) for i in range(10_000)]
+        for info in infos:
+            info.wait_for_publish(30)
+        wait_for(lambda: a.rejects.counts["unknown_sensor"] == 10_000, timeout=60)
+        pub.publish(topic_for(PREFIX, "wl-1"), obs(1.5), qos=1).wait_for_publish(5)
+        wait_for(lambda: a.stats.messages == 1)
+        a.flush()
+        assert rclient.hkeys("cc:v1:state:sensor") == [b"wl-1"] and list(a.sensors) == ["wl-1"]
+    finally:
+        pub.disconnect()
+        pub.loop_stop()
+        a.stop()
+    # Discovery is an explicit opt-in (commissioning), and then the same reading is shown.
+    b = SensorAdapter(redis.Redis.from_url(redis_url), _cfg(accept_unknown=True), area)
+    assert b.ingest(body, topic=topic_for(PREFIX, "fake-1")) == 1
+
+
+def test_a_future_dated_reading_cannot_freeze_a_sensor(redis_url: str, rclient: redis.Redis, area) -> None:
+    a = SensorAdapter(redis.Redis.from_url(redis_url), _cfg(), area)
+    t = topic_for(PREFIX, "wl-1")
+    now = int(time.time() * 1000)
+    assert a.ingest(obs(1.0, now + 3_600_000), topic=t) == 0  # far ahead: rejected
+    assert a.rejects.counts["future_timestamp"] == 1
+    assert a.ingest(obs(1.1, now + 25_000), topic=t) == 1  # within the skew: counted as now
+    assert a.sensors["wl-1"].last_t_ms <= int(time.time() * 1000)
+    time.sleep(0.01)
+    # The sensor's next real readings are not held back by the one that claimed to be 25 s ahead.
+    for v in (1.2, 1.3):
+        assert a.ingest(obs(v), topic=t) == 1
+        time.sleep(0.01)
+    a.flush()
+    state = json.loads(rclient.hget("cc:v1:state:sensor", "wl-1"))
+    assert state["props"]["value"] == 1.3 and state["ts"] <= int(time.time() * 1000)
