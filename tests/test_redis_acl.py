@@ -1,0 +1,132 @@
+"""The private Redis: no anonymous access, one ACL user per part, passwords generated once and kept
+private, and (with persist) the data on disk. Real redis-server, real clients."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+import redis
+
+from spine import channels
+from spine.servers.embedded_redis import EmbeddedRedis, private_url
+from spine.servers.redis_acl import PART_USER
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+    s = EmbeddedRedis(tmp_path_factory.mktemp("acl") / "redis")
+    s.start()
+    yield s
+    s.stop()
+
+
+def as_user(server: EmbeddedRedis, user: str) -> redis.Redis:
+    return redis.Redis.from_url(server.url_for(user), protocol=2)
+
+
+FRAME = channels.frame_key("cam-1")
+STATE = channels.state_key("bus")
+
+
+def test_no_anonymous_access(server: EmbeddedRedis) -> None:
+    with pytest.raises(redis.AuthenticationError):
+        redis.Redis(port=server.port).get(STATE)
+    with pytest.raises(redis.AuthenticationError):
+        redis.Redis(port=server.port, username="default", password="").ping()
+    with pytest.raises(redis.AuthenticationError):
+        redis.Redis(port=server.port, username="feeds", password="guessed").ping()
+
+
+def test_only_producers_write_state_and_publish(server: EmbeddedRedis) -> None:
+    feeds, vision = as_user(server, "feeds"), as_user(server, "vision")
+    assert feeds.hset(STATE, "b1", "{}") in (0, 1)
+    assert feeds.publish(channels.entity_channel("bus"), "[]") >= 0
+    assert vision.hset(channels.state_key("camera"), "c1", "{}") in (0, 1)
+    for reader in ("gateway", "web"):
+        c = as_user(server, reader)
+        assert c.hget(STATE, "b1") == b"{}"  # readers read...
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            c.hset(STATE, "b1", '{"forged": true}')  # ...but cannot write the picture
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            c.publish(channels.entity_channel("bus"), "[]")
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            c.delete(STATE)
+    for user in ("feeds", "vision", "gateway", "web"):
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            as_user(server, user).flushall()
+
+
+def test_frames_written_only_by_vision_and_read_only_by_the_auditing_parts(server: EmbeddedRedis) -> None:
+    assert as_user(server, "vision").set(FRAME, b"\xff\xd8jpeg", ex=10)
+    for user in ("gateway", "web"):
+        assert as_user(server, user).get(FRAME) == b"\xff\xd8jpeg"
+    for user in ("feeds", "vision"):  # a producer cannot read a camera's picture (nor vision its own)
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            as_user(server, user).get(FRAME)
+    for user in ("feeds", "gateway", "web"):
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            as_user(server, user).set(FRAME, b"forged")
+
+
+def test_gateway_claims_tickets_and_writes_only_its_own_keys(server: EmbeddedRedis) -> None:
+    gw = as_user(server, "gateway")
+    assert gw.set(f"{channels.PREFIX}:ticket-used:j1", 1, nx=True, ex=120)
+    assert gw.set(f"{channels.PREFIX}:ticket-used:j1", 1, nx=True, ex=120) is None
+    assert gw.hset(f"{channels.PREFIX}:gateway:stats", "gw-1", "{}") in (0, 1)
+    p = gw.pubsub()
+    p.psubscribe(channels.ENTITY_PATTERN)
+    p.subscribe(channels.EVENTS_CHANNEL, channels.FRAME_CHANNEL)
+    kinds = {p.get_message(timeout=1)["type"] for _ in range(3)}
+    assert kinds == {"psubscribe", "subscribe"}
+    p.close()
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        as_user(server, "feeds").set(f"{channels.PREFIX}:ticket-used:j2", 1)
+
+
+def test_passwords_are_private_and_survive_a_restart(tmp_path: Path) -> None:
+    workdir = tmp_path / "redis"
+    first = EmbeddedRedis(workdir)
+    first.start()
+    try:
+        proc = psutil.Process(first.proc.pid)
+        secrets = set(first.passwords.values())
+        assert not any(pw in " ".join(proc.cmdline()) for pw in secrets)  # never on a command line
+        assert not any(pw in (workdir / "redis.conf").read_text() for pw in secrets)  # only hashes
+        for name in ("credentials.json", "redis.conf"):
+            assert (workdir / name).stat().st_mode & 0o777 == 0o600
+        assert workdir.stat().st_mode & 0o777 == 0o700
+        url = first.url_for("web")
+        assert private_url(workdir, "web") == url  # what the CLI reads
+    finally:
+        first.stop()
+    again = EmbeddedRedis(workdir)
+    assert again.port == first.port and again.passwords == first.passwords
+    again.start()
+    try:
+        assert redis.Redis.from_url(url).ping()  # the URL handed out before the restart still works
+    finally:
+        again.stop()
+
+
+def test_persist_keeps_the_data_across_a_crash(tmp_path: Path) -> None:
+    s = EmbeddedRedis(tmp_path / "redis", persist=True)
+    s.start()
+    try:
+        c = redis.Redis.from_url(s.url)
+        c.hset(STATE, "b1", "{}")
+        time.sleep(1.5)  # appendfsync everysec
+        s.proc.kill()
+        s.proc.wait()
+        s.start()
+        assert c.hget(STATE, "b1") == b"{}"
+    finally:
+        s.stop()
+
+
+def test_every_stack_part_has_a_user() -> None:
+    assert set(PART_USER) >= {"simulator", "feeds", "vision", "gateway", "web"}
+    assert "admin" not in PART_USER.values()
