@@ -127,8 +127,13 @@ def check_references(settings: Settings, feeds: FeedsConfig, vision: VisionConfi
         districts = _shipped_districts(reference or {})
         source = "district_edition"
     if districts:
+        known = ", ".join(sorted(districts))
         for cam in vision.cameras:
             if cam.district and cam.district not in districts:
                 problems.append(f"cameras.[{cam.id}].district: {cam.district!r} is not a district of "
-                                f"{source} ({', '.join(sorted(districts))})")
+                                f"{source} ({known})")
+        for sid, sensor in feeds.sensors.sensors.items():
+            if sensor.district and sensor.district not in districts:
+                problems.append(f"feeds.sensors.sensors.{sid}.district: {sensor.district!r} is not a "
+                                f"district of {source} ({known})")
     return problems

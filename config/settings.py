@@ -16,11 +16,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from spine.layers import Layer
+
 CONFIG_DIR = Path(__file__).resolve().parent
 REPO_ROOT = CONFIG_DIR.parent
 DATA_DIR = Path(os.environ.get("CC_DATA_DIR", REPO_ROOT / "data")).resolve()
 
-LayerName = Literal["bus", "camera", "sensor", "air", "drone", "incident"]
+LayerName = Layer  # wall layers are checked against the layer registry, the one list of layers
 LatLon = Annotated[list[float], Field(min_length=2, max_length=2)]
 
 
