@@ -29,13 +29,24 @@ FAST_HASH_ENV = {"CC_WEB__ARGON2_TIME_COST": "1", "CC_WEB__ARGON2_MEMORY_KIB": "
 def serve(wsgi_app: object, threads: int = 8) -> Iterator[int]:
     """Serve a WSGI app with waitress on a free port (what `app.py --only web` runs); yields it."""
     server = create_server(wsgi_app, host="127.0.0.1", port=0, threads=threads, ident="test")
-    thread = threading.Thread(target=server.run, name="waitress-test", daemon=True)
+    stopping = threading.Event()
+
+    def run() -> None:
+        try:
+            server.run()
+        except (OSError, ValueError):  # its sockets closed under select() while stopping
+            if not stopping.is_set():
+                raise
+
+    thread = threading.Thread(target=run, name="waitress-test", daemon=True)
     thread.start()
     try:
         yield server.effective_port
     finally:
-        server.close()
+        stopping.set()
         server.task_dispatcher.shutdown(cancel_pending=True, timeout=1)
+        server.asyncore.close_all(server._map)  # an empty socket map ends waitress's loop
+        thread.join(timeout=5)
 
 
 class Client:

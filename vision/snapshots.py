@@ -3,6 +3,7 @@
 Only privacy-masked images are written when the camera's privacy mode is on (the pipeline passes
 the outgoing frame). Retention: at most `max_files` and `max_days` (PIPA guideline: delete when
 the period ends, <= 30 days when no other period is set); pruned on write, at most once a minute.
+Pictures of people: the folder is 0700 and each file 0600, whatever the process umask.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ SNAPSHOT_ID = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 class SnapshotStore:
     def __init__(self, directory: Path, max_files: int = 2000, max_days: float = 30.0) -> None:
         self.dir = Path(directory)
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with contextlib.suppress(OSError):  # a folder made by an older version is tightened too
+            self.dir.chmod(0o700)
         self.max_files = max_files
         self.max_age_s = max_days * 86400
         self._last_prune = 0.0
@@ -40,7 +43,10 @@ class SnapshotStore:
             raise ValueError(f"bad snapshot id {snapshot_id!r}")
         tmp = path.with_suffix(".tmp")
         try:
-            tmp.write_bytes(jpeg)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.fchmod(fd, 0o600)  # a leftover temp file keeps its old mode otherwise
+            with os.fdopen(fd, "wb") as f:
+                f.write(jpeg)
             os.replace(tmp, path)  # readers never see half a file
         except OSError as exc:
             log.warning("snapshot %s not written: %s", path, exc)
