@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import threading
 
 import flask
@@ -17,29 +16,25 @@ import redis
 from flask_login import LoginManager, UserMixin
 from websockets.asyncio.client import connect as ws_connect
 
-from config.root import ConfigRoot, load_config
+from config.root import ConfigRoot
 from config.settings import GatewaySettings
 from dashboard.feeds_api import install_feed_routes
-from gateway import Gateway
 from feeds.field import FieldRunner
 from feeds.simulator.part import SimulatorPart
+from gateway import Gateway
 from spine.servers.embedded_mqtt import EmbeddedMosquitto
-from spine.servers.managed import free_port
 from spine.tickets import issue_ticket
 from tests.field.conftest import wait_for
-from tests.stack import free_udp_port
+from tests.field.demo import demo_root
 
 SECRET = "test-secret"
 
 
 def _demo(mosquitto: EmbeddedMosquitto) -> ConfigRoot:
-    """The demo profile with this test's ports, set the way an operator would: environment overrides."""
-    return load_config(environ={
-        **os.environ, "CC_PROFILE": "demo",
-        "CC_SIMULATOR__HTTP_PORT": str(free_port()), "CC_SIMULATOR__MAVLINK_PORT": str(free_udp_port()),
+    return demo_root(mosquitto, {
         "CC_SIMULATOR__BUSES": "200", "CC_SIMULATOR__CAMERAS": "20",
-        "CC_FEEDS__SENSORS__BROKER_URL": mosquitto.url, "CC_FEEDS__SENSORS__TOPIC_PREFIX": "e2e/",
-        "CC_FEEDS__HEALTH__INTERVAL_S": "0.5", "CC_FEEDS__TRANSIT__PERIOD_S": "0.5",
+        "CC_FEEDS__SENSORS__TOPIC_PREFIX": "e2e/", "CC_FEEDS__HEALTH__INTERVAL_S": "0.5",
+        "CC_FEEDS__TRANSIT__PERIOD_S": "0.5",
     })
 
 

@@ -14,25 +14,27 @@ import msgspec
 import redis
 
 from config.settings import SimulatorSettings
-from feeds.field import FieldRunner, load_feeds_config
+from feeds.field import FieldRunner
+from feeds.simulator.part import SimulatorPart
 from feeds.simulator.run import CitySimulator
 from spine import channels
 from spine.contract import LAYERS, Event, validate_event, validate_update
 from spine.publisher import Publisher, connect
 from spine.servers.embedded_mqtt import EmbeddedMosquitto
 from tests.field.conftest import wait_for
+from tests.field.demo import demo_root
 
 
 def test_every_producer_output_fits_the_registry(redis_url: str, mosquitto: EmbeddedMosquitto,
                                                  tmp_path) -> None:
-    cfg = load_feeds_config()
-    cfg = cfg.model_copy(update={
-        "sensors": cfg.sensors.model_copy(update={"broker_url": mosquitto.url, "topic_prefix": "fit/"}),
-        "transit": cfg.transit.model_copy(update={"period_s": 0.5}),
-    })
-    runner = FieldRunner(redis_url, cfg, SimulatorSettings(buses=50, cameras=30), tmp_path)
+    root = demo_root(mosquitto, {"CC_FEEDS__SENSORS__TOPIC_PREFIX": "fit/",
+                                 "CC_FEEDS__TRANSIT__PERIOD_S": "0.5",
+                                 "CC_SIMULATOR__BUSES": "50", "CC_SIMULATOR__CAMERAS": "30"})
+    demo = SimulatorPart(redis_url, root.settings.simulator, root.feeds)
+    runner = FieldRunner(redis_url, root.feeds, tmp_path)
     client = redis.Redis.from_url(redis_url)
     try:
+        demo.start()
         runner.start()
         wait_for(lambda: all(client.hlen(channels.state_key(layer)) > 0
                              for layer in ("bus", "air", "sensor", "drone", "camera")), 30)
@@ -47,6 +49,7 @@ def test_every_producer_output_fits_the_registry(redis_url: str, mosquitto: Embe
         assert pub.flush()
     finally:
         runner.stop()
+        demo.stop()
     checked = 0
     for layer in LAYERS:
         for raw in client.hgetall(channels.state_key(layer)).values():
