@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -33,6 +34,9 @@ ROLES: tuple[str, ...] = ("operator", "supervisor", "commander", "admin")
 SessionKind = Literal["user", "device"]
 
 SESSION_ID_MAX = 64  # longer ids are never ours: refused without a query
+# Ours are URL-safe base64 (token_urlsafe); anything else (NUL bytes, quotes, huge strings) is
+# refused before it reaches the database, where PostgreSQL would raise on a NUL.
+_SESSION_ID = re.compile(rf"[A-Za-z0-9_-]{{1,{SESSION_ID_MAX}}}")
 LAST_SEEN_EVERY = timedelta(seconds=60)  # last_seen is written at most this often per session
 DEVICE_SESSION_MAX = timedelta(days=366)  # a wall's cookie lasts a year; its session no longer
 _IN_CHUNK = 500  # ids per IN (...) list: bounded statements whatever the caller passes
@@ -105,6 +109,14 @@ class AuditEntry(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
 
 
+def _fit(value: object, size: int) -> str:
+    return str(value or "").replace("\x00", "\ufffd")[:size]
+
+
+def _is_session_id(value: object) -> bool:
+    return isinstance(value, str) and _SESSION_ID.fullmatch(value) is not None
+
+
 def password_hasher(time_cost: int = 3, memory_kib: int = 65536, parallelism: int = 4) -> PasswordHasher:
     """Argon2id with the given cost; the defaults are argon2-cffi's (RFC 9106 low-memory)."""
     return PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
@@ -149,8 +161,8 @@ class Store:
     def add_user(self, username: str, password: str, role: str) -> User:
         if role not in ROLES:
             raise ValueError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
-        if not username or len(username) > 64:
-            raise ValueError("username must be 1-64 characters")
+        if not username or len(username) > 64 or any(ord(c) < 32 or ord(c) == 127 for c in username):
+            raise ValueError("username must be 1-64 characters, none of them control characters")
         if len(password) < 8:
             raise ValueError("password must be at least 8 characters")
         with self.session() as s, s.begin():
@@ -186,6 +198,8 @@ class Store:
                                       LoginSession.principal == username)
 
     def get_user(self, username: str) -> User | None:
+        if not isinstance(username, str) or not 0 < len(username) <= 64 or "\x00" in username:
+            return None  # no such user can exist; PostgreSQL would raise on a NUL or a long name
         with self.session() as s:
             return s.scalar(select(User).where(User.username == username, User.active))
 
@@ -278,7 +292,7 @@ class Store:
 
     def active_session(self, sid: str) -> ActiveSession | None:
         """The session behind a cookie, if it is valid now; notes when it was last seen."""
-        if not isinstance(sid, str) or not sid or len(sid) > SESSION_ID_MAX:
+        if not _is_session_id(sid):
             return None
         now = _now()
         with self.session() as s, s.begin():
@@ -292,7 +306,7 @@ class Store:
 
     def valid_sessions(self, sids: Iterable[str]) -> set[str]:
         """The subset of `sids` that is still valid (the gateway asks this for its open sockets)."""
-        wanted = sorted({x for x in sids if isinstance(x, str) and 0 < len(x) <= SESSION_ID_MAX})
+        wanted = sorted({x for x in sids if _is_session_id(x)})
         valid: set[str] = set()
         now = _now()
         with self.session() as s:
@@ -304,7 +318,7 @@ class Store:
         return valid
 
     def revoke_session(self, sid: str, reason: str = "logout") -> bool:
-        if not isinstance(sid, str) or not sid or len(sid) > SESSION_ID_MAX:
+        if not _is_session_id(sid):
             return False
         with self.session() as s, s.begin():
             return self._revoke_where(s, reason, LoginSession.id == sid) > 0
@@ -326,9 +340,11 @@ class Store:
 
     def audit(self, username: str, action: str, target: str = "", remote_addr: str = "",
               detail: str = "") -> None:
+        # Values often come from requests: fitted to the columns (PostgreSQL refuses longer ones)
+        # and NUL-free, so a hostile name is recorded instead of failing the request.
         with self.session() as s, s.begin():
-            s.add(AuditEntry(username=username, action=action, target=target,
-                             remote_addr=remote_addr or "", detail=detail))
+            s.add(AuditEntry(username=_fit(username, 64), action=_fit(action, 32), target=_fit(target, 128),
+                             remote_addr=_fit(remote_addr, 64), detail=_fit(detail, 4000)))
 
     def audit_entries(self, limit: int = 100, action: str | None = None) -> list[AuditEntry]:
         with self.session() as s:
