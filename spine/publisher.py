@@ -82,6 +82,7 @@ class Publisher:
         self._current: dict[tuple[str, str], EntityUpdate] = {}  # last live update per entity
         # Bounded: during a long outage only the newest events are kept (as the recent list does).
         self._pending_events: deque[Event] = deque(maxlen=channels.RECENT_EVENTS_KEEP)
+        self._sent_events: deque[bytes] = deque(maxlen=channels.RECENT_EVENTS_KEEP)  # to restore the list
         self._retained: dict[str, _Retained] = {}
         self._resend = True  # the first flush writes the marker (and everything, which is all pending)
         self._refresh_due: dict[str, float] = {}
@@ -171,6 +172,8 @@ class Publisher:
                 pipe.ltrim(channels.RECENT_EVENTS_KEY, 0, channels.RECENT_EVENTS_KEEP - 1)
             if resend:
                 pipe.set(self.marker, 1, ex=MARKER_TTL_S)
+                if self._flushed_once and self._sent_events and not self.client.exists(self.marker):
+                    self._restore_events(pipe)
             kept = pipe.execute()[0]
         except REDIS_DOWN as exc:
             self.failures += 1
@@ -185,6 +188,7 @@ class Publisher:
             log.info("Redis reachable again after %d failed flushes", self.failures)
         self._seq.update(next_seq)
         self.published += len(updates) + len(self._pending_events)
+        self._sent_events.extend(encode(ev) for ev in self._pending_events)
         self._pending.clear()
         self._pending_events.clear()
         self.failures = 0
@@ -206,6 +210,24 @@ class Publisher:
             self._resend = True
             return self.flush()
         return True
+
+    def _restore_events(self, pipe: Any) -> None:
+        """Put the events we sent back into the recent list (not published again: they are not new),
+        merged with what the list holds now (other producers' restored or new events), newest first."""
+        by_id: dict[str, tuple[int, bytes]] = {}
+        pending = [encode(ev) for ev in self._pending_events]  # pushed earlier in this same pipeline
+        for raw in [*self.client.lrange(channels.RECENT_EVENTS_KEY, 0, -1), *self._sent_events, *pending]:
+            try:
+                doc = msgspec.json.decode(raw)
+                by_id[str(doc["id"])] = (int(doc["ts"]), raw)
+            except (msgspec.DecodeError, KeyError, TypeError, ValueError):
+                continue
+        merged = [raw for _, raw in sorted(by_id.values(), key=lambda tr: tr[0], reverse=True)]
+        merged = merged[:channels.RECENT_EVENTS_KEEP]
+        tmp = f"{channels.RECENT_EVENTS_KEY}-restore:{self.src}"
+        pipe.delete(tmp)
+        pipe.rpush(tmp, *merged)
+        pipe.rename(tmp, channels.RECENT_EVENTS_KEY)
 
     def _queue_refresh(self, pipe: Any, layers: list[str]) -> None:
         """Rewrite the state hash entries of slow layers, unpublished, with their current seq."""

@@ -88,3 +88,23 @@ def test_slow_layers_are_rewritten_unpublished_on_their_period(redis_url: str) -
     assert pub.flush()
     assert c.hexists(STATE, "cam-1") and not c.hexists(channels.state_key("bus"), "bus-1")
     assert _published(sub) == []  # a refresh heals the hash; browsers already have it
+
+
+def test_recent_events_are_restored_not_republished(redis_url: str) -> None:
+    from spine.contract import Event
+
+    c = redis.Redis.from_url(redis_url)
+    pub = Publisher(c, src="t", probe_s=0.1)
+    for i in range(3):
+        pub.event(Event(v=1, id=f"ev-{i}", type="threshold", severity="high", ts=1_000 + i, layer="sensor",
+                        entity="s1", lat=37.4, lon=126.7, title=f"event {i}", props={}))
+    assert pub.flush()
+    c.flushall()
+    sub = c.pubsub()
+    sub.subscribe(channels.EVENTS_CHANNEL)
+    sub.get_message(timeout=1)
+    time.sleep(0.15)
+    assert pub.flush()
+    ids = [json.loads(raw)["id"] for raw in c.lrange(channels.RECENT_EVENTS_KEY, 0, -1)]
+    assert ids == ["ev-2", "ev-1", "ev-0"]  # newest first, as the gateway's snapshot reads them
+    assert sub.get_message(timeout=0.3) is None  # old events are not announced as new

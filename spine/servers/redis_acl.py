@@ -17,7 +17,7 @@ import hashlib
 from spine import channels
 
 P = channels.PREFIX
-_WRITER_KEYS = (f"~{P}:state:*", f"~{P}:events:recent", f"~{P}:health", f"~{P}:publisher:*")
+_WRITER_KEYS = (f"~{P}:state:*", f"~{P}:events:*", f"~{P}:health", f"~{P}:publisher:*")
 _SAFE = "-@all +@connection +@read +@write -@dangerous"  # no FLUSHALL, KEYS, CONFIG, DEBUG, ACL...
 _SUBSCRIBE = "+subscribe +psubscribe +unsubscribe +punsubscribe"
 
