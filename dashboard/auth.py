@@ -86,7 +86,8 @@ def sign_out_form(class_name: str = "cc-link") -> html.Form:
     token = csrf_token() if has_request_context() else ""
     return html.Form(html.Button("Sign out", type="submit", name="csrf", value=token,
                                  className=class_name, id="cc-sign-out"),
-                     action="/logout", method="POST", className="cc-sign-out")
+                     action="/logout", method="POST", className="cc-sign-out",
+                     style={"display": "inline", "margin": 0})
 
 
 def safe_next(target: str | None, fallback: str) -> str:
