@@ -10,6 +10,7 @@ from dashboard.pages import PageContext, register_page
 from spine.geography import Edition
 from widgets.city_map import city_map
 from widgets.panels import clock, event_list, freshness_table, health_table, kpi_strip, live_status
+from widgets.rejects_panel import rejects_panel
 
 LAYERS = ["bus", "camera", "sensor", "air", "drone"]
 
@@ -23,7 +24,8 @@ def layout(settings: Settings, edition: Edition, username: str) -> html.Div:
                     className="cc-header"),
         kpi_strip(LAYERS),
         html.Main([city_map(settings.map, edition, LAYERS, routes=False),
-                   html.Aside([freshness_table(LAYERS), health_table(), event_list()], className="cc-side")],
+                   html.Aside([freshness_table(LAYERS), health_table(), rejects_panel(), event_list()],
+                              className="cc-side")],
                   className="cc-body"),
     ], className="cc-page cc-supervisor")
 

@@ -1,0 +1,131 @@
+"""Issue 7 point 2: gateway rejects by reason and source are readable at /api/health (login required)
+and on the supervisor page's panel, from the stats a real gateway writes to Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import flask
+import redis
+from flask_login import LoginManager, UserMixin
+
+from dashboard.feeds_api import install_feed_routes
+from spine import channels
+from spine.contract import now_ms
+from tests.gateway_support import start_gateway, stop_gateway
+
+HOSTILE = "cc:v1:entity:<img src=x onerror=alert(1)>"
+
+
+class _User(UserMixin):
+    id = "op"
+
+
+def _app(redis_url: str) -> flask.Flask:
+    app = flask.Flask("health-test")
+    app.secret_key = "x"
+    lm = LoginManager(app)
+    lm.request_loader(lambda req: _User() if req.headers.get("X-Test-User") else None)
+    install_feed_routes(app, redis_url)
+    return app
+
+
+async def _gateway_with_rejects(redis_url: str) -> None:
+    """Run a real gateway, feed it bad messages, and leave its stats in Redis."""
+    gw, task = await start_gateway(redis_url, stats_interval_s=0.1)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        client.publish(channels.entity_channel("bus"), b"[" * 1000 + b"]" * 1000)
+        client.publish(channels.entity_channel("bus"), b"{nope")
+        client.publish(HOSTILE, b"{}")
+        for _ in range(100):
+            rows = client.hvals(channels.GATEWAY_STATS_KEY)
+            if rows and json.loads(rows[0])["rejects_total"] == 3:
+                break
+            await asyncio.sleep(0.05)
+        assert gw.rejects.total == 3
+    finally:
+        await stop_gateway(task)
+
+
+async def test_api_health_has_feeds_summary_and_gateway_rejects(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    client.hset(channels.HEALTH_KEY, mapping={
+        "gtfs_rt": json.dumps({"state": "ok", "age_s": 1, "contract_s": 30}),
+        "airkorea": json.dumps({"state": "stale", "age_s": 4000, "contract_s": 3600}),
+        "layer:air": json.dumps({"stale": True}),
+        "broken": b"[" * 5000,  # a bad value is left out, not a 500
+    })
+    await _gateway_with_rejects(redis_url)
+    web = _app(redis_url).test_client()
+    assert web.get("/api/health").status_code == 401
+    h = web.get("/api/health", headers={"X-Test-User": "1"}).get_json()
+    assert h["gtfs_rt"]["state"] == "ok" and h["layer:air"] == {"stale": True} and "broken" not in h
+    assert h["_summary"] == {"feeds": 2, "by_state": {"ok": 1, "stale": 1}, "stale_layers": ["air"]}
+    gw = h["_gateway"]
+    assert gw["live"] == 1 and len(gw["instances"]) == 1
+    assert gw["rejects"]["total"] == 3
+    assert gw["rejects"]["by_reason"] == {"too_deep": 1, "malformed_json": 1, "unknown_layer": 1}
+    assert gw["rejects"]["by_source"] == {"cc:v1:entity:bus": {"too_deep": 1, "malformed_json": 1},
+                                          HOSTILE: {"unknown_layer": 1}}
+
+
+async def test_a_silent_gateway_instance_is_marked_not_live(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    client.hset(channels.GATEWAY_STATS_KEY, "old-host:1:8765",
+                json.dumps({"ts": now_ms() - 60_000, "rejects": {"too_deep": 2}, "rejects_total": 2}))
+    h = _app(redis_url).test_client().get("/api/health", headers={"X-Test-User": "1"}).get_json()
+    assert h["_gateway"]["live"] == 0
+    assert h["_gateway"]["instances"]["old-host:1:8765"]["live"] is False
+    assert h["_gateway"]["rejects"]["by_reason"] == {"too_deep": 2}
+
+
+async def test_supervisor_panel_shows_rejects_as_text(redis_url: str) -> None:
+    import dash
+    from dash import html
+
+    from widgets import rejects_panel
+
+    await _gateway_with_rejects(redis_url)
+    app = _app(redis_url)
+    with app.app_context():
+        children = rejects_panel._refresh(1)
+    texts: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, str):
+            texts.append(node)
+        elif isinstance(node, list | tuple):
+            for c in node:
+                walk(c)
+        elif node is not None:
+            assert type(node).__module__.startswith("dash.html"), f"not a plain HTML component: {node!r}"
+            walk(getattr(node, "children", None))
+
+    walk(children)
+    assert "3 rejected since start · 1 gateway reporting" in texts
+    assert HOSTILE in texts  # the hostile source name is a text node, never markup
+    assert any("too_deep 1" in t for t in texts)
+    # The panel is on the supervisor page and its callback is registered with Dash.
+    assert "cc-rejects-body.children" in dash._callback.GLOBAL_CALLBACK_MAP
+    from dash.development.base_component import Component
+
+    from config.settings import Settings
+    from layouts import supervisor
+    from spine.geography import load_edition
+
+    page = supervisor.layout(Settings(), load_edition(None), "op")
+    ids: list[str] = []
+
+    def collect(node: object) -> None:
+        if isinstance(node, list | tuple):
+            for c in node:
+                collect(c)
+        elif isinstance(node, Component):
+            ids.append(getattr(node, "id", None) or "")
+            collect(getattr(node, "children", None))
+
+    collect(page)
+    assert "cc-rejects-body" in ids and "cc-rejects-tick" in ids
+    assert isinstance(rejects_panel.rejects_panel(), html.Div)
