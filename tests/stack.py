@@ -71,7 +71,9 @@ def free_udp_port() -> int:
         return s.getsockname()[1]
 
 
-def start_stack(tmp: Path, extra_env: dict[str, str] | None = None, timeout: float = 60) -> RunningStack:
+def start_stack(tmp: Path, extra_env: dict[str, str] | None = None, timeout: float = 60,
+                args: tuple[str, ...] = ()) -> RunningStack:
+    """`args` go to app.py (for example ("--demo",) with extra_env={"CC_PROFILE": ""})."""
     web_port, gw_port = free_port(), free_port()
     data = tmp / "data"
     data.mkdir(parents=True, exist_ok=True)
@@ -85,7 +87,7 @@ def start_stack(tmp: Path, extra_env: dict[str, str] | None = None, timeout: flo
            "CC_SIMULATOR__MAVLINK_PORT": str(free_udp_port()), "PYTHONUNBUFFERED": "1", **(extra_env or {})}
     env.pop("CC_SECRET_KEY", None)  # the stack makes and shares its own key file
     log_path = tmp / "stack.log"
-    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env,
+    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), *args], cwd=ROOT, env=env,
                             stdout=log_path.open("wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     stack = RunningStack(proc, data, web_port, gw_port, log_path, env)
     deadline = time.monotonic() + timeout
