@@ -255,6 +255,10 @@ class Gateway:
         except (RedisError, OSError) as exc:
             log.warning("layer snapshot not read: %s", exc)
             return None
+        except Exception:
+            self.stats.internal_errors += 1
+            log.exception("layer snapshot read failed")
+            return None
         return updates
 
     # ---- per-page snapshots (on connect and on resync), read once for every page waiting ------
@@ -297,6 +301,10 @@ class Gateway:
                     updates, events = await read_state(self.redis, LAYERS, self.rejects, self.limits)
                 except (RedisError, OSError) as exc:
                     log.warning("snapshot not read: %s", exc)
+                    have_state = False
+                except Exception:  # never leave pages waiting in `joining` for ever
+                    self.stats.internal_errors += 1
+                    log.exception("snapshot read failed")
                     have_state = False
             frame = self._encode({"t": "snapshot", "n": n0, "layers": list(LAYERS), "u": updates,
                                   "e": events, "redis": have_state})
@@ -359,15 +367,23 @@ class Gateway:
             async for message in ws:
                 if ws not in self.clients:
                     continue  # revoked: closing; nothing it asks is served
-                op = _client_op(message)
-                if op.get("op") == "resync":
-                    self._want_snapshot(c)
-                elif op.get("op") == "video" and isinstance(op.get("cams"), list):
-                    await self.video.set_cams(ws, c.user, op["cams"], lambda: ws in self.clients)
+                try:
+                    await self._on_page_op(c, _client_op(message))
+                except ConnectionClosed:
+                    raise
+                except Exception:  # a bug must cost this request, not the page's socket
+                    self.stats.internal_errors += 1
+                    log.exception("request from %s failed", c.user)
         except ConnectionClosed:
             pass
         finally:
             self._forget(c)
+
+    async def _on_page_op(self, c: Client, op: dict) -> None:
+        if op.get("op") == "resync":
+            self._want_snapshot(c)
+        elif op.get("op") == "video" and isinstance(op.get("cams"), list):
+            await self.video.set_cams(c.ws, c.user, op["cams"], lambda: c.ws in self.clients)
 
     def _forget(self, c: Client) -> None:
         self.video.drop(c.ws)

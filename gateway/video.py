@@ -89,10 +89,16 @@ class VideoRelay:
         current = {c for c, subs in self.subs.items() if ws in subs}
         for cam in current - wanted:
             self.subs[cam].discard(ws)
+            if not self.subs[cam]:
+                del self.subs[cam]
         remote = str(ws.remote_address[0]) if ws.remote_address else ""
         for cam in sorted(wanted - current):
             if self.audit is not None:
-                await asyncio.to_thread(self.audit, user, "view_camera", cam, remote)
+                try:
+                    await asyncio.to_thread(self.audit, user, "view_camera", cam, remote)
+                except Exception:  # no audit row, no picture: viewing is only allowed on the record
+                    log.exception("audit of %s viewing %s failed; not relaying it", user, cam)
+                    continue
             if not still_open():  # revoked or gone while the audit row was written
                 return
             self.subs[cam].add(ws)

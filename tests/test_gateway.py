@@ -250,3 +250,20 @@ async def test_ticket_payload_without_id_is_refused(gateway: Gateway) -> None:
     assert info.value.response.status_code == 401
     async with connect(ws_url(gateway, ticket())) as ws:
         await next_frame(ws, "snapshot")
+
+
+async def test_a_failing_audit_refuses_the_video_but_keeps_the_socket(redis_url: str) -> None:
+    def audit(*_: object) -> None:
+        raise OSError("database is locked")
+
+    gw, task = await start_gateway(redis_url, audit=audit, cameras={"cam-a"})
+    try:
+        async with connect(ws_url(gw)) as ws:
+            await next_frame(ws, "snapshot")
+            await ws.send(json.dumps({"op": "video", "cams": ["cam-a"]}))
+            await asyncio.sleep(0.2)
+            assert not gw.video_subs.get("cam-a")  # no audit row, no picture
+            publish(redis_url, ("bus", "bus-v", 37.45, 126.70))
+            assert (await next_frame(ws, "batch"))["u"][0]["id"] == "bus-v"  # still live
+    finally:
+        await stop_gateway(task)
