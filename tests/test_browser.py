@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 
@@ -216,7 +217,8 @@ def test_clicking_a_camera_opens_its_live_video(browser: Browser, stack: Running
                           "ccLive.markers.camera.get('vis-bupyeong-01').getLatLng())")
     box = page.locator("#cc-map").bounding_box()
     page.mouse.click(box["x"] + point["x"], box["y"] + point["y"])
-    page.wait_for_function("() => document.querySelector('.cc-popup-video')?.naturalWidth > 0", timeout=20_000)
+    page.wait_for_function("() => document.querySelector('.cc-popup-video')?.naturalWidth > 0",
+                           timeout=20_000)
     # A field-of-view cone is drawn for the camera.
     assert page.evaluate("!!ccLive.markers.camera.get('vis-bupyeong-01').ccCone")
     page.locator(".leaflet-popup-close-button").click()
@@ -251,8 +253,200 @@ def test_a_gap_in_frames_makes_the_page_ask_for_a_snapshot(browser: Browser, sta
     page.evaluate("() => { ccLive.n = ccLive.n - 3; }")
     move(redis_url, 37.43, 126.68)
     page.wait_for_function(
-        f"() => ccLive.stats.resyncs > {before['r']} && ccLive.stats.snapshots > {before['s']}", timeout=10_000)
+        f"() => ccLive.stats.resyncs > {before['r']} && ccLive.stats.snapshots > {before['s']}",
+        timeout=10_000)
     # After the fresh snapshot the page is consistent and live again.
     page.wait_for_function(MARKER_AT, arg=[37.43], timeout=10_000)
     assert page.inner_text("#cc-live-status") == "LIVE"
     page.close()
+
+
+# ---- layer registry, CSP and hostile strings (issue 7 points 1 and 3) ---------------------------------
+
+PAGES = ["/wall/1", "/wall/3", "/supervisor", "/commander", "/wall/activity/4"]
+# Reports every Content-Security-Policy violation and every script the payloads could start.
+WATCH = """
+window.__ccViolations = [];
+document.addEventListener('securitypolicyviolation', e => window.__ccViolations.push(
+  [e.violatedDirective, e.blockedURI, (e.sample || '').slice(0, 80)]));
+"""
+
+
+def watched_page(browser: Browser, **kw):
+    page = browser.new_page(**kw)
+    page.add_init_script(WATCH)
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(f"{e} {e.stack}"[:600]))
+    return page, dialogs, errors
+
+
+def test_every_page_runs_under_a_strict_csp_without_violations(browser: Browser, stack: RunningStack) -> None:
+    page, dialogs, errors = watched_page(browser, viewport={"width": 1600, "height": 1000})
+    login = page.goto(stack.base + "/login")
+    for response in (login,):
+        csp = response.headers["content-security-policy"]
+        script_src = next(d for d in csp.split(";") if d.strip().startswith("script-src"))
+        assert "'self'" in script_src and "unsafe" not in script_src
+    sign_in(page, stack, PAGES[0])
+    for path in PAGES:
+        response = page.goto(stack.base + path)
+        csp = response.headers["content-security-policy"]
+        script_src = next(d for d in csp.split(";") if d.strip().startswith("script-src"))
+        assert "'unsafe-inline'" not in script_src and "'unsafe-eval'" not in script_src
+        page.wait_for_function("() => document.getElementById('cc-live-status')?.textContent === 'LIVE'",
+                               timeout=20_000)
+        page.wait_for_timeout(1500)  # panels, health and video have run at least once
+        assert page.evaluate("window.__ccViolations") == [], path
+    assert errors == [] and dialogs == []
+    page.close()
+
+
+def test_the_page_code_reads_colours_and_words_only_from_the_registry(browser: Browser,
+                                                                      stack: RunningStack) -> None:
+    """The served JS has no colour or vocabulary of its own; the registry JSON in the page is the one
+    spine/layers.py makes."""
+    from spine.layers import registry
+
+    page = browser.new_page()
+    sign_in(page, stack, "/supervisor")
+    assert page.evaluate("JSON.parse(document.getElementById('cc-layers').textContent)") == registry()
+    assert page.evaluate("ccLive.registry.version") == 1
+    srcs = page.evaluate("""Array.from(document.querySelectorAll('script[src], link[rel=modulepreload]'))
+        .map(e => e.src || e.href).filter(u => u.includes('/assets/'))""")
+    modules = [s for s in srcs if "/assets/cc/" in s]
+    assert len(modules) >= 10 and any(s.endswith("/assets/cc/main.js") for s in srcs)
+    words = {e["code"] for key in ("severities", "sensor_levels", "air_grades") for e in registry()[key]}
+    words |= set(registry()["camera_status"]) | set(registry()["camera_types"])
+    for url in srcs:
+        if url.endswith("bench.js"):
+            continue
+        text = page.evaluate("u => fetch(u).then(r => r.text())", url)
+        assert not re.search(r"#[0-9a-fA-F]{3,8}\b|rgba?\(", text), url
+        quoted = {w for w in words if f"'{w}'" in text or f'"{w}"' in text}
+        assert quoted == set(), (url, quoted)
+    page.close()
+
+
+def test_a_critical_flood_stage_is_drawn_in_the_critical_colour(browser: Browser, stack: RunningStack,
+                                                               redis_url: str) -> None:
+    """The sensor rules' level for the 심각 stage (config/feeds.yaml) is the registry's critical code,
+    and the map draws it in the critical colour, not the normal one."""
+    from feeds.field import load_feeds_config
+    from feeds.sensors.rules import RuleState, level_props
+    from spine.layers import SENSOR_LEVEL_COLORS
+
+    rules = load_feeds_config().sensors.sensors["sen-water_level-01"].rules
+    props = {"name": "굴포천 (E2E)", "kind": "water_level", "unit": "m", "value": 4.4,
+             **level_props(rules, [RuleState(active=True) for _ in rules])}
+    assert props["level"] == "critical" and props["rule"] == "심각"
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    sign_in(page, stack, "/supervisor")
+    pub = Publisher(connect(redis_url), src="browser-test")
+    pub.update("sensor", "sen-e2e-critical", 37.50, 126.72, props)
+    pub.update("sensor", "sen-e2e-normal", 37.51, 126.72, {**props, "level": "normal", "rule": None})
+    assert pub.flush()
+    page.wait_for_function("() => ccLive.markers.sensor.has('sen-e2e-critical') &&"
+                           " ccLive.markers.sensor.has('sen-e2e-normal')", timeout=10_000)
+    fills = page.evaluate("['sen-e2e-critical', 'sen-e2e-normal'].map("
+                          "id => ccLive.markers.sensor.get(id).options.fillColor)")
+    assert fills == [SENSOR_LEVEL_COLORS["critical"], SENSOR_LEVEL_COLORS["normal"]]
+    assert fills[0] != fills[1]
+    # The legend shows the level scale, and the popup shows the level's label and the stage name.
+    assert "심각 Critical" in page.inner_text(".cc-legend")
+    page.evaluate("() => { const m = ccLive.markers.sensor.get('sen-e2e-critical');"
+                  " ccLive.map.setView(m.getLatLng(), 15, {animate: false}); m.openPopup(); }")
+    popup = page.locator(".cc-popup")
+    popup.wait_for(timeout=5_000)
+    assert "심각 Critical" in popup.inner_text() and "심각" in popup.inner_text()
+    page.close()
+
+
+# Closes a script element, an attribute and a tag: whatever markup a string might be pasted into.
+PAYLOAD = "\"'></script><img src=x onerror=__ccXss=1>"
+
+
+def _takes_str(t: object) -> bool:
+    import msgspec
+
+    if isinstance(t, msgspec.inspect.StrType):
+        return True
+    return isinstance(t, msgspec.inspect.UnionType) and any(isinstance(x, msgspec.inspect.StrType)
+                                                             for x in t.types)
+
+
+def hostile_props(layer: str) -> dict:
+    """The payload in every free-text prop of the layer's registry struct (coded props such as a
+    level or a grade only take their codes, so the contract refuses the payload there)."""
+    import msgspec
+
+    from spine.layers import props_type
+
+    out: dict = {}
+    for f in msgspec.inspect.type_info(props_type(layer)).fields:
+        t = f.type
+        inner = [x for x in getattr(t, "types", (t,)) if isinstance(x, msgspec.inspect.ListType)]
+        if _takes_str(t):
+            out[f.encode_name] = PAYLOAD
+        elif inner and _takes_str(inner[0].item_type):
+            out[f.encode_name] = [PAYLOAD]
+    return out
+
+
+def test_hostile_strings_in_every_prop_and_event_reach_the_screen_as_text(
+        browser: Browser, stack: RunningStack, redis_url: str) -> None:
+    pub = Publisher(connect(redis_url), src="browser-test")
+    at = {"bus": (37.46, 126.70), "camera": (37.462, 126.702), "sensor": (37.464, 126.704),
+          "air": (37.466, 126.706), "drone": (37.468, 126.708), "incident": (37.47, 126.71)}
+    extra = {"camera": {"video": True, "people": 2, "vehicles": 1, "heading": 90, "fov": 60,
+                        "counts": {PAYLOAD: {PAYLOAD: {PAYLOAD: 1}}}},
+             "air": {"aqi_us": {"value": 80, "category": PAYLOAD, "scale": PAYLOAD}},
+             "drone": {"heading": 45, "footprint": [[37.468, 126.708], [37.469, 126.708], [37.469, 126.709]]}}
+    ids = {layer: f"{layer}-{PAYLOAD}" for layer in at}
+    for layer, (lat, lon) in at.items():
+        pub.update(layer, ids[layer], lat, lon, {**hostile_props(layer), **extra.get(layer, {})})
+    # A string where the registry wants a number is refused by the contract (the old drone icon
+    # put props.heading into HTML).
+    pub.update("drone", "drone-e2e-string-heading", 37.45, 126.70, {"heading": PAYLOAD})
+    pub.update("camera", "cam-e2e-string-people", 37.45, 126.70, {"video": True, "people": PAYLOAD})
+    for i, layer in enumerate(("camera", "sensor", "bus")):
+        pub.event(Event(v=1, id=f"ev-{PAYLOAD}-{i}", type=PAYLOAD, severity="high", ts=now_ms(), layer=layer,
+                        entity=ids[layer], lat=37.46, lon=126.70, title=f"{PAYLOAD} ({i})",
+                        snapshot=PAYLOAD if layer == "camera" else None,
+                        props={"camera": PAYLOAD, "zone": PAYLOAD, "class": PAYLOAD} if layer == "camera"
+                        else {"rule": PAYLOAD, "kind": PAYLOAD} if layer == "sensor" else {"note": PAYLOAD}))
+    assert pub.flush()
+
+    for path, layers in (("/supervisor", ["bus", "camera", "sensor", "air", "drone"]),
+                         ("/commander", ["camera", "sensor", "drone"])):
+        page, dialogs, errors = watched_page(browser, viewport={"width": 1600, "height": 1000})
+        sign_in(page, stack, path)
+        page.wait_for_function("(ids) => ids.every(([l, id]) => ccLive.markers[l].has(id))",
+                               arg=[[layer, ids[layer]] for layer in layers], timeout=15_000)
+        page.wait_for_function("(p) => document.getElementById('cc-events').textContent.includes(p)",
+                               arg=PAYLOAD, timeout=10_000)
+        # The camera badge (a permanent tooltip) shows its counts as text.
+        for layer in layers:
+            page.evaluate("([l, id]) => { const m = ccLive.markers[l].get(id);"
+                          " ccLive.map.setView(m.getLatLng(), 16, {animate: false}); m.openPopup(); }",
+                          [layer, ids[layer]])
+            popup = page.locator(".leaflet-popup .cc-popup h3", has_text=f"{layer}-").locator("..")
+            popup.wait_for(timeout=5_000)
+            text = popup.inner_text()
+            assert PAYLOAD in text, (layer, text)  # shown, as text
+            page.evaluate("() => { ccLive.map.closePopup(); }")
+        page.locator("#cc-events li").first.click()  # the list is live DOM; clicking flies the map
+        page.wait_for_timeout(1000)
+        injected = page.evaluate("""() => ({
+            xss: window.__ccXss, violations: window.__ccViolations,
+            imgs: Array.from(document.querySelectorAll('img'))
+                .filter(i => i.getAttribute('src') === 'x').length,
+            scripts: Array.from(document.querySelectorAll('body script:not([src])'))
+                .filter(s => s.type !== 'application/json' && s.id !== '_dash-renderer').length })""")
+        assert injected == {"xss": None, "violations": [], "imgs": 0, "scripts": 0}, (path, injected)
+        assert dialogs == [] and errors == [], (path, dialogs, errors)
+        # Refused by the contract (a number was expected), so never drawn at all.
+        assert page.evaluate("ccLive.entities.drone.has('drone-e2e-string-heading')") is False
+        assert page.evaluate("ccLive.entities.camera.has('cam-e2e-string-people')") is False
+        page.close()

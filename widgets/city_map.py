@@ -76,7 +76,9 @@ def city_map(settings: MapSettings, edition: Edition, layers: list[str],
     children = [*base, dl.LayersControl(overlays, collapsed=collapsed),
                 dl.ScaleControl(position="bottomleft", imperial=False)]
     return html.Div([
-        dl.Map(children, id="cc-map", **view, zoomSnap=0.25, preferCanvas=True,
+        # trackViewport off: no callback reads the view, and with `bounds` alone dash-leaflet's
+        # tracker reads an undefined centre and throws on every page load.
+        dl.Map(children, id="cc-map", **view, zoomSnap=0.25, preferCanvas=True, trackViewport=False,
                zoomControl=interactive, attributionControl=True,
                style={"width": "100%", "height": "100%"}),
         legend(layers, edition),
