@@ -147,9 +147,10 @@ class LoginThrottle:
     web processes behind a balancer gets the limit per process.
     """
 
-    def __init__(self, max_failures: int = 5, window_s: float = 300.0) -> None:
+    def __init__(self, max_failures: int = 5, window_s: float = 300.0, max_keys: int = 10_000) -> None:
         self.max_failures = max_failures
         self.window_s = window_s
+        self.max_keys = max_keys  # made-up names from many addresses cannot grow memory unbounded
         self._failures: dict[tuple[str, str], deque[float]] = defaultdict(deque)
 
     def _recent(self, key: tuple[str, str]) -> deque[float]:
@@ -159,16 +160,31 @@ class LoginThrottle:
         return times
 
     def wait_s(self, name: str, addr: str) -> float:
-        times = self._recent((name.lower(), addr))
+        key = (name.lower()[:64], addr)
+        if key not in self._failures:
+            return 0.0  # a lookup must not add a key
+        times = self._recent(key)
         if len(times) < self.max_failures:
             return 0.0
         return max(0.0, self.window_s - (time.monotonic() - times[0]))
 
     def failed(self, name: str, addr: str) -> None:
-        self._recent((name.lower(), addr)).append(time.monotonic())
+        if len(self._failures) >= self.max_keys:
+            self._forget_old()
+        self._recent((name.lower()[:64], addr)).append(time.monotonic())
+
+    def _forget_old(self) -> None:
+        """Drop keys whose failures left the window; if still full, the least recent half."""
+        now = time.monotonic()
+        for key in [k for k, times in self._failures.items() if not times or now - times[-1] > self.window_s]:
+            del self._failures[key]
+        if len(self._failures) >= self.max_keys:
+            by_age = sorted(self._failures, key=lambda k: self._failures[k][-1])
+            for key in by_age[: len(by_age) // 2]:
+                del self._failures[key]
 
     def succeeded(self, name: str, addr: str) -> None:
-        self._failures.pop((name.lower(), addr), None)
+        self._failures.pop((name.lower()[:64], addr), None)
 
 
 def install_auth(server: Flask, store: Store, settings: Settings, secret: str) -> None:

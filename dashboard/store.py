@@ -13,6 +13,7 @@ import hashlib
 import os
 import re
 import secrets
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,7 +22,20 @@ from typing import TYPE_CHECKING, Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import DateTime, Integer, Select, String, Text, and_, create_engine, func, or_, select, update
+from sqlalchemy import (
+    DateTime,
+    Integer,
+    Select,
+    String,
+    Text,
+    and_,
+    create_engine,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
@@ -40,6 +54,8 @@ _SESSION_ID = re.compile(rf"[A-Za-z0-9_-]{{1,{SESSION_ID_MAX}}}")
 LAST_SEEN_EVERY = timedelta(seconds=60)  # last_seen is written at most this often per session
 DEVICE_SESSION_MAX = timedelta(days=366)  # a wall's cookie lasts a year; its session no longer
 _IN_CHUNK = 500  # ids per IN (...) list: bounded statements whatever the caller passes
+SESSION_KEEP = timedelta(days=90)  # ended sessions stay this long for investigations, then go
+PRUNE_EVERY_S = 3600.0
 
 
 def _now() -> datetime:
@@ -148,6 +164,7 @@ class Store:
         self.session = sessionmaker(self.engine, expire_on_commit=False)
         self.hasher = hasher or password_hasher()
         self.user_session_max = timedelta(hours=user_session_hours)
+        self._pruned_at = 0.0  # monotonic; sessions are pruned on sign-in at most hourly
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:
@@ -270,8 +287,23 @@ class Store:
             raise ValueError(f"unknown session kind {kind!r}")
         sid = secrets.token_urlsafe(32)
         with self.session() as s, s.begin():
-            s.add(LoginSession(id=sid, principal=principal, kind=kind, remote_addr=remote_addr[:64]))
+            s.add(LoginSession(id=sid, principal=principal, kind=kind, remote_addr=_fit(remote_addr, 64)))
+        if time.monotonic() - self._pruned_at > PRUNE_EVERY_S:
+            self.prune_sessions()
         return sid
+
+    def prune_sessions(self, keep: timedelta = SESSION_KEEP) -> int:
+        """Delete sessions that ended (revoked or expired) longer than `keep` ago; returns how many."""
+        self._pruned_at = time.monotonic()
+        now = _now()
+        user_gone, device_gone = now - self.user_session_max - keep, now - DEVICE_SESSION_MAX - keep
+        with self.session() as s, s.begin():
+            result = s.execute(delete(LoginSession).where(or_(
+                LoginSession.revoked_at < now - keep,
+                and_(LoginSession.kind == "user", LoginSession.created_at < user_gone),
+                and_(LoginSession.kind == "device", LoginSession.created_at < device_gone),
+            )))
+            return int(result.rowcount or 0)
 
     def _valid_query(self, now: datetime) -> Select:
         """Sessions not ended, not too old, whose user is active or whose device token stands."""

@@ -138,3 +138,20 @@ def test_hostile_names_are_refused_or_recorded_never_raised(db_url: str) -> None
         store.audit(name, "login_failed", target="t\x00" * 200, remote_addr="1" * 200)
     rows = store.audit_entries(action="login_failed")
     assert len(rows) == 3 and all("\x00" not in r.username and len(r.target) <= 128 for r in rows)
+
+
+def test_long_ended_sessions_are_pruned(db_url: str) -> None:
+    store = Store(db_url, FAST_HASHER, user_session_hours=1)
+    store.add_user("kim", "kim-password", "operator")
+    store.create_device_token("wall-1")
+    ended, expired, live = (store.create_session("kim", "user") for _ in range(3))
+    screen = store.create_session("wall-1", "device")
+    store.revoke_session(ended)
+    long_ago = _now() - timedelta(days=100)
+    with store.session() as s, s.begin():
+        s.execute(update(LoginSession).where(LoginSession.id == ended).values(revoked_at=long_ago))
+        s.execute(update(LoginSession).where(LoginSession.id.in_([expired, screen]))
+                  .values(created_at=long_ago, last_seen=long_ago))
+    assert store.prune_sessions() == 2
+    left = {r.id for r in store.sessions_of("kim")} | {r.id for r in store.sessions_of("wall-1", "device")}
+    assert left == {live, screen}  # a wall's session lasts a year even when the wall was off

@@ -274,3 +274,16 @@ def test_responses_carry_security_headers(client: FlaskClient) -> None:
     r = client.get("/login")
     assert r.headers["X-Content-Type-Options"] == "nosniff"
     assert "frame-ancestors 'self'" in r.headers["Content-Security-Policy"]
+
+
+def test_login_throttle_memory_is_bounded() -> None:
+    from dashboard.auth import LoginThrottle
+
+    throttle = LoginThrottle(max_failures=5, window_s=300, max_keys=100)
+    for i in range(1000):  # made-up names from many addresses
+        throttle.failed(f"name-{i}", f"10.0.{i // 250}.{i % 250}")
+    assert len(throttle._failures) <= 100
+    for _ in range(5):
+        throttle.failed("kim", "10.9.9.9")
+    assert throttle.wait_s("kim", "10.9.9.9") > 0  # the recent guesser is still held back
+    assert throttle.wait_s("never-seen", "10.9.9.9") == 0 and len(throttle._failures) <= 100
