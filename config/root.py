@@ -303,3 +303,16 @@ def load_config(config_dir: Path | None = None, *, environ: Mapping[str, str] | 
         settings.database.url = env["DATABASE_URL"]
     return ConfigRoot(settings, feeds, vision, profiles, tuple(used))
 
+
+
+def reference_section(name: str, config_dir: Path | None = None) -> Any:
+    """A reference-data section (district_edition, places, air_stations) from the same files the root
+    reads, so CC_CONFIG_DIR moves them too. Reference data takes no overlays or overrides: it is
+    facts about the city, not settings."""
+    directory = config_directory(config_dir)
+    for f in _files(directory, os.environ):
+        if f.exists():
+            data = _read(f)
+            if name in data:
+                return data[name]
+    raise ConfigError(f"{directory}: no file defines the section '{name}'")

