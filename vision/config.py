@@ -16,10 +16,10 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from config.settings import DATA_DIR, REPO_ROOT, ConfigError, explain, read_yaml
+from spine.layers import Severity  # one vocabulary for every producer (spine/layers.py)
 
 Point = Annotated[list[Annotated[float, Field(ge=0.0, le=1.0)]], Field(min_length=2, max_length=2)]
 CameraType = Literal["crime_prevention", "traffic", "disaster"]
-Severity = Literal["critical", "high", "medium", "low", "info"]
 VEHICLE_CLASSES = ("car", "truck", "bus", "motorcycle", "bicycle")
 
 

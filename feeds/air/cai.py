@@ -9,7 +9,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-GRADES = ("좋음", "보통", "나쁨", "매우나쁨")
+from spine.layers import AIR_GRADES
+
+GRADES = AIR_GRADES  # the codes published as props.grade; labels and colours in spine/layers.py
 INDEX_BANDS = ((0, 50), (51, 100), (101, 250), (251, 500))
 # pollutant -> upper concentration of 좋음, 보통, 나쁨, 매우나쁨 (lower bounds follow the table)
 BREAKPOINTS: dict[str, tuple[tuple[float, float], ...]] = {

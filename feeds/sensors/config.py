@@ -8,7 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Severity = Literal["critical", "high", "medium", "low", "info"]
+from spine.layers import Severity  # one vocabulary for every producer (spine/layers.py)
+
 Metric = Literal["value", "sum_1h", "sum_3h", "sum_12h"]
 
 

@@ -11,12 +11,13 @@ import random
 from datetime import UTC, datetime, timedelta
 
 from feeds.simulator.world import air_stations
+from spine.layers import AIR_GRADES
 
 KST = timedelta(hours=9)
 # 2018 bands (standards.md 1.1): upper bound of 좋음, 보통, 나쁨; above is 매우나쁨.
 PM10_BANDS = (30, 80, 150)
 PM25_BANDS = (15, 35, 75)
-GRADES = ("좋음", "보통", "나쁨", "매우나쁨")
+GRADES = AIR_GRADES
 
 
 def pm_grade(pm10: float | None, pm25: float | None) -> str | None:
