@@ -13,7 +13,8 @@ Order, later wins:
    starting with `[` or `{` is read as YAML (a list or mapping); `null` or `~` is null; anything else is a
    string the section's model converts. `REDIS_URL` and `DATABASE_URL` are honoured as they are.
 4. `${section.key}` inside a string is replaced by that setting's value (after 1-3), so an overlay can
-   point the adapters at ports that tests or operators set once (`CC_SIMULATOR__HTTP_PORT`).
+   point the adapters at ports that tests or operators set once (`CC_SIMULATOR__HTTP_PORT`);
+   `$${...}` stands for a literal `${...}` (a password that happens to contain one).
 
 Then each section is validated by its model and the references between files are checked (walls ->
 cameras, camera mounts -> drones, sensors -> sensor kinds, map.boundary_file, port clashes). Every
@@ -41,7 +42,7 @@ from vision.config import VisionConfig, by_camera_id
 
 ENV_PREFIX = "CC_"
 MAX_INTERPOLATION_DEPTH = 8
-_REF = re.compile(r"\$\{([A-Za-z0-9_.-]+)\}")
+_REF = re.compile(r"(\$?)\$\{([A-Za-z0-9_.-]+)\}")  # $${x} is a literal ${x}
 
 
 @dataclass(frozen=True)
@@ -189,9 +190,10 @@ def interpolate(data: dict) -> list[str]:
         if depth > MAX_INTERPOLATION_DEPTH:
             raise ValueError(f"{where}: references nest deeper than {MAX_INTERPOLATION_DEPTH} (a loop?)")
         whole = _REF.fullmatch(text)
-        if whole:
-            return value_of(whole.group(1), where, depth)
-        return _REF.sub(lambda m: str(value_of(m.group(1), where, depth)), text)
+        if whole and not whole.group(1):
+            return value_of(whole.group(2), where, depth)
+        return _REF.sub(lambda m: "${" + m.group(2) + "}" if m.group(1)
+                        else str(value_of(m.group(2), where, depth)), text)
 
     def value_of(ref: str, where: str, depth: int) -> Any:
         found, value = _lookup(data, ref)

@@ -203,3 +203,17 @@ def test_the_app_refuses_to_start_on_a_bad_reference(tmp_path: Path) -> None:
                             "CC_CONFIG_DIR": str(cfg)})
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert "walls.3.drone_video: no camera 'vis-gone'" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_references_keep_types_escape_and_refuse_loops() -> None:
+    from config.root import interpolate
+
+    data = {"simulator": {"host": "127.0.0.1", "http_port": 8790},
+            "feeds": {"url": "http://${simulator.host}:${simulator.http_port}/x",
+                      "port": "${simulator.http_port}", "password": "pa$${ss}word"}}
+    assert interpolate(data) == []
+    assert data["feeds"] == {"url": "http://127.0.0.1:8790/x", "port": 8790, "password": "pa${ss}word"}
+    loop = {"a": {"x": "${a.y}", "y": "${a.x}"}, "b": {"s": "${a}"}}
+    problems = interpolate(loop)
+    assert "  - a.x: references nest deeper than 8 (a loop?)" in problems
+    assert "  - b.s: ${a} is a section, not a value" in problems

@@ -50,7 +50,11 @@ class SimulatorPart:
 
 
 def main(redis_url: str, sim: SimulatorSettings, feeds: FeedsConfig) -> None:
-    part = SimulatorPart(redis_url, sim, feeds)
+    try:
+        part = SimulatorPart(redis_url, sim, feeds)
+    except OSError as exc:  # the port is taken (a second demo on this machine, another service)
+        raise SystemExit(f"simulator: cannot serve on {sim.host}:{sim.http_port} ({exc.strerror}); "
+                         "choose another with CC_SIMULATOR__HTTP_PORT") from None
     done = threading.Event()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: done.set())
