@@ -7,6 +7,7 @@ connect until someone deleted it by hand. A key of the wrong type is skipped the
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 import redis.asyncio as aioredis
@@ -23,6 +24,7 @@ from spine.contract import (
 )
 
 RECENT_EVENTS_SENT = 50
+YIELD_EVERY = 2000  # entries decoded between yields: a 26,000-entity read never stalls live batches
 
 
 async def read_state(client: aioredis.Redis, layers: Sequence[str], rejects: RejectLog, limits: DecodeLimits,
@@ -45,7 +47,9 @@ async def read_state(client: aioredis.Redis, layers: Sequence[str], rejects: Rej
         if isinstance(values, Exception):
             rejects.add("bad_state_key", str(values), where)
             continue
-        for raw in values:
+        for i, raw in enumerate(values, 1):
+            if i % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
             upd = decode_stored_update(raw, rejects, where, limits=limits, now=now)
             if upd is None:
                 continue

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
@@ -22,6 +23,9 @@ from spine import channels
 from spine.contract import encode, now_ms
 
 log = logging.getLogger(__name__)
+
+KEEP_STOPPED_S = 3600  # a stopped instance's last counts stay readable for an hour
+PRUNE_EVERY_S = 300
 
 
 @dataclass
@@ -50,11 +54,32 @@ def instance_id(port: int | None) -> str:
 
 async def write_stats_forever(client: aioredis.Redis, instance: str, payload: Callable[[], dict[str, Any]],
                               interval_s: float) -> None:
-    """HSET the stats JSON every `interval_s`; Redis being away only delays the next write."""
+    """HSET the stats JSON every `interval_s`; Redis being away only delays the next write.
+    Every few minutes, fields of instances silent for KEEP_STOPPED_S are removed (each restart
+    is a new instance id, so the hash would otherwise grow with every restart)."""
+    next_prune = 0.0
+    loop = asyncio.get_running_loop()
     while True:
         try:
             body = {**payload(), "instance": instance, "ts": now_ms()}
             await client.hset(channels.GATEWAY_STATS_KEY, instance, encode(body))
+            if loop.time() >= next_prune:
+                next_prune = loop.time() + PRUNE_EVERY_S
+                await _prune(client)
         except (RedisError, OSError) as exc:
             log.debug("stats not written: %s", exc)
         await asyncio.sleep(interval_s)
+
+
+async def _prune(client: aioredis.Redis) -> None:
+    cutoff = now_ms() - KEEP_STOPPED_S * 1000
+    stale = []
+    for name, raw in (await client.hgetall(channels.GATEWAY_STATS_KEY)).items():
+        try:
+            ts = msgspec.json.decode(raw).get("ts")
+        except (msgspec.DecodeError, AttributeError, RecursionError, UnicodeError):
+            ts = None
+        if not isinstance(ts, int) or ts < cutoff:
+            stale.append(name)
+    if stale:
+        await client.hdel(channels.GATEWAY_STATS_KEY, *stale)

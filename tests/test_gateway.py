@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -223,14 +225,19 @@ async def test_video_frames_reach_only_the_pages_watching_that_camera(redis_url:
 
 
 async def test_stats_are_written_to_redis_for_health(redis_url: str) -> None:
-    _, task = await start_gateway(redis_url, stats_interval_s=0.1)
+    client = redis.Redis.from_url(redis_url)
+    # Instances stopped long ago (each restart is a new id) are pruned; recent ones are kept.
+    client.hset(channels.GATEWAY_STATS_KEY, mapping={
+        "gone:1:1": encode({"ts": now_ms() - 2 * 3600_000}), "junk:1:1": b"[[[",
+        "recent:1:1": encode({"ts": now_ms()})})
+    gw, task = await start_gateway(redis_url, stats_interval_s=0.1)
     try:
-        client = redis.Redis.from_url(redis_url)
         client.publish(channels.entity_channel("bus"), b"{not json")
         await asyncio.sleep(0.4)
-        rows = client.hgetall(channels.GATEWAY_STATS_KEY)
-        assert len(rows) == 1
-        stats = json.loads(next(iter(rows.values())))
+        rows = {k.decode(): v for k, v in client.hgetall(channels.GATEWAY_STATS_KEY).items()}
+        mine = f"{socket.gethostname()}:{os.getpid()}:{gw.port}"
+        assert set(rows) == {mine, "recent:1:1"}
+        stats = json.loads(rows[mine])
         assert stats["rejects"] == {"malformed_json": 1}
         assert stats["rejects_by_source"] == {"cc:v1:entity:bus": {"malformed_json": 1}}
         assert stats["redis_up"] is True and stats["ts"] > now_ms() - 5000
