@@ -248,19 +248,26 @@ def event_props_type(layer: str) -> Any:
     return _EVENT_PROPS.get(layer, OtherEventProps)
 
 
+def _under_props(exc: msgspec.ValidationError) -> msgspec.ValidationError:
+    """The same error with its path under `$.props` (msgspec gives no path for the root object)."""
+    text = str(exc)
+    at = text.replace("`$", "`$.props", 1) if "`$" in text else text + " - at `$.props`"
+    return msgspec.ValidationError(at)
+
+
 def check_props(layer: str, props: dict[str, Any]) -> None:
     """Raise msgspec.ValidationError (path under `$.props`) unless props fit the layer's struct."""
     try:
         msgspec.convert(props, _PROPS[layer])
     except msgspec.ValidationError as exc:
-        raise msgspec.ValidationError(str(exc).replace("`$", "`$.props", 1)) from None
+        raise _under_props(exc) from None
 
 
 def check_event_props(layer: str, props: dict[str, Any]) -> None:
     try:
         msgspec.convert(props, event_props_type(layer))
     except msgspec.ValidationError as exc:
-        raise msgspec.ValidationError(str(exc).replace("`$", "`$.props", 1)) from None
+        raise _under_props(exc) from None
 
 
 # ---- what screens show -----------------------------------------------------------------------------
