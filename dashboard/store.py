@@ -327,13 +327,17 @@ class Store:
         if not _is_session_id(sid):
             return None
         now = _now()
-        with self.session() as s, s.begin():
-            row = s.execute(self._valid_query(now).where(LoginSession.id == sid)).first()
-            if row is None:
-                return None
-            s.execute(update(LoginSession)
-                      .where(LoginSession.id == sid, LoginSession.last_seen < now - LAST_SEEN_EVERY)
-                      .values(last_seen=now))
+        with self.session() as s:
+            row = s.execute(self._valid_query(now).add_columns(LoginSession.last_seen)
+                            .where(LoginSession.id == sid)).first()
+        if row is None:
+            return None
+        seen = row[4] if row[4].tzinfo else row[4].replace(tzinfo=UTC)  # SQLite returns naive UTC
+        if now - seen > LAST_SEEN_EVERY:
+            # A write only once a minute per session: a read-only check on every other request
+            # keeps SQLite's single writer lock free for logins and audit rows.
+            with self.session() as s, s.begin():
+                s.execute(update(LoginSession).where(LoginSession.id == sid).values(last_seen=now))
         return ActiveSession(sid=row[0], kind=row[1], name=row[2], role=row[3])
 
     def valid_sessions(self, sids: Iterable[str]) -> set[str]:
