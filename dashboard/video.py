@@ -9,8 +9,9 @@ GET /api/snapshots/<id>.jpg   an event snapshot from the vision snapshot folder 
 
 Each open stream holds one server thread; a wall of N tiles needs N threads (see docs/vision.md).
 So streams are capped per user (web.video_streams_per_user, 429 beyond it) and in total
-(web.video_stream_cap(), 503 beyond it; always below the server's thread count): one user's 32
-tabs, or a whole wall of tiles, can never take the threads that answer logins, tickets and pages.
+(web.video_stream_cap(), 503 beyond it; always below the server's thread count), both per web
+process: one user's 32 tabs, or a whole wall of tiles, can never take the threads that answer
+logins, tickets and pages.
 The live socket's video (the gateway) is the main path and is not limited here.
 """
 
