@@ -85,10 +85,11 @@ class WireSimulator:
             self.mavlink = MavlinkWire(self.city.drone, mavlink_addr)
         now = int(time.time())
         self.stamps = {b.id: now for b in self.city.fleet.buses}
+        # Serve first: the feeds part starts beside us and fetches static GTFS and air history once.
+        self.http.start()
         for cam in self.city.cameras.cameras:
             publisher.update("camera", cam.id, cam.lat, cam.lon, cam.props)
         publisher.flush()
-        self.http.start()
         self._thread = threading.Thread(target=self._loop, name="sim-wire", daemon=True)
         self._thread.start()
         log.info("simulator on the wire: %d buses on %d routes (GTFS-rt %s), %d cameras, seed %d",
