@@ -155,3 +155,19 @@ def test_long_ended_sessions_are_pruned(db_url: str) -> None:
     assert store.prune_sessions() == 2
     left = {r.id for r in store.sessions_of("kim")} | {r.id for r in store.sessions_of("wall-1", "device")}
     assert left == {live, screen}  # a wall's session lasts a year even when the wall was off
+
+
+def test_hash_cost_comes_from_the_web_settings(sqlite_url: str) -> None:
+    from config.settings import WebSettings, load_settings
+
+    assert (WebSettings().argon2_time_cost, WebSettings().argon2_memory_kib) == (3, 65536)  # production
+    settings = load_settings()
+    settings.database.url = sqlite_url
+    settings.web = WebSettings(argon2_time_cost=1, argon2_memory_kib=8, argon2_parallelism=1, session_hours=2)
+    store = Store.from_settings(settings)
+    store.add_user("kim", "kim-password", "operator")
+    with store.engine.connect() as c:
+        assert "m=8,t=1,p=1" in c.execute(text("select password_hash from users")).scalar()
+    assert store.user_session_max == timedelta(hours=2)
+    with pytest.raises(ValueError, match="8 x argon2_parallelism"):
+        WebSettings(argon2_memory_kib=8, argon2_parallelism=4)
