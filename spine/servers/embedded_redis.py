@@ -64,9 +64,23 @@ class EmbeddedRedis(ManagedServer):
             # Same port as last time when it is free, so a URL the CLI read stays valid.
             last = self.credentials.read().get("port")
             port = last if isinstance(last, int) and port_free(last) else free_port()
+            self._may_move = True
         super().__init__(workdir, port)
         self.persist = persist
         self.passwords = self.credentials.passwords(RULES)
+
+    _may_move = False  # the port was only a preference (last run's): another is fine at first start
+
+    def start(self, timeout: float = 10.0) -> str:
+        try:
+            return super().start(timeout)
+        except RuntimeError:
+            if not self._may_move or port_free(self.port):
+                raise
+            self.port = free_port()  # last run's port was taken in the meantime
+            return super().start(timeout)
+        finally:
+            self._may_move = False  # a restart must keep the port the parts' URLs name
 
     def url_for(self, user: str) -> str:
         """redis://user:password@127.0.0.1:port/0 for one ACL user (see redis_acl.RULES)."""
