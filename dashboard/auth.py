@@ -84,8 +84,12 @@ def csrf_ok(sent: str | None) -> bool:
 def sign_out_form(class_name: str = "cc-link") -> html.Form:
     """A sign-out button: a POST to /logout carrying the form token (in the button's value)."""
     token = csrf_token() if has_request_context() else ""
+    # Looks like the link it replaced unless the page styles it as a touch target (cc-touch).
+    look = {} if "cc-touch" in class_name else {"background": "none", "border": "0", "padding": "0",
+                                                  "color": "inherit", "font": "inherit",
+                                                  "textDecoration": "underline", "cursor": "pointer"}
     return html.Form(html.Button("Sign out", type="submit", name="csrf", value=token,
-                                 className=class_name, id="cc-sign-out"),
+                                 className=class_name, id="cc-sign-out", style=look),
                      action="/logout", method="POST", className="cc-sign-out",
                      style={"display": "inline", "margin": 0})
 
