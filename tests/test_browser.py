@@ -450,3 +450,23 @@ def test_hostile_strings_in_every_prop_and_event_reach_the_screen_as_text(
         assert page.evaluate("ccLive.entities.drone.has('drone-e2e-string-heading')") is False
         assert page.evaluate("ccLive.entities.camera.has('cam-e2e-string-people')") is False
         page.close()
+
+
+def test_a_page_whose_session_ends_says_so_and_goes_to_the_login(browser: Browser,
+                                                                  stack: RunningStack) -> None:
+    """Signing out in one tab ends the session on the server; the gateway closes the other tab's
+    socket with 4401, and that page shows SESSION ENDED instead of reconnecting, then the login."""
+    context = browser.new_context(viewport={"width": 1600, "height": 1000})
+    wall = context.new_page()
+    sign_in(wall, stack, "/wall/1")
+    desk = context.new_page()
+    desk.goto(stack.base + "/supervisor")
+    desk.wait_for_function("() => document.getElementById('cc-live-status')?.textContent === 'LIVE'",
+                           timeout=20_000)
+    desk.click("#cc-sign-out")
+    wall.wait_for_function("() => ccLive.sessionEnded === true", timeout=10_000)
+    assert wall.inner_text("#cc-live-status") == "SESSION ENDED"
+    assert wall.evaluate("ccLive.stats.closeCodes[4401]") == 1
+    assert wall.evaluate("ccLive.stats.reconnects") == 0  # no retry with a dead session
+    wall.wait_for_url("**/login**", timeout=10_000)
+    context.close()
