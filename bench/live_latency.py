@@ -191,13 +191,13 @@ def measure_extra_clients(bench: Bench, rate: int, seconds: float, count: int) -
 def measure_scale(bench: Bench, page, seconds: float) -> dict:
     """One wall page with 10,000 buses and 16,000 cameras, 5,000 bus updates a second."""
     page.goto(f"http://127.0.0.1:{bench.web_port}/wall/1")
-    page.wait_for_function("document.getElementById('cc-live-status')?.textContent === 'LIVE'",
+    page.wait_for_function("() => document.getElementById('cc-live-status')?.textContent === 'LIVE'",
                            timeout=30_000)
     publish_cameras(bench.redis_url, SCALE_CAMERAS)
     # Every bus of the fleet exists before measuring (one full round at 5,000/s takes 2 s).
     bench.publish(SCALE_RATE, 2.0 * SCALE_BUSES / SCALE_RATE + 1.0, fleet=SCALE_BUSES)
     page.wait_for_function(
-        f"ccLive.entities.camera.size >= {SCALE_CAMERAS} && ccLive.entities.bus.size >= {SCALE_BUSES}",
+        f"() => ccLive.entities.camera.size >= {SCALE_CAMERAS} && ccLive.entities.bus.size >= {SCALE_BUSES}",
         timeout=60_000)
     time.sleep(1.0)
     page.evaluate("() => { ccLive.bench = {lat: []}; ccLive.stats.resyncs = 0; }")
@@ -218,7 +218,7 @@ def measure_scale(bench: Bench, page, seconds: float) -> dict:
 
 def measure_baseline(bench: Bench, page, rate: int, seconds: float) -> dict:
     page.goto(f"http://127.0.0.1:{bench.web_port}/bench/interval")
-    page.wait_for_function("window.ccBaseline && Object.keys(window.ccBaseline.seen).length > 0",
+    page.wait_for_function("() => window.ccBaseline && Object.keys(window.ccBaseline.seen).length > 0",
                            timeout=30_000)
     page.evaluate("() => { window.ccBaseline.lat = []; }")
     bench.publish(rate, seconds)
@@ -245,9 +245,9 @@ def main() -> None:
                 page.fill("#username", "bench")
                 page.fill("#password", "bench-password")
                 page.click("#login-button")
-                page.wait_for_function("document.getElementById('cc-live-status')?.textContent === 'LIVE'",
-                                       timeout=30_000)
-                page.wait_for_function("window.ccLive.firstPictureMs > 0")
+                page.wait_for_function(
+                    "() => document.getElementById('cc-live-status')?.textContent === 'LIVE'", timeout=30_000)
+                page.wait_for_function("() => window.ccLive.firstPictureMs > 0")
                 first_ms = page.evaluate("ccLive.firstPictureMs")
                 results = [measure_push(bench, page, rate, seconds) for rate in (1000, 5000)]
                 extra_n = 50
