@@ -42,6 +42,11 @@ from vision.config import VisionConfig, by_camera_id
 
 ENV_PREFIX = "CC_"
 MAX_INTERPOLATION_DEPTH = 8
+# A password in a URL's userinfo, or an API key / token in its query: credentials, which belong in the
+# environment (REDIS_URL, MQTT_PASSWORD, CC_FEEDS__AIR__URL ...), never in files kept in a repository.
+_URL_PASSWORD = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@\s:]*:[^/@\s]+@", re.IGNORECASE)
+_QUERY_SECRET = re.compile(r"[?&](servicekey|api_?key|token|password|secret)=(?!\.\.\.|&|$|\$\{)",
+                           re.IGNORECASE)
 _REF = re.compile(r"(\$?)\$\{([A-Za-z0-9_.-]+)\}")  # $${x} is a literal ${x}
 
 
@@ -232,6 +237,18 @@ def _read(path: Path) -> dict:
     return copy.deepcopy(hit[1])
 
 
+def credentials_in_files(merged: dict, sections: set[str]) -> list[str]:
+    """One line per credential written into the files (run before the environment is applied)."""
+    problems = []
+    for section in sorted(sections & set(merged)):
+        for container, key, where in _walk({section: merged[section]}):
+            value = container[key]
+            if _URL_PASSWORD.match(value) or _QUERY_SECRET.search(value):
+                problems.append(f"  - {where}: holds a credential; configuration files are not secret, "
+                                f"give it in the environment instead (CC_{where.upper().replace('.', '__')})")
+    return problems
+
+
 def _read_all(directory: Path, files: list[Path], profiles: tuple[str, ...]) -> tuple[dict, list[Path]]:
     merged: dict = {}
     origin: dict[str, Path] = {}
@@ -284,7 +301,9 @@ def load_config(config_dir: Path | None = None, *, environ: Mapping[str, str] | 
     profiles = active_profiles(env)
     files = _files(directory, env)
     merged, used = _read_all(directory, files, profiles)
-    problems = apply_env(merged, env, set(_section_owners()))
+    sections = set(_section_owners())
+    problems = credentials_in_files(merged, sections)
+    problems += apply_env(merged, env, sections)
     problems += interpolate(merged)
     lines, settings, feeds, vision = _validate(merged)
     problems += lines

@@ -217,3 +217,26 @@ def test_references_keep_types_escape_and_refuse_loops() -> None:
     problems = interpolate(loop)
     assert "  - a.x: references nest deeper than 8 (a loop?)" in problems
     assert "  - b.s: ${a} is a section, not a value" in problems
+
+
+def test_credentials_in_files_are_refused_and_taken_from_the_environment(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from config.root import load_config
+
+    cfg = _copy_config(tmp_path)
+    _edit(cfg / "app.yaml", "url: null            # null: start a private Redis",
+          "url: redis://cc:s3cret@10.0.0.5:6379/0  # null: start a private Redis")
+    _edit(cfg / "feeds.yaml", "    url: null               # null: not started;",
+          "    url: https://apis.data.go.kr/x?sidoName=a&serviceKey=KEY123  #")
+    with pytest.raises(ConfigError) as info:
+        load_config(cfg)
+    text = str(info.value)
+    assert "  - redis.url: holds a credential; configuration files are not secret" in text
+    assert "  - feeds.air.url: holds a credential" in text and "(CC_FEEDS__AIR__URL)" in text
+    # The same values from the environment are how a deployment gives them.
+    cfg2 = _copy_config(tmp_path / "clean")
+    monkeypatch.setenv("REDIS_URL", "redis://cc:s3cret@10.0.0.5:6379/0")
+    monkeypatch.setenv("CC_FEEDS__AIR__URL", "https://apis.data.go.kr/x?sidoName=a&serviceKey=KEY123")
+    root = load_config(cfg2)
+    assert root.settings.redis.url == "redis://cc:s3cret@10.0.0.5:6379/0"
+    assert root.feeds.air.url and root.feeds.air.url.endswith("serviceKey=KEY123")
