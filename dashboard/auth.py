@@ -298,8 +298,8 @@ def install_auth(server: Flask, store: Store, settings: Settings, secret: str) -
         if current_user.is_authenticated:
             store.revoke_session(current_user.sid, "logout")
             store.audit(current_user.name, "logout", remote_addr=remote())
-        logout_user()
         session.clear()
+        logout_user()  # after the clear: it leaves the flag that deletes a wall's remember cookie
         return redirect("/login")
 
     @server.route("/api/live/ticket")

@@ -287,3 +287,12 @@ def test_login_throttle_memory_is_bounded() -> None:
         throttle.failed("kim", "10.9.9.9")
     assert throttle.wait_s("kim", "10.9.9.9") > 0  # the recent guesser is still held back
     assert throttle.wait_s("never-seen", "10.9.9.9") == 0 and len(throttle._failures) <= 100
+
+
+def test_a_wall_that_signs_out_loses_its_year_long_cookie(client: FlaskClient, store: Store) -> None:
+    token = store.create_device_token("wall-8")
+    client.get(f"/device/login?token={token}")
+    assert client.get_cookie("remember_token") is not None
+    assert client.post("/logout", data={"csrf": _form_token(client)}).status_code == 302
+    assert client.get_cookie("remember_token") is None
+    assert client.get("/wall/1").status_code == 302
