@@ -89,8 +89,9 @@ export function renderHealth() {
     .then((h) => {
       markStaleLayers(h);
       if (!table) { return; }
-      const names = Object.keys(h).filter((k) => k.indexOf('layer:') !== 0 && h[k] && typeof h[k] === 'object'
-        && 'state' in h[k]).sort();
+      // Feeds only: `layer:*` marks stale layers, `_*` are not feeds (the gateway's own report).
+      const names = Object.keys(h).filter((k) => k.indexOf('layer:') !== 0 && k[0] !== '_' && h[k]
+        && typeof h[k] === 'object' && 'state' in h[k]).sort();
       const tbody = table.querySelector('tbody');
       if (names.length) { tbody.replaceChildren(...names.map((k) => healthRow(k, h[k]))); } else { healthMessage(tbody, 'no feed reports health'); }
     })

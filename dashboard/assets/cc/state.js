@@ -1,7 +1,7 @@
 /* The page's live state, shared by every module and exposed as `window.ccLive`.
  *
  * window.ccLive is the documented surface for tests and the benchmark (tests/test_browser.py,
- * bench/live_latency.py); see docs/architecture.md "Browser modules":
+ * bench/live_latency.py). Keep these names stable:
  *   entities[layer]  Map id -> latest update      markers[layer]  Map id -> Leaflet marker
  *   groups[layer]    Leaflet LayerGroup           map             the Leaflet map
  *   n                last frame counter (null while waiting for a snapshot; tests may lower it)
