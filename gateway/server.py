@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import http
 import logging
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
@@ -59,6 +60,7 @@ from spine.tickets import verify_ticket
 log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 2.0
+NOT_YET = sys.maxsize  # `joining` of a page whose first snapshot read has not started
 RESYNC_MIN_S = 1.0  # per page: a page asking for snapshots in a loop gets at most one a second
 MAX_TICKET_CHARS = 2048
 
@@ -69,7 +71,10 @@ class Client:
     user: str
     role: str
     sid: str | None
-    joining: int | None = None  # while its snapshot is read: that snapshot's n
+    # A new page gets nothing numbered until its first snapshot (whose read covers what it missed);
+    # while a snapshot is read for it, this is that snapshot's n and later frames wait in `queue`.
+    joining: int | None = None
+    covered: int = -1  # frames numbered up to this are in its snapshot: never sent to it after
     queue: list[bytes] = field(default_factory=list)  # frames numbered after it, meanwhile
     queued_bytes: int = 0
     last_snapshot: float = float("-inf")
@@ -188,7 +193,8 @@ class Gateway:
         limit = self.settings.max_client_buffer_bytes
         for c in self.clients.values():
             if c.joining is None:
-                live.append(c.ws)
+                if n > c.covered:  # a frame numbered before its snapshot was read, sent late
+                    live.append(c.ws)
             elif n > c.joining:
                 if c.queued_bytes + len(frame) > limit:
                     # Dropping one means it will see a gap and resync: the same as a slow page.
@@ -264,7 +270,7 @@ class Gateway:
     # ---- per-page snapshots (on connect and on resync), read once for every page waiting ------
 
     def _want_snapshot(self, c: Client) -> None:
-        if c.joining is not None or c in self._snap_waiting or c.ws not in self.clients:
+        if (c.joining not in (None, NOT_YET)) or c in self._snap_waiting or c.ws not in self.clients:
             return  # one at a time per page: resync requests in a loop coalesce here
         loop = asyncio.get_running_loop()
         wait = c.last_snapshot + RESYNC_MIN_S - loop.time()
@@ -311,7 +317,8 @@ class Gateway:
             now = asyncio.get_running_loop().time()
             # No await from here on: each page gets its snapshot, then what was numbered after it.
             for c in group:
-                queued, c.joining, c.queue, c.queued_bytes = c.queue, None, [], 0
+                queued, c.covered = c.queue, c.joining if c.joining is not None else c.covered
+                c.joining, c.queue, c.queued_bytes = None, [], 0
                 if c.ws not in self.clients or frame is None:
                     continue
                 c.last_snapshot = now
@@ -358,7 +365,7 @@ class Gateway:
             self.stats.refused_full += 1
             await ws.close(CLOSE_FULL, "try again later")
             return
-        c = Client(ws, str(who.get("u", "?")), str(who.get("r", "")), who.get("sid"))
+        c = Client(ws, str(who.get("u", "?")), str(who.get("r", "")), who.get("sid"), joining=NOT_YET)
         self.clients[ws] = c
         self.stats.clients = len(self.clients)
         log.info("live client %s (%s) connected", c.user, c.role)

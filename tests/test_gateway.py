@@ -274,3 +274,51 @@ async def test_a_failing_audit_refuses_the_video_but_keeps_the_socket(redis_url:
             assert (await next_frame(ws, "batch"))["u"][0]["id"] == "bus-v"  # still live
     finally:
         await stop_gateway(task)
+
+
+async def test_pages_joining_under_live_traffic_miss_nothing_and_see_no_gap(redis_url: str) -> None:
+    # A page's snapshot is read while batches keep flowing to the others: what is numbered after
+    # its snapshot is sent to it after the snapshot, so its picture ends equal to the state and
+    # its frame numbers run without a gap.
+    gw, task = await start_gateway(redis_url)
+    stop = asyncio.Event()
+
+    async def producer() -> None:
+        pub = publish(redis_url)
+        i = 0
+        while not stop.is_set():
+            for b in range(40):
+                pub.update("bus", f"bus-{b}", 37.0 + (i % 100) / 1000, 126.5 + b / 100)
+            await asyncio.to_thread(pub.flush)
+            i += 1
+            await asyncio.sleep(0.005)
+
+    async def page(delay: float) -> tuple[dict[str, tuple[int, float]], list[int]]:
+        await asyncio.sleep(delay)
+        seen: dict[str, tuple[int, float]] = {}
+        numbers: list[int] = []
+        async with connect(ws_url(gw)) as ws:
+            while True:
+                try:
+                    frame = await next_frame(ws, timeout=1.0)
+                except TimeoutError:
+                    return seen, numbers
+                numbers.append(frame["n"])
+                for u in frame["u"]:  # the browser keeps the newest by ts (assets/cc/store.js)
+                    if u["id"] not in seen or seen[u["id"]][0] <= u["ts"]:
+                        seen[u["id"]] = (u["ts"], u["lat"])
+
+    prod = asyncio.create_task(producer())
+    pages = [asyncio.create_task(page(0.05 * i)) for i in range(12)]
+    await asyncio.sleep(1.2)
+    stop.set()
+    await prod
+    results = await asyncio.gather(*pages)
+    try:
+        state = {k.decode(): json.loads(v) for k, v in
+                 redis.Redis.from_url(redis_url).hgetall(channels.state_key("bus")).items()}
+        for seen, numbers in results:
+            assert numbers == list(range(numbers[0], numbers[0] + len(numbers))), numbers
+            assert {i: lat for i, (_, lat) in seen.items()} == {i: u["lat"] for i, u in state.items()}
+    finally:
+        await stop_gateway(task)
