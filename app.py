@@ -137,6 +137,7 @@ class Stack:
         self.started_at: dict[str, float] = {}
         self.restart_at: dict[str, float] = {}  # part -> monotonic deadline of its scheduled restart
         self.spawned: list[tuple[str, float]] = []  # (part, monotonic time): the restart history
+        self.deaths: list[tuple[str, float, float]] = []  # (part, seconds it ran, restart delay given)
         self.redis: EmbeddedRedis | None = None
         self.mqtt: EmbeddedMosquitto | None = None
         self._server_retry_at = 0.0
@@ -229,6 +230,7 @@ class Stack:
                 ran = now - self.started_at.get(part, now)
                 wait = self.policy.delay(part, ran)
                 self.restart_at[part] = now + wait
+                self.deaths.append((part, ran, wait))
                 log.warning("%s exited with %s after %.1fs; restarting in %.1fs", part, proc.returncode,
                             ran, wait)
 

@@ -113,15 +113,13 @@ def test_back_off_grows_for_a_crash_loop_and_resets_after_a_healthy_run(tmp_path
     counter = tmp_path / "runs"
     stack = Stack(Settings(), commands={"flaky": [sys.executable, "-S", "-c", FLAKY, str(counter)]},
                   policy=RestartPolicy(min_s=0.2, max_s=5.0, healthy_s=1.0), tick_s=0.05)
-    waits: list[float] = []
-    policy_delay = stack.policy.delay
-    stack.policy.delay = lambda name, ran: waits.append(policy_delay(name, ran)) or waits[-1]  # type: ignore
     _supervised(stack)
     try:
         deadline = time.monotonic() + 30
         while len(stack.spawned) < 7 and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert len(stack.spawned) == 7, (stack.spawned, waits)
+        waits = [wait for _, _, wait in stack.deaths]
+        assert len(stack.spawned) == 7, (stack.spawned, stack.deaths)
         # Four quick deaths: 0.2, 0.4, 0.8, 1.6 s; the 5th run was healthy: back to 0.2, then 0.4.
         assert waits == [0.2, 0.4, 0.8, 1.6, 0.2, 0.4]
         starts = [t for _, t in stack.spawned]
