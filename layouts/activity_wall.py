@@ -1,8 +1,8 @@
 """Activity wall: N video tiles showing the N cameras with the most recent activity.
 
-The page is static; dashboard/assets/video.js re-orders the tiles live from the camera layer
-(`window.ccLive.entities.camera`, props.last_activity), lets the operator pin a tile, and
-injects the tile styles (this page owns no CSS file).
+The page is static; dashboard/assets/cc/tiles.js re-orders the tiles live from the camera layer
+(`window.ccLive.entities.camera`, props.last_activity) and lets the operator pin a tile; the tile
+styles are in assets/controlroom.css (a CSP without inline scripts; no injected <style>).
 The first picture comes from config/cameras.yaml so the page is never empty.
 """
 

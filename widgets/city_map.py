@@ -1,6 +1,6 @@
-"""The city map: an offline district base, live layers filled by assets/live.js, a legend.
+"""The city map: an offline district base, live layers filled by the page modules (assets/cc), a legend.
 
-Live markers are not Dash props: live.js finds each `dl.LayerGroup(id="cc-layer-<layer>")` when
+Live markers are not Dash props: assets/cc/map.js finds each `dl.LayerGroup(id="cc-layer-<layer>")` when
 Leaflet creates it and moves markers in place, because rebuilding a GeoJSON layer per update
 saturates the browser at a few thousand points (docs/architecture.md).
 """

@@ -1,4 +1,4 @@
-"""Small panels around the map. Their numbers are filled by assets/live.js from the live
+"""Small panels around the map. Their numbers are filled by assets/cc/panels.js from the live
 socket (data-cc-* attributes), so they change with the map and cost the server nothing."""
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def layer_toggles(layers: list[str]) -> html.Div:
 
 
 def health_table() -> html.Div:
-    """Feed health from the adapters (filled by live.js from /api/health every 5 s)."""
+    """Feed health from the adapters (filled by cc/panels.js from /api/health every 5 s)."""
     return html.Div([html.H2("Feed health", className="cc-panel-title"),
                      html.Table([html.Thead(html.Tr([html.Th("source"), html.Th("state"),
                                                      html.Th("age / contract"), html.Th("msg/s"),

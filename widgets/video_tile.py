@@ -1,6 +1,6 @@
 """A video tile: the camera's live frames with its name over it.
 
-dashboard/assets/video.js asks the live socket for the camera's frames while the tile is on
+dashboard/assets/cc/tiles.js asks the live socket for the camera's frames while the tile is on
 screen and stops when it leaves (frames cost bandwidth and decoding for as long as they flow).
 `/video/<id>.mjpg` stays available as a plain MJPEG stream for tools outside the browser UI.
 """
@@ -11,7 +11,7 @@ from dash import html
 
 
 def video_tile(camera_id: str | None, name: str = "", index: int = 0) -> html.Div:
-    """One tile; `camera_id` None gives an empty tile that video.js fills from live activity."""
+    """One tile; `camera_id` None gives an empty tile that cc/tiles.js fills from live activity."""
     return html.Div([
         html.Img(className="cc-video-img", alt=f"Live video: {name}" if name else "Live video"),
         html.Div([html.Span(name or "-", className="cc-video-name"),
@@ -23,7 +23,7 @@ def video_tile(camera_id: str | None, name: str = "", index: int = 0) -> html.Di
 
 
 def drone_tile(camera_id: str, drone_id: str, name: str) -> html.Div:
-    """The drone's video with its telemetry over it (filled by live.js from the drone layer)."""
+    """The drone's video with its telemetry over it (filled by cc/panels.js from the drone layer)."""
     tile = video_tile(camera_id, name, index=90)
     tile.children.append(html.Div("-", className="cc-telemetry", **{"data-cc-telemetry": drone_id}))
     return html.Div([html.H2(name, className="cc-panel-title"), tile], className="cc-panel cc-drone-panel")
