@@ -7,6 +7,7 @@ person reading it is often an installer at a wall, not the author of the code.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
@@ -206,6 +207,8 @@ def explain(exc: ValidationError, title: str, prefix: str = "",
         loc = locate(list(err["loc"])) if locate else list(err["loc"])
         where = prefix + (".".join(str(p) for p in loc) or "(top level)")
         got = err.get("input")
+        if isinstance(got, str):  # a URL's password never reaches a terminal or a log
+            got = re.sub(r"://([^/@\s:]*):[^/@\s]*@", r"://\1:***@", got)
         shown = "" if isinstance(got, dict | list) else f" (got {got!r})"
         lines.append(f"  - {where}: {err['msg']}{shown}")
     return "\n".join(lines)

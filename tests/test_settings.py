@@ -240,3 +240,10 @@ def test_credentials_in_files_are_refused_and_taken_from_the_environment(
     root = load_config(cfg2)
     assert root.settings.redis.url == "redis://cc:s3cret@10.0.0.5:6379/0"
     assert root.feeds.air.url and root.feeds.air.url.endswith("serviceKey=KEY123")
+
+
+def test_a_password_in_a_bad_value_is_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CC_GATEWAY__PORT", "ws://cc:s3cret@h:1")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert "gateway.port" in str(info.value) and "s3cret" not in str(info.value)
