@@ -135,3 +135,11 @@ def test_the_browser_code_has_no_colours_or_vocabulary_of_its_own() -> None:
         # No markup from strings: the modules build DOM with textContent / setAttribute.
         assert not re.search(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write", text), path.name
     assert not (ASSETS / "live.js").exists() and not (ASSETS / "video.js").exists()
+
+
+def test_the_page_index_preloads_every_module_and_embeds_the_registry() -> None:
+    from dashboard.app_factory import INDEX, MODULES
+
+    assert {f"{m}.js" for m in MODULES} == {p.name for p in (ASSETS / "cc").glob("*.js")}
+    assert '<script type="module" src="/assets/cc/main.js">' in INDEX
+    assert layers.registry_json() in INDEX
