@@ -162,7 +162,8 @@ class Gateway:
                 return
             for upd in decode_updates(data, self.rejects, where=ch, limits=self.limits):
                 if upd.layer != layer:
-                    self.rejects.add("layer_mismatch", f"{upd.layer} update on this channel", ch)
+                    where = f"{ch} src={upd.src}" if upd.src else ch
+                    self.rejects.add("layer_mismatch", f"{upd.layer} update on this channel", where)
                     continue
                 self.batcher.add_update(upd)
         self._wake()

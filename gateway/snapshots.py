@@ -54,7 +54,8 @@ async def read_state(client: aioredis.Redis, layers: Sequence[str], rejects: Rej
             if upd is None:
                 continue
             if upd.layer != layer:
-                rejects.add("layer_mismatch", f"{upd.layer} entry {upd.id!r}", where)
+                rejects.add("layer_mismatch", f"{upd.layer} entry {upd.id!r}",
+                            f"{where} src={upd.src}" if upd.src else where)
                 continue
             updates.append(upd)
     events: list[Event] = []

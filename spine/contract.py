@@ -270,8 +270,18 @@ def _decode_item(part: bytes, one: msgspec.json.Decoder, limits: DecodeLimits, n
         raise _Bad("too_large", f"message of {len(part)} bytes > {limits.max_item_bytes}")
     _check_depth(part, limits.max_depth)
     item = one.decode(part)
-    _check_item(item, limits, now)
-    return check_typed(item)
+    try:
+        _check_item(item, limits, now)
+        return check_typed(item)
+    except Exception as exc:
+        exc.cc_src = getattr(item, "src", "")  # decoded far enough to name its producer
+        raise
+
+
+def _source(where: str, exc: Exception) -> str:
+    """Where a reject is counted: the channel or key, and the producer's `src` once it is known."""
+    src = getattr(exc, "cc_src", "")
+    return f"{where} src={src}" if src else where
 
 
 def _decode_each(raw: bytes, one: msgspec.json.Decoder, max_item_bytes: int, rejects: RejectLog,
@@ -304,7 +314,7 @@ def _decode_each(raw: bytes, one: msgspec.json.Decoder, max_item_bytes: int, rej
         try:
             out.append(_decode_item(bytes(part), one, limits, now))
         except Exception as exc:
-            rejects.add(_classify(exc, bytes(part)), str(exc), where)
+            rejects.add(_classify(exc, bytes(part)), str(exc), _source(where, exc))
     return out
 
 
@@ -325,7 +335,7 @@ def decode_stored_update(raw: bytes, rejects: RejectLog, where: str = "", *,
     try:
         return _decode_item(bytes(raw), _one_update, limits, now_ms() if now is None else now)
     except Exception as exc:
-        rejects.add(_classify(exc, bytes(raw)), str(exc), where)
+        rejects.add(_classify(exc, bytes(raw)), str(exc), _source(where, exc))
         return None
 
 
@@ -336,7 +346,7 @@ def decode_stored_event(raw: bytes, rejects: RejectLog, where: str = "", *,
     try:
         return _decode_item(bytes(raw), _one_event, limits, now_ms() if now is None else now)
     except Exception as exc:
-        rejects.add(_classify(exc, bytes(raw)), str(exc), where)
+        rejects.add(_classify(exc, bytes(raw)), str(exc), _source(where, exc))
         return None
 
 
