@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, WebSocketRoute, sync_playwright
 
 from dashboard.store import Store
 from spine.contract import Event, now_ms
@@ -470,3 +471,26 @@ def test_a_page_whose_session_ends_says_so_and_goes_to_the_login(browser: Browse
     assert wall.evaluate("ccLive.stats.reconnects") == 0  # no retry with a dead session
     wall.wait_for_url("**/login**", timeout=10_000)
     context.close()
+
+
+def test_a_full_gateway_makes_the_page_wait_longer_then_reconnect(browser: Browser,
+                                                                   stack: RunningStack) -> None:
+    """Close code 1013 (the gateway's max_clients reached, gateway/server.py) is answered with a retry
+    after >= 3 s (+-25 % jitter), not the 0.5 s of an ordinary drop. The first socket of the page is
+    closed with 1013 by Playwright's WebSocket route; the retry goes to the real gateway."""
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    opened: list[float] = []
+
+    def handler(ws: WebSocketRoute) -> None:
+        opened.append(time.monotonic())
+        if len(opened) == 1:
+            ws.close(code=1013, reason="try again later")
+        else:
+            ws.connect_to_server()
+
+    page.route_web_socket(re.compile(r".*/live\?ticket=.*"), handler)
+    sign_in(page, stack, "/wall/1")
+    assert page.evaluate("ccLive.stats.closeCodes[1013]") == 1
+    assert page.evaluate("ccLive.stats.reconnects") == 1 and len(opened) == 2
+    assert opened[1] - opened[0] >= 2.2
+    page.close()
