@@ -6,6 +6,7 @@ import { addEvents, clearEvents } from './events.js';
 export function applyUpdate(u) {
   const known = cc.entities[u.layer];
   if (!known) { return false; }
+  if (!u.props || typeof u.props !== 'object') { u.props = {}; }  // empty props are left out on the wire
   const old = known.get(u.id);
   if (old && old.ts > u.ts) { return false; }  // an older value than the one shown
   if (u.gone) { known.delete(u.id); } else { known.set(u.id, u); }
