@@ -262,7 +262,12 @@ def _check_item(item: EntityUpdate | Event, limits: DecodeLimits, now: int) -> N
         raise _Bad("stale_ts", f"ts {item.ts} is {(now - item.ts) / DAY_MS:.1f} days old")
     if isinstance(item, EntityUpdate) and item.seq > limits.max_abs_number:
         raise _Bad("huge_number", f"seq {str(item.seq)[:40]}")
-    _check_value(item.props, limits)
+    try:
+        check_typed(item)  # the layer's props struct bounds every number, on the hot path in C
+    except msgspec.ValidationError:
+        # Only for a reject: name a non-finite or huge number as such, else the field's check.
+        _check_value(item.props, limits)
+        raise
 
 
 def _decode_item(part: bytes, one: msgspec.json.Decoder, limits: DecodeLimits, now: int) -> Any:
@@ -272,7 +277,7 @@ def _decode_item(part: bytes, one: msgspec.json.Decoder, limits: DecodeLimits, n
     item = one.decode(part)
     try:
         _check_item(item, limits, now)
-        return check_typed(item)
+        return item
     except Exception as exc:
         exc.cc_src = getattr(item, "src", "")  # decoded far enough to name its producer
         raise
