@@ -342,11 +342,12 @@ def test_a_critical_flood_stage_is_drawn_in_the_critical_colour(browser: Browser
     props = {"name": "굴포천 (E2E)", "kind": "water_level", "unit": "m", "value": 4.4,
              **level_props(rules, [RuleState(active=True) for _ in rules])}
     assert props["level"] == "critical" and props["rule"] == "심각"
-    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    page, _, errors = watched_page(browser, viewport={"width": 1600, "height": 1000})
     sign_in(page, stack, "/supervisor")
     pub = Publisher(connect(redis_url), src="browser-test")
     pub.update("sensor", "sen-e2e-critical", 37.50, 126.72, props)
     pub.update("sensor", "sen-e2e-normal", 37.51, 126.72, {**props, "level": "normal", "rule": None})
+    pub.update("camera", "cam-e2e-bare", 37.52, 126.72, {})  # no props at all on the wire
     assert pub.flush()
     page.wait_for_function("() => ccLive.markers.sensor.has('sen-e2e-critical') &&"
                            " ccLive.markers.sensor.has('sen-e2e-normal')", timeout=10_000)
@@ -361,6 +362,10 @@ def test_a_critical_flood_stage_is_drawn_in_the_critical_colour(browser: Browser
     popup = page.locator(".cc-popup")
     popup.wait_for(timeout=5_000)
     assert "심각 Critical" in popup.inner_text() and "심각" in popup.inner_text()
+    # The KPI counts it as over threshold, and the panels keep running with a props-less camera.
+    page.wait_for_function(
+        "() => Number(document.querySelector('[data-cc-kpi=sensor_alarm]').textContent) >= 1", timeout=5_000)
+    assert errors == []
     page.close()
 
 
