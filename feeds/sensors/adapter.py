@@ -23,9 +23,6 @@ from spine.contract import Event, Rejected, validate_event
 
 __all__ = ["SensorAdapter", "broker_address"]
 
-SEVERITY_ORDER = ("info", "low", "medium", "high", "critical")
-
-
 MAX_UNKNOWN_SENSORS = 1000  # with discovery on (accept_unknown): self-described sensors beyond the registry
 
 
