@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from feeds.simulator.world import district_index
 from spine.contract import Event
+from spine.layers import sensor_level
 
 # (kind, unit, name, district id, baseline, caution threshold)
 SITES: tuple[tuple[str, str, str, str, float, float], ...] = (
@@ -91,7 +92,7 @@ class SensorNetwork:
             # First-order lag toward the target plus sensor noise.
             s.value += (target - s.value) * min(1.0, dt / 60) + rng.gauss(0, 0.01 * (s.threshold or 1))
             s.value = max(0.0, s.value)
-            level = "caution" if s.value >= s.threshold else "normal"
+            level = sensor_level("medium" if s.value >= s.threshold else None)  # the event's severity
             s.props = {"name": s.name, "kind": s.kind, "unit": s.unit, "district": s.district,
                        "value": round(s.value, 3), "threshold": s.threshold, "level": level}
             # A 5 % band below the threshold so a value hovering there does not chatter.
