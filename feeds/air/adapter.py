@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import urllib.error
 import urllib.parse
 from typing import Any
 
@@ -17,6 +18,15 @@ from spine.contract import now_ms
 
 HOUR_MS = 3_600_000
 HISTORY_REFRESH_S = 300.0
+BACKFILL_FIRST_RETRY_S = 5.0  # a history server that did not answer is asked again after this,
+BACKFILL_MAX_RETRY_S = 1800.0  # doubling up to this
+
+
+def _unreachable(exc: Exception) -> bool:
+    """No answer at all (refused, timed out), as opposed to an answer without data for a station."""
+    if isinstance(exc, urllib.error.HTTPError):
+        return False
+    return isinstance(exc, urllib.error.URLError | ConnectionError | TimeoutError)
 
 
 class AirAdapter(Adapter):
@@ -33,6 +43,9 @@ class AirAdapter(Adapter):
         self.series: dict[str, dict[int, Row]] = {}
         self._loaded = False
         self._backfilled = False
+        self._backfill_done: set[str] = set()
+        self._backfill_retry_at = 0.0
+        self._backfill_wait = BACKFILL_FIRST_RETRY_S
         # What the history in Redis holds, per station and hour: written again by the Publisher
         # whenever Redis lost it (restart without its data) and every HISTORY_REFRESH_S.
         self.stored: dict[str, dict[int, dict]] = {}
@@ -42,25 +55,40 @@ class AirAdapter(Adapter):
     def connect(self) -> None:
         if not self._loaded:
             self._load_history()
-        if self.backfill_url and not self._backfilled:
-            # Best effort, once: a station whose history is unavailable must not block live data
-            # (nor re-fetch every station, spending an API key's daily quota, on each retry).
+        self._maybe_backfill()
+
+    def _maybe_backfill(self) -> None:
+        """Best effort, once per station: a station whose history is unavailable must not block live
+        data (nor re-fetch every station, spending an API key's daily quota, on each retry). But a
+        server that does not answer at all (down, or started after us) is not "no history": the
+        stations not yet fetched are asked again later, with back-off."""
+        if not self.backfill_url or self._backfilled or time.monotonic() < self._backfill_retry_at:
+            return
+        missing = 0
+        for name in self.stations:
+            if name in self._backfill_done:
+                continue
+            quoted = urllib.parse.quote(name) if "://" in self.backfill_url else name
+            try:
+                self.ingest(fetch(self.backfill_url.replace("{station}", quoted), timeout=20), station=name)
+            except Exception as exc:
+                if _unreachable(exc):
+                    self._backfill_retry_at = time.monotonic() + self._backfill_wait
+                    self.log.warning("24 h history: no answer (%s); asking again in %.0f s", exc,
+                                     self._backfill_wait)
+                    self._backfill_wait = min(self._backfill_wait * 2, BACKFILL_MAX_RETRY_S)
+                    break
+                missing += 1
+                self.log.debug("history of %s unavailable: %s", name, exc)
+            self._backfill_done.add(name)
+        else:
             self._backfilled = True
-            missing = 0
-            for name in self.stations:
-                quoted = urllib.parse.quote(name) if "://" in self.backfill_url else name
-                try:
-                    self.ingest(fetch(self.backfill_url.replace("{station}", quoted), timeout=20),
-                                station=name)
-                except Exception as exc:
-                    missing += 1
-                    self.log.debug("history of %s unavailable: %s", name, exc)
-            if missing:
-                self.log.warning("24 h history unavailable for %d of %d stations", missing,
-                                 len(self.stations))
-            self.flush()
+        if missing:
+            self.log.warning("24 h history unavailable for %d of %d stations", missing, len(self.stations))
+        self.flush()
 
     def run_once(self) -> None:
+        self._maybe_backfill()
         if self.url:
             self.ingest(fetch(self.url, timeout=20))
             self.flush()
@@ -70,6 +98,7 @@ class AirAdapter(Adapter):
         while not self._stop.wait(min(1.0, max(0.0, deadline - time.monotonic()))):
             if time.monotonic() >= deadline:
                 break
+            self._maybe_backfill()  # due only after a history server did not answer
             self.flush()
 
     def _load_history(self) -> None:

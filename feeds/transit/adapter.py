@@ -25,7 +25,8 @@ SHAPES_TMP_KEY = f"{PREFIX}:transit:shapes-next"
 SHAPES_REFRESH_S = 300.0
 
 
-STATIC_RETRY_S = 300  # a missing static GTFS is tried again this often
+STATIC_FIRST_RETRY_S = 5.0  # a missing static GTFS is tried again after this, doubling up to
+STATIC_RETRY_S = 300  # this (a server that starts after us answers within seconds)
 
 
 @dataclass(slots=True)
@@ -49,6 +50,7 @@ class TransitAdapter(Adapter):
         self.static = StaticGtfs()
         self._static_loaded = False
         self._static_retry_at = 0.0
+        self._static_wait = STATIC_FIRST_RETRY_S
         self._seen: dict[str, _Seen] = {}
         self._delays: dict[str, tuple[int, float]] = {}  # trip or "veh:<id>" -> (delay s, seen at)
 
@@ -62,9 +64,10 @@ class TransitAdapter(Adapter):
         try:
             self.load_static(fetch(self.static_url, timeout=30))
         except Exception as exc:
-            self._static_retry_at = time.monotonic() + STATIC_RETRY_S
-            self.log.warning("static GTFS unavailable (%s); live feed runs without it, retry in %d s",
-                             exc, STATIC_RETRY_S)
+            self._static_retry_at = time.monotonic() + self._static_wait
+            self.log.warning("static GTFS unavailable (%s); live feed runs without it, retry in %.0f s",
+                             exc, self._static_wait)
+            self._static_wait = min(self._static_wait * 2, STATIC_RETRY_S)
 
     def load_static(self, data: bytes) -> None:
         try:

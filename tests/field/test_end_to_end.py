@@ -133,3 +133,24 @@ def test_health_marks_a_silent_source_stale(redis_url: str, area) -> None:
     assert w.write_once()
     doc = json.loads(client.hget("cc:v1:health", "mavlink"))
     assert doc["state"] == "stale" and json.loads(client.hget("cc:v1:health", "layer:drone"))["stale"]
+
+
+def test_feeds_started_before_their_sources_catch_up(redis_url: str, mosquitto: EmbeddedMosquitto,
+                                                     tmp_path) -> None:
+    """The feeds part may come up before the servers it reads (the demo's parts start side by side; a
+    real API may be down at start). Once they answer, route lines and the 24 h air history arrive
+    within seconds, not after a 5 minute retry or never."""
+    root = demo_root(mosquitto, {"CC_SIMULATOR__BUSES": "50", "CC_SIMULATOR__CAMERAS": "5",
+                                 "CC_FEEDS__SENSORS__TOPIC_PREFIX": "late/"})
+    client = redis.Redis.from_url(redis_url)
+    client.delete("cc:v1:transit:shapes", *client.keys("cc:v1:air:history:*"))
+    runner = FieldRunner(redis_url, root.feeds, tmp_path).start()
+    sim = SimulatorPart(redis_url, root.settings.simulator, root.feeds)
+    try:
+        threading.Event().wait(2.0)  # the adapters have tried and failed by now
+        sim.start()
+        wait_for(lambda: client.hlen("cc:v1:transit:shapes") > 0, 20)
+        wait_for(lambda: client.zcard("cc:v1:air:history:부평") >= 20, 20)
+    finally:
+        runner.stop()
+        sim.stop()
