@@ -322,6 +322,16 @@ class Gateway:
                 c.joining, c.queue, c.queued_bytes = None, [], 0
                 if c.ws not in self.clients or frame is None:
                     continue
+                if not have_state and c.last_snapshot != float("-inf"):
+                    # The read failed: an empty snapshot would blank a picture this page has. It
+                    # keeps it, gets what was numbered meanwhile, and asks again shortly.
+                    c.covered = -1
+                    for q in queued:
+                        self._send([c.ws], q)
+                    if c.resync_timer is None:
+                        c.resync_timer = asyncio.get_running_loop().call_later(
+                            RESYNC_MIN_S, self._resync_timer_fired, c)
+                    continue
                 c.last_snapshot = now
                 self.stats.snapshots += 1
                 self._send([c.ws], frame)
