@@ -322,3 +322,63 @@ async def test_pages_joining_under_live_traffic_miss_nothing_and_see_no_gap(redi
             assert {i: lat for i, (_, lat) in seen.items()} == {i: u["lat"] for i, u in state.items()}
     finally:
         await stop_gateway(task)
+
+
+async def test_a_page_served_before_redis_is_up_gets_the_picture_when_it_comes(tmp_path: Path) -> None:
+    from config.settings import GatewaySettings
+    from spine.servers.managed import free_port
+    from tests.gateway_support import SECRET
+
+    server = EmbeddedRedis(tmp_path / "redis")
+    url = server.start()
+    publish(url, ("bus", "bus-early", 37.45, 126.70))
+    server.stop()
+    gw = Gateway(url, GatewaySettings(host="127.0.0.1", port=free_port(), batch_ms=20), SECRET)
+    task = asyncio.create_task(gw.serve())
+    try:
+        await asyncio.wait_for(gw.ready.wait(), 5)
+        async with connect(ws_url(gw)):
+            pytest.fail("a ticket cannot be claimed without Redis")
+    except InvalidStatus as exc:
+        assert exc.response.status_code == 503  # the page retries; nothing half-served
+    try:
+        server.start()
+        for _ in range(300):
+            if gw.redis_up:
+                break
+            await asyncio.sleep(0.05)
+        async with connect(ws_url(gw)) as ws:
+            snap = await next_frame(ws, "snapshot", timeout=10)
+            assert [u["id"] for u in snap["u"]] == []  # Redis restarted empty (no persistence here)
+            assert snap["redis"] is True
+    finally:
+        await stop_gateway(task)
+        server.stop()
+
+
+async def test_a_failed_snapshot_read_does_not_blank_a_page(redis_url: str,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import gateway.server as server_module
+
+    publish(redis_url, ("bus", "bus-1", 37.45, 126.70))
+    gw, task = await start_gateway(redis_url)
+    try:
+        async with connect(ws_url(gw)) as ws:
+            first = await next_frame(ws, "snapshot")
+            assert [u["id"] for u in first["u"]] == ["bus-1"]
+            real = server_module.read_state
+            calls = []
+
+            async def flaky(*args: object, **kwargs: object) -> object:
+                calls.append(1)
+                if len(calls) == 1:
+                    raise ConnectionError("read timed out")  # fault injection: one failed read
+                return await real(*args, **kwargs)
+
+            monkeypatch.setattr(server_module, "read_state", flaky)
+            await asyncio.sleep(1.0)  # past the per-page resync interval
+            await ws.send(json.dumps({"op": "resync"}))
+            snap = await next_frame(ws, "snapshot", timeout=5)  # the retry, not an empty picture
+            assert [u["id"] for u in snap["u"]] == ["bus-1"] and len(calls) == 2
+    finally:
+        await stop_gateway(task)
