@@ -7,6 +7,7 @@ or the feed keeps repeating an old fix. Unchanged fixes are not republished.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass
@@ -125,6 +126,10 @@ class TransitAdapter(Adapter):
             if rec.ts_s > now_s + self.cfg.max_future_s:
                 self.reject("future_timestamp", f"{rec.vehicle_id}: {rec.ts_s - now_s:.0f}s ahead")
                 continue
+            if rec.ts_s > now_s:
+                # Within the clock-skew tolerance: counted as "now", so one future-dated fix cannot
+                # hold the vehicle until real time catches up with it.
+                rec = dataclasses.replace(rec, ts_s=int(now_s))
             if rec.speed_ms is not None and rec.speed_ms > self.cfg.max_speed_ms:
                 self.reject("out_of_range:speed", f"{rec.vehicle_id}: {rec.speed_ms} m/s")
                 continue

@@ -112,6 +112,20 @@ def test_hostile_input_is_counted(redis_url: str, area) -> None:
     assert a.ingest(good) == 1  # still running
 
 
+def test_a_fix_within_the_skew_cannot_freeze_a_bus(redis_url: str, rclient: redis.Redis, area) -> None:
+    """A fix dated 4 min ahead (inside max_future_s) used to hold the bus until real time caught up."""
+    a = TransitAdapter(redis.Redis.from_url(redis_url), TransitConfig(), area)
+    assert a.ingest(feed([{"id": "b1", "ts": int(time.time()) + 240}])) == 1
+    a.flush()
+    moved = (BUPYEONG[0] + 0.002, BUPYEONG[1] + 0.002)
+    time.sleep(1.1)  # GTFS-rt time is in whole seconds: the next real fix is at least a second later
+    assert a.ingest(feed([{"id": "b1", "lat": moved[0], "lon": moved[1], "ts": int(time.time()) + 1}])) == 1
+    a.flush()
+    state = json.loads(rclient.hget("cc:v1:state:bus", "b1"))
+    assert (state["lat"], state["lon"]) == pytest.approx(moved)
+    assert state["ts"] <= time.time() * 1000 + 2000  # never shown as newer than now
+
+
 def test_fade_then_gone(redis_url: str, rclient: redis.Redis, area) -> None:
     a = TransitAdapter(redis.Redis.from_url(redis_url), TransitConfig(), area)
     a.ingest(
