@@ -87,8 +87,9 @@ def publish_cameras(redis_url: str, count: int) -> None:
         time.sleep(0.2)
 
 
-def idle_clients(port: int, count: int, seconds: float) -> None:
-    """count extra live sockets that read every frame, as more wall screens would."""
+def idle_clients(port: int, sids: list[str], seconds: float) -> None:
+    """One extra live socket per web session in `sids` that reads every frame, as more wall screens
+    would (the gateway closes sockets whose session is not valid, so each has a real one)."""
     import asyncio
 
     from websockets.asyncio.client import connect as ws_connect
@@ -96,7 +97,7 @@ def idle_clients(port: int, count: int, seconds: float) -> None:
     from spine.tickets import issue_ticket
 
     async def one(i: int) -> None:
-        ticket = issue_ticket("bench-secret", f"extra-{i}", "operator")
+        ticket = issue_ticket("bench-secret", "bench", "admin", sid=sids[i])
         async with ws_connect(f"ws://127.0.0.1:{port}/live?ticket={ticket}", max_size=None) as ws:
             end = time.monotonic() + seconds
             while time.monotonic() < end:
@@ -104,7 +105,7 @@ def idle_clients(port: int, count: int, seconds: float) -> None:
                     await asyncio.wait_for(ws.recv(), 1)
 
     async def run() -> None:
-        await asyncio.gather(*(one(i) for i in range(count)))
+        await asyncio.gather(*(one(i) for i in range(len(sids))))
 
     asyncio.run(run())
 
@@ -126,7 +127,8 @@ class Bench:
                     "CC_WEB__PORT": str(self.web_port), "CC_GATEWAY__PORT": str(self.gw_port),
                     "CC_SECRET_KEY": "bench-secret", "CC_BENCH": "1", "CC_LOG_LEVEL": "WARNING"}
         (tmp / "data").mkdir()
-        Store(f"sqlite:///{tmp / 'data' / 'controlroom.db'}").add_user("bench", "bench-password", "admin")
+        self.store = Store(f"sqlite:///{tmp / 'data' / 'controlroom.db'}")
+        self.store.add_user("bench", "bench-password", "admin")
         self.procs = {part: subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--only", part],
                                              env=self.env, cwd=ROOT, stdin=subprocess.DEVNULL)
                       for part in ("gateway", "web")}
@@ -178,7 +180,8 @@ def measure_push(bench: Bench, page, rate: int, seconds: float) -> dict:
 def measure_extra_clients(bench: Bench, rate: int, seconds: float, count: int) -> float:
     """Gateway CPU per extra connected client, in % of one core."""
     gw = psutil.Process(bench.procs["gateway"].pid)
-    clients = mp.Process(target=idle_clients, args=(bench.gw_port, count, seconds + 6))
+    sids = [bench.store.create_session("bench", "user") for _ in range(count)]
+    clients = mp.Process(target=idle_clients, args=(bench.gw_port, sids, seconds + 6))
     clients.start()
     time.sleep(3)  # connected and past their snapshots
     cpu0, t0 = gw.cpu_times(), time.monotonic()
