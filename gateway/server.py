@@ -304,6 +304,7 @@ class Gateway:
             updates: list = []
             events: list = []
             if have_state:
+                self.stats.snapshot_reads += 1
                 try:
                     updates, events = await read_state(self.redis, LAYERS, self.rejects, self.limits)
                 except (RedisError, OSError) as exc:

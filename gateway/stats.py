@@ -33,7 +33,8 @@ class GatewayStats:
     received: int = 0
     coalesced: int = 0
     batches: int = 0
-    snapshots: int = 0
+    snapshots: int = 0  # snapshot frames sent (per page, and layer snapshots)
+    snapshot_reads: int = 0  # full-state reads for pages: joining pages share one
     gaps: int = 0
     lagging_skips: int = 0
     redis_reconnects: int = 0

@@ -54,6 +54,7 @@ async def test_two_hundred_screens_reconnecting_at_once_all_get_their_picture(re
         assert results == ["ok"] * WAVE
         # Joining screens share snapshot reads: far fewer reads than screens.
         assert gw.stats.snapshots == WAVE
+        assert gw.stats.snapshot_reads < WAVE / 4, gw.stats.snapshot_reads
         assert gw.stats.refused_full == 0
     finally:
         hold.set()
