@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Iterable
 
 import redis.asyncio as aioredis
@@ -22,6 +23,8 @@ log = logging.getLogger(__name__)
 SessionCheck = Callable[[set[str]], set[str]]  # sids -> the subset still valid (blocking: in a thread)
 CLOSE_REVOKED = 4401  # the page shows "revoked" and goes to the login
 CLOSE_FULL = 1013  # "try again later": the page reconnects after a pause
+FAILURE_LOG_EVERY_S = 60.0
+_last_failure_log = [float("-inf")]
 
 
 def ticket_problem(who: dict | None, need_sid: bool) -> str | None:
@@ -52,6 +55,9 @@ async def invalid_sessions(check: SessionCheck, sids: Iterable[str]) -> set[str]
     try:
         valid = await asyncio.to_thread(check, wanted)
     except Exception:
-        log.exception("session check failed; keeping open sockets until the next check")
+        now = time.monotonic()
+        if now - _last_failure_log[0] >= FAILURE_LOG_EVERY_S:  # asked every second: log once a minute
+            _last_failure_log[0] = now
+            log.exception("session check failed; keeping open sockets until a check succeeds")
         return set()
     return wanted - set(valid)
