@@ -88,9 +88,11 @@ class GatewaySettings(Section):
     max_message_bytes: int = Field(65536, ge=1024)
     max_client_buffer_bytes: int = Field(8 * 1024 * 1024, ge=65536)
     # Timestamps screens would trust: further ahead than this froze an entity (screens keep the
-    # newest); older than max_age_s is a broken clock or a forgotten key (0: no age check).
+    # newest); older than max_age_s is a broken clock (0: no age check). A year, not days: an
+    # entity's ts is when its state last changed, and a camera or station may rightly keep one
+    # state for weeks (producers refresh it with its original ts); screens show that age.
     max_future_skew_s: float = Field(30.0, ge=0, le=86_400)
-    max_age_s: float = Field(7 * 86_400, ge=0)
+    max_age_s: float = Field(366 * 86_400, ge=0)
     # Sockets served at once; one more is closed with 1013 "try again later" and its page retries.
     # The Redis pool is sized with it (see redis_pool_size) so a reconnect wave never fails on Redis.
     max_clients: int = Field(1000, ge=1, le=100_000)
