@@ -20,6 +20,7 @@ from pathlib import Path
 import psutil
 
 from spine.servers.managed import free_port
+from tests.webtools import FAST_HASH_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -84,7 +85,8 @@ def start_stack(tmp: Path, extra_env: dict[str, str] | None = None, timeout: flo
     env = {**os.environ, "CC_DATA_DIR": str(data), "CC_WEB__PORT": str(web_port),
            "CC_GATEWAY__PORT": str(gw_port), "CC_SIMULATOR__BUSES": "300", "CC_SIMULATOR__CAMERAS": "50",
            "CC_PROFILE": "demo", "CC_SIMULATOR__HTTP_PORT": str(free_port()),
-           "CC_SIMULATOR__MAVLINK_PORT": str(free_udp_port()), "PYTHONUNBUFFERED": "1", **(extra_env or {})}
+           "CC_SIMULATOR__MAVLINK_PORT": str(free_udp_port()), "PYTHONUNBUFFERED": "1",
+           **FAST_HASH_ENV, **(extra_env or {})}
     env.pop("CC_SECRET_KEY", None)  # the stack makes and shares its own key file
     log_path = tmp / "stack.log"
     proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), *args], cwd=ROOT, env=env,
