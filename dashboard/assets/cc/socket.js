@@ -75,7 +75,10 @@ function onClose(ws, ev) {
 
 export function connect() {
   if (cc.sessionEnded) { return; }
-  fetch('/api/live/ticket', { credentials: 'same-origin', cache: 'no-store' })
+  // The first ticket was asked for by assets/ticket_prefetch.js while the page loaded.
+  const early = window.ccTicketRequest;
+  window.ccTicketRequest = null;
+  (early || fetch('/api/live/ticket', { credentials: 'same-origin', cache: 'no-store' }))
     .then((r) => {
       if (r.status === 401) { toLogin(); throw new Error('login'); }
       if (!r.ok) { throw new Error('ticket ' + r.status); }

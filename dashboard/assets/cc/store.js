@@ -19,10 +19,6 @@ export function applyUpdate(u) {
 /* A snapshot replaces the listed layers (and the event list when it carries events). */
 export function onSnapshot(f) {
   cc.stats.snapshots += 1;
-  if (!cc.firstPictureMs) {
-    // Time from navigation start to the first complete picture (budget: 2 s on a wall).
-    requestAnimationFrame(() => { cc.firstPictureMs = Math.round(performance.now()); });
-  }
   (f.layers || []).forEach((layer) => {
     if (!cc.entities[layer]) { return; }
     const group = cc.groups[layer];
@@ -33,6 +29,14 @@ export function onSnapshot(f) {
   for (let i = 0; i < f.u.length; i++) { applyUpdate(f.u[i]); }
   if (f.e && f.e.length) { clearEvents(); addEvents(f.e); }
   if (typeof f.redis === 'boolean') { cc.redisUp = f.redis; }
+  firstPicture();
+}
+
+/* Time from navigation start to the first complete picture (budget: 2 s on a wall): the frame
+ * painted once a snapshot is applied and the map's live layers exist (either may come first). */
+function firstPicture() {
+  if (cc.firstPictureMs || !cc.stats.snapshots || !cc.map || !Object.keys(cc.groups).length) { return; }
+  requestAnimationFrame(() => { if (!cc.firstPictureMs) { cc.firstPictureMs = Math.round(performance.now()); } });
 }
 
 export function onBatch(f) {
@@ -54,4 +58,5 @@ export function onGroup(layer, group) {
   cc.groups[layer] = group;
   cc.markers[layer] = new Map();
   cc.entities[layer].forEach(place);
+  firstPicture();
 }
