@@ -42,8 +42,9 @@ SensorLevel = Literal["normal", "attention", "caution", "warning", "critical"]
 SENSOR_LEVELS: tuple[str, ...] = get_args(SensorLevel)
 SENSOR_LEVEL_LABELS = {"normal": "정상 Normal", "attention": "관심 Attention", "caution": "주의 Caution",
                        "warning": "경계 Warning", "critical": "심각 Critical"}
-# Red and orange are kept for alarm meaning (standards.md 7.3); normal is the layer's calm hue.
-SENSOR_LEVEL_COLORS = {"normal": "#bc8cff", "attention": "#58a6ff", "caution": "#d29922",
+# The Korean alert colours (관심 blue, 주의 yellow, 경계 orange, 심각 red), darker blue than CCTV; red and
+# orange keep their alarm meaning (standards.md 7.3); normal is the layer's calm hue.
+SENSOR_LEVEL_COLORS = {"normal": "#bc8cff", "attention": "#1f6feb", "caution": "#d29922",
                        "warning": "#f0883e", "critical": "#ff4040"}
 _LEVEL_OF_SEVERITY = {"info": "attention", "low": "attention", "medium": "caution", "high": "warning",
                       "critical": "critical"}
