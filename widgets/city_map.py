@@ -40,10 +40,11 @@ def legend(layers: list[str], edition: Edition) -> html.Div:
         title = LEGEND_TITLES.get(layer)
         if title:
             rows.append(html.Div(title, className="cc-legend-title", **{"data-cc-legend": layer}))
-        for e in entries:
-            attrs = {} if title else {"data-cc-legend": layer}
-            swatch = html.Span(className="cc-swatch", style={"background": e["color"]})
-            rows.append(html.Div([swatch, e["label"]], className="cc-legend-row", **attrs))
+        items = [html.Div([html.Span(className="cc-swatch", style={"background": e["color"]}), e["label"]],
+                          className="cc-legend-row", **({} if title else {"data-cc-legend": layer}))
+                 for e in entries]
+        # A scale (several colours of one layer) wraps into rows, so the legend hides less of the map.
+        rows += [html.Div(items, className="cc-legend-scale")] if title else items
     rows.append(html.Div(edition.label, className="cc-legend-edition"))
     return html.Div(rows, className="cc-legend")
 
