@@ -8,7 +8,8 @@
  *   connected, redisUp, sessionEnded, lastFrameAt, lastLayerTs, events (newest first), eventRings
  *   stats {frames, applied, resyncs, snapshots, reconnects, videoFrames, closeCodes}
  *   bench            set to {lat: []} to collect publish-to-paint latencies (ms)
- *   firstPictureMs   navigation start -> first complete picture
+ *   firstPictureMs   navigation start -> first frame with the snapshot applied and the map's layers built
+ *   firstSnapshotMs  navigation start -> first frame after the snapshot was applied (the old definition)
  *   videoImgs        Map <img> -> camera id;  watchVideo(img, cameraId | '')
  *   registry         the layer registry (spine/layers.py) this page draws with
  */
@@ -17,7 +18,7 @@ import { LAYERS } from './registry.js';
 export const cc = {
   entities: {}, markers: {}, groups: {}, map: null, n: null, ws: null,
   lastFrameAt: 0, lastLayerTs: {}, redisUp: true, events: [], connected: false, sessionEnded: false,
-  eventRings: null, firstPictureMs: 0,
+  eventRings: null, firstPictureMs: 0, firstSnapshotMs: 0,
   stats: { frames: 0, applied: 0, resyncs: 0, snapshots: 0, reconnects: 0, videoFrames: 0, closeCodes: {} },
   bench: null,
   videoImgs: new Map(), videoUrls: {}, videoKey: null,

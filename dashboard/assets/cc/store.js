@@ -29,6 +29,10 @@ export function onSnapshot(f) {
   for (let i = 0; i < f.u.length; i++) { applyUpdate(f.u[i]); }
   if (f.e && f.e.length) { clearEvents(); addEvents(f.e); }
   if (typeof f.redis === 'boolean') { cc.redisUp = f.redis; }
+  if (!cc.firstSnapshotMs) {
+    // What the old live.js reported as the first picture: the snapshot applied, map built or not.
+    requestAnimationFrame(() => { if (!cc.firstSnapshotMs) { cc.firstSnapshotMs = Math.round(performance.now()); } });
+  }
   firstPicture();
 }
 
