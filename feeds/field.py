@@ -13,6 +13,7 @@ import signal
 import tempfile
 import threading
 from pathlib import Path
+from typing import Protocol
 
 from feeds.adapter import Adapter, service_area
 from feeds.air.adapter import AirAdapter
@@ -107,20 +108,28 @@ class FieldRunner:
         self.stop()
 
 
-def run_until_signal(runner: FieldRunner) -> None:
+class Part(Protocol):
+    def start(self) -> object: ...
+
+    def stop(self) -> None: ...
+
+
+def run_until_signal(part: Part) -> None:
+    """Start a part, run until SIGTERM or Ctrl-C, then stop it (the feeds and simulator parts)."""
     done = threading.Event()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: done.set())
-    runner.start()
+    part.start()
     try:
         while not done.wait(1.0):
             pass
     except KeyboardInterrupt:
         pass
     finally:
-        runner.stop()
-        log.info("field feeds stopped: %s", {a.source: a.stats.messages for a in runner.adapters})
+        part.stop()
 
 
 def main(redis_url: str, cfg: FeedsConfig | None = None) -> None:
-    run_until_signal(FieldRunner(redis_url, cfg or load_feeds_config()))
+    runner = FieldRunner(redis_url, cfg or load_feeds_config())
+    run_until_signal(runner)
+    log.info("field feeds stopped: %s", {a.source: a.stats.messages for a in runner.adapters})

@@ -11,11 +11,10 @@ The adapters that read all this run in the `feeds` part, from configuration alon
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 
 from config.settings import SimulatorSettings
 from feeds.config import FeedsConfig
+from feeds.field import run_until_signal
 from feeds.simulator.wire import WireSimulator
 from spine.publisher import Publisher, connect
 
@@ -55,15 +54,5 @@ def main(redis_url: str, sim: SimulatorSettings, feeds: FeedsConfig) -> None:
     except OSError as exc:  # the port is taken (a second demo on this machine, another service)
         raise SystemExit(f"simulator: cannot serve on {sim.host}:{sim.http_port} ({exc.strerror}); "
                          "choose another with CC_SIMULATOR__HTTP_PORT") from None
-    done = threading.Event()
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda *_: done.set())
-    part.start()
-    try:
-        while not done.wait(1.0):
-            pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        part.stop()
-        log.info("simulator stopped")
+    run_until_signal(part)
+    log.info("simulator stopped")
