@@ -5,6 +5,8 @@ GET /video/<camera_id>.mjpg   multipart/x-mixed-replace stream of the worker's a
                               part is written when the worker announces a frame on the frame
                               channel, so nothing polls. Each opened stream is audited
                               (who viewed which camera, when, from where: PIPA safety measures).
+                              A stream ends within SESSION_CHECK_S of its viewer's session
+                              ending (logout, password change, disabled user, revoked token).
 GET /api/snapshots/<id>.jpg   an event snapshot from the vision snapshot folder (audited).
 
 Each open stream holds one server thread; a wall of N tiles needs N threads (see docs/vision.md).
@@ -21,12 +23,13 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import redis
 from flask import Flask, Response, abort, jsonify, request, send_file
 from flask_login import current_user
+from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard.auth import api_login_required
 from dashboard.store import Store
@@ -41,6 +44,9 @@ BOUNDARY = "ccframe"
 IDLE_KEEPALIVE_S = 5.0  # resend the last frame this often so proxies and browsers keep the stream
 MAX_STREAM_S = 3600.0  # a browser reconnects by itself; caps a forgotten tab's thread
 NO_FRAME_END_S = FRAME_TTL_S + 5  # a camera silent this long ends its streams
+# How often a playing stream asks whether its viewer's session still stands: access must end
+# within 5 s of a logout or revocation (one indexed lookup per stream every 2 s).
+SESSION_CHECK_S = 2.0
 
 
 class FrameNotifier:
@@ -161,29 +167,58 @@ def _part(jpeg: bytes) -> bytes:
 
 
 def mjpeg_stream(client: redis.Redis, notifier: FrameNotifier, camera_id: str,
-                 max_s: float = MAX_STREAM_S, no_frame_s: float = NO_FRAME_END_S) -> Iterator[bytes]:
-    """Parts while the camera delivers; ends after `no_frame_s` without a frame.
+                 still_allowed: Callable[[], bool], max_s: float = MAX_STREAM_S,
+                 no_frame_s: float = NO_FRAME_END_S,
+                 check_every_s: float = SESSION_CHECK_S) -> Iterator[bytes]:
+    """Parts while the camera delivers and the viewer's session stands.
 
-    Ending matters twice: waitress only notices a closed browser when it writes, so a stream that
-    never writes would hold a server thread; and a dead camera's tile must not freeze on its last
-    frame (the worker's frames expire after FRAME_TTL_S for that reason).
+    Ends after `no_frame_s` without a frame. Ending matters twice: waitress only notices a closed
+    browser when it writes, so a stream that never writes would hold a server thread; and a dead
+    camera's tile must not freeze on its last frame (the worker's frames expire after FRAME_TTL_S).
+    Ends, too, within `check_every_s` of the session ending (logout, password change, disabled
+    user, revoked wall token): the route checked it once at the start, and a stream lasts an hour.
     """
     key = frame_key(camera_id)
     seen = notifier.version.get(camera_id, 0)
     started = last_frame_at = time.monotonic()
-    first = True
+    next_check = started + check_every_s
+    last_sent = float("-inf")
     while time.monotonic() - started < max_s and time.monotonic() - last_frame_at < no_frame_s:
-        if not first:
-            seen = notifier.wait(camera_id, seen, IDLE_KEEPALIVE_S)
-        first = False
+        now = time.monotonic()
+        if now >= next_check:
+            if not still_allowed():
+                return
+            next_check = now + check_every_s
+        if last_sent != float("-inf"):
+            # Wake for a new frame, the keep-alive resend, or the next session check, whichever is first.
+            wake_at = min(last_sent + IDLE_KEEPALIVE_S, next_check)
+            version = notifier.wait(camera_id, seen, max(0.0, wake_at - time.monotonic()))
+            if version == seen and time.monotonic() - last_sent < IDLE_KEEPALIVE_S:
+                continue  # woken only to check the session
+            seen = version
         try:
             jpeg = client.get(key)
         except (redis.RedisError, OSError):
             time.sleep(1.0)
             continue
+        last_sent = time.monotonic()  # also when the key is gone: the next try waits like a resend
         if jpeg:
-            last_frame_at = time.monotonic()
+            last_frame_at = last_sent
             yield _part(jpeg)
+
+
+def session_check(store: Store, sid: str) -> Callable[[], bool]:
+    """True while the session `sid` is valid. A database error counts as not valid: a stream
+    whose viewer cannot be confirmed ends (fail closed), and a tool reopens it when it can."""
+
+    def still_allowed() -> bool:
+        try:
+            return store.active_session(sid) is not None
+        except SQLAlchemyError as exc:
+            log.warning("video stream: session check failed (%s); ending the stream", exc)
+            return False
+
+    return still_allowed
 
 
 def install_video_routes(server: Flask, store: Store, redis_url: str,
@@ -218,7 +253,8 @@ def install_video_routes(server: Flask, store: Store, redis_url: str,
         try:
             store.audit(current_user.name, "view_camera", camera_id, remote())
             notifier.ensure_started()
-            body = _SlotStream(mjpeg_stream(client, notifier, camera_id), slots, principal)
+            stream = mjpeg_stream(client, notifier, camera_id, session_check(store, current_user.sid))
+            body = _SlotStream(stream, slots, principal)
         except BaseException:
             slots.release(principal)
             raise
