@@ -98,7 +98,7 @@ def test_stream_ends_when_the_camera_stops_sending(redis_url: str) -> None:
     r = redis.Redis.from_url(redis_url)
     r.set(frame_key("cam-1"), JPEG, px=300)  # the worker died: its last frame expires
     started = time.monotonic()
-    parts = list(mjpeg_stream(r, FrameNotifier(redis_url), "cam-1", no_frame_s=1.5))
+    parts = list(mjpeg_stream(r, FrameNotifier(redis_url), "cam-1", lambda: True, no_frame_s=1.5))
     # One real frame, never the dead frame again, and the server thread is free within seconds.
     assert len(parts) == 1 and JPEG in parts[0]
     assert time.monotonic() - started < 8
