@@ -14,6 +14,12 @@ lost it:
     (one EXPIRE); a Redis that restarted without its data, was replaced, or was flushed has none;
 and, for slow layers, every `refresh_s` it rewrites their state hashes without publishing
 (browsers already hold them), so a lost hash entry heals on its own.
+
+One bad key must not stop the rest: a flush is one pipeline, and an error reply for one command
+(WRONGTYPE: any process with a producer's ACL user can `SET cc:v1:state:bus x`) is a key problem,
+counted, logged at most once a minute per key and listed in `poisoned`, while every other command
+of that flush counts as sent. Only a connection error or a server-wide refusal (MISCONF, READONLY,
+OOM, LOADING...) means "Redis is not taking writes now" and keeps everything for a resend.
 """
 
 from __future__ import annotations
@@ -45,6 +51,24 @@ REFRESH_S: dict[str, float] = {"camera": 60.0, "air": 60.0}
 PROBE_S = 1.0  # how often an idle publisher checks that Redis still holds what it wrote
 MARKER_TTL_S = 3600  # a dead producer's marker goes away by itself
 MAX_BACKOFF_S = 2.0  # a Redis back after a restart is written to within this
+# Error replies that refuse every write, whatever the key: the flush failed as a whole.
+SERVER_WIDE = ("MISCONF", "READONLY", "OOM", "LOADING", "BUSY", "MASTERDOWN", "NOREPLICAS",
+               "CLUSTERDOWN", "TRYAGAIN", "NOAUTH")
+KEY_ERROR_LOG_EVERY_S = 60.0
+MAX_POISONED = 64  # keys remembered in `poisoned` (the count goes on beyond)
+
+
+def server_wide(exc: redis.ResponseError) -> bool:
+    return isinstance(exc, redis.exceptions.ReadOnlyError | redis.exceptions.OutOfMemoryError) \
+        or str(exc).startswith(SERVER_WIDE)
+
+
+class _FlushRefused(Exception):
+    """A server-wide error reply: handled like an unreachable Redis."""
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def connect(url: str) -> redis.Redis:
@@ -93,6 +117,10 @@ class Publisher:
         self.failures = 0
         self.resends = 0  # full rewrites after Redis may have lost our data (not the first one)
         self._flushed_once = False
+        self.key_errors = 0  # commands refused for one key (WRONGTYPE, NOPERM...), the flush went on
+        self.repairs = 0  # state hashes / the recent-events list of the wrong type, deleted and rewritten
+        self.poisoned: dict[str, str] = {}  # key -> last error, for feed health (bounded)
+        self._key_log_at: dict[str, float] = {}
 
     def update(self, layer: str, id: str, lat: float, lon: float, props: dict[str, Any] | None = None,
                ts: int | None = None, gone: bool = False) -> EntityUpdate:
@@ -174,13 +202,19 @@ class Publisher:
                 pipe.set(self.marker, 1, ex=MARKER_TTL_S)
                 if self._flushed_once and self._sent_events and not self.client.exists(self.marker):
                     self._restore_events(pipe)
-            kept = pipe.execute()[0]
-        except REDIS_DOWN as exc:
+            sent = [args for args, _ in pipe.command_stack]  # execute() empties the stack
+            results = pipe.execute(raise_on_error=False)
+            refused = [(args, r) for args, r in zip(sent, results, strict=True)
+                       if isinstance(r, redis.ResponseError)]
+            if any(server_wide(r) for _, r in refused):
+                raise _FlushRefused(next(str(r) for _, r in refused if server_wide(r)))
+            kept = results[0]
+        except (*REDIS_DOWN, _FlushRefused) as exc:
             self.failures += 1
             self._resend = True  # it may come back empty: write everything, not just what is pending
             self._retry_at = time.monotonic() + self._backoff
             if self.failures == 1 or self.failures % 20 == 0:
-                log.warning("Redis unreachable (%s); %d updates kept, retry in %.1fs",
+                log.warning("Redis unreachable or refusing writes (%s); %d updates kept, retry in %.1fs",
                             exc, len(self._pending), self._backoff)
             self._backoff = min(self._backoff * 2, MAX_BACKOFF_S)
             return False
@@ -198,12 +232,14 @@ class Publisher:
             self._refresh_due[layer] = now + self.refresh_s[layer]
         for r in retained:
             r.due = now + r.refresh_s if r.refresh_s else float("inf")
+        if refused:
+            self._key_problems(refused)  # after the bookkeeping: a repair rewrites with the new seq
         if resend:
             self._resend = False
             self.resends += self._flushed_once
             self._flushed_once = True
             return True
-        if not kept:
+        if not kept:  # (an error reply is truthy: a refused EXPIRE is a key problem, not a lost marker)
             # Our marker is gone: this Redis lost (or never had) what we wrote. Write it all now.
             log.warning("Redis lost this producer's state (restart or flush): republishing %d entities "
                         "and %d retained items", len(self._current), len(self._retained))
@@ -211,12 +247,69 @@ class Publisher:
             return self.flush()
         return True
 
+    def _key_problems(self, refused: list[tuple[tuple[Any, ...], redis.ResponseError]]) -> None:
+        """Count and report commands refused for their key; repair the keys this publisher shares
+        the ownership of (see _repair)."""
+        now = time.monotonic()
+        wrong: set[str] = set()
+        for args, exc in refused:
+            self.key_errors += 1
+            key = _text(args[1]) if len(args) > 1 else "?"
+            if key in self.poisoned or len(self.poisoned) < MAX_POISONED:
+                self.poisoned[key] = f"{_text(args[0])}: {exc}"[:200]
+            if now - self._key_log_at.get(key, float("-inf")) >= KEY_ERROR_LOG_EVERY_S:
+                self._key_log_at[key] = now
+                log.warning("Redis refused %s on %s (%s); the rest of the flush went out [%d key errors]",
+                            _text(args[0]), key, exc, self.key_errors)
+            if str(exc).startswith("WRONGTYPE"):
+                wrong.add(key)
+        for key in wrong:
+            self._repair(key)
+
+    def _repair(self, key: str) -> None:
+        """A state hash or the recent-events list that holds another type holds nothing any reader
+        can use (the gateway skips it, every producer's write to it fails), so deleting it loses no
+        data and is the only way the layer ever updates again; no operator has to notice first.
+        Only these keys, whose type the contract fixes, are touched; TYPE is asked first so a key
+        another producer has already repaired (and refilled) is left alone. Other keys (a retained
+        writer's) are only reported."""
+        if key == channels.RECENT_EVENTS_KEY:
+            want = "list"
+        elif key.startswith(channels.state_key("")):
+            want = "hash"
+        else:
+            return
+        try:
+            kind = _text(self.client.type(key))
+            if kind in (want, "none"):
+                return
+            pipe = self.client.pipeline(transaction=False)
+            pipe.delete(key)
+            if want == "hash":
+                self._queue_refresh(pipe, [key.removeprefix(channels.state_key(""))])
+            elif self._sent_events:
+                pipe.rpush(key, *reversed(self._sent_events))  # newest first, as LPUSH leaves it
+            pipe.execute()
+        except REDIS_DOWN as exc:
+            log.warning("could not repair %s (%s): retried at its next refused write", key, exc)
+            return
+        self.repairs += 1
+        self.poisoned.pop(key, None)
+        log.warning("%s held a %s, not a %s: deleted and rewritten with this producer's data",
+                    key, kind, want)
+
     def _restore_events(self, pipe: Any) -> None:
         """Put the events we sent back into the recent list (not published again: they are not new),
         merged with what the list holds now (other producers' restored or new events), newest first."""
         by_id: dict[str, tuple[int, bytes]] = {}
         pending = [encode(ev) for ev in self._pending_events]  # pushed earlier in this same pipeline
-        for raw in [*self.client.lrange(channels.RECENT_EVENTS_KEY, 0, -1), *self._sent_events, *pending]:
+        try:
+            listed = self.client.lrange(channels.RECENT_EVENTS_KEY, 0, -1)
+        except redis.ResponseError as exc:  # not a list (WRONGTYPE): the RENAME below replaces it
+            if server_wide(exc):
+                raise
+            listed = []
+        for raw in [*listed, *self._sent_events, *pending]:
             try:
                 doc = msgspec.json.decode(raw)
                 by_id[str(doc["id"])] = (int(doc["ts"]), raw)

@@ -7,10 +7,12 @@ import json
 import time
 from pathlib import Path
 
+import pytest
 import redis
 
 from spine import channels
 from spine.publisher import Publisher
+from spine.servers.embedded_redis import EmbeddedRedis
 
 STATE = channels.state_key("camera")
 
@@ -108,3 +110,88 @@ def test_recent_events_are_restored_not_republished(redis_url: str) -> None:
     ids = [json.loads(raw)["id"] for raw in c.lrange(channels.RECENT_EVENTS_KEY, 0, -1)]
     assert ids == ["ev-2", "ev-1", "ev-0"]  # newest first, as the gateway's snapshot reads them
     assert sub.get_message(timeout=0.3) is None  # old events are not announced as new
+
+
+# A key of the wrong type (issue 7 review, D4): any process with the producers' ACL user can
+# `SET cc:v1:state:bus x`. That must cost that key only: not the whole flush, not every later one.
+
+def _seqs(sub: redis.client.PubSub) -> dict[str, int]:
+    return {u["id"]: u["seq"] for u in _published(sub)}
+
+
+def test_a_wrong_type_state_key_costs_that_key_only_and_is_repaired(redis_server: EmbeddedRedis) -> None:
+    redis.Redis.from_url(redis_server.url).flushall()
+    feeds = redis.Redis.from_url(redis_server.url_for("feeds"))  # a producer's rights, as a hostile one has
+    feeds.set(channels.state_key("bus"), "x")
+    pub = Publisher(redis.Redis.from_url(redis_server.url_for("feeds")), src="t", probe_s=0)
+    sub = redis.Redis.from_url(redis_server.url_for("gateway")).pubsub()
+    sub.psubscribe(channels.ENTITY_PATTERN)
+    sub.get_message(timeout=1)
+    pub.update("air", "air-1", 37.4, 126.7, {"pm10": 10.0})
+    pub.update("bus", "b1", 37.4, 126.7, {"route": "7"})
+    assert pub.flush()  # the old code: False ("Redis unreachable"), and so on every <= 2 s, forever
+    assert pub.failures == 0 and pub.key_errors == 1
+    assert _seqs(sub) == {"air-1": 1, "b1": 1}
+    assert _ids(feeds, "air") == {"air-1"}
+    # The publisher repaired the hash it writes: the layer is a hash again, with its entity.
+    assert feeds.type(channels.state_key("bus")) == b"hash" and _ids(feeds, "bus") == {"b1"}
+    assert pub.repairs == 1 and pub.poisoned == {}
+    for n in (2, 3):  # both layers keep updating, and only what changed is sent (no resend loop)
+        pub.update("air", "air-1", 37.4, 126.7, {"pm10": 10.0 + n})
+        pub.update("bus", "b1", 37.4 + n / 100, 126.7)
+        assert pub.flush()
+        assert _seqs(sub) == {"air-1": n, "b1": n}
+        assert json.loads(feeds.hget(channels.state_key("bus"), "b1"))["seq"] == n
+    assert pub.resends == 0 and pub.key_errors == 1
+
+
+def test_a_poisoned_recent_events_list_is_replaced(redis_url: str) -> None:
+    from spine.contract import Event
+
+    c = redis.Redis.from_url(redis_url)
+    c.hset(channels.RECENT_EVENTS_KEY, "x", "y")  # a hash where the list belongs
+    pub = Publisher(c, src="t", probe_s=3600)
+    pub.event(Event(v=1, id="ev-1", type="threshold", severity="high", ts=1_000, layer="sensor",
+                    entity="s1", lat=37.4, lon=126.7, title="event", props={}))
+    pub.update("bus", "b1", 37.4, 126.7)
+    assert pub.flush() and pub.failures == 0
+    assert _ids(c, "bus") == {"b1"}
+    assert [json.loads(r)["id"] for r in c.lrange(channels.RECENT_EVENTS_KEY, 0, -1)] == ["ev-1"]
+
+
+def test_a_key_it_cannot_repair_is_reported_and_logged_once_a_minute(
+        redis_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    c = redis.Redis.from_url(redis_url)
+    c.set("cc:v1:transit:shapes", "x")
+    pub = Publisher(c, src="t", probe_s=3600)
+    pub.retain("shapes", lambda pipe: pipe.hset("cc:v1:transit:shapes", "s1", "{}"), refresh_s=0.001)
+    with caplog.at_level("WARNING", logger="spine.publisher"):
+        for i in range(3):
+            pub.update("bus", "b1", 37.4 + i / 100, 126.7)
+            time.sleep(0.01)
+            assert pub.flush()
+    assert pub.key_errors == 3 and pub.failures == 0 and pub.repairs == 0
+    assert "WRONGTYPE" in pub.poisoned["cc:v1:transit:shapes"]
+    assert c.get("cc:v1:transit:shapes") == b"x"  # not ours to decide what it should hold
+    assert json.loads(c.hget(channels.state_key("bus"), "b1"))["seq"] == 3
+    assert sum("cc:v1:transit:shapes" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_a_server_refusing_every_write_is_down_not_a_key_problem(redis_server: EmbeddedRedis) -> None:
+    admin = redis.Redis.from_url(redis_server.url)
+    admin.flushall()
+    pub = Publisher(redis.Redis.from_url(redis_server.url), src="t", probe_s=3600)
+    pub.update("bus", "b1", 37.4, 126.7)
+    assert pub.flush()
+    old = admin.config_get("maxmemory*")
+    admin.config_set("maxmemory-policy", "noeviction")
+    admin.config_set("maxmemory", 1)  # every write now answers OOM
+    try:
+        pub.update("bus", "b2", 37.4, 126.7)
+        assert not pub.flush() and pub.failures == 1 and pub.key_errors == 0
+    finally:
+        admin.config_set("maxmemory", old["maxmemory"])
+        admin.config_set("maxmemory-policy", old["maxmemory-policy"])
+    pub._retry_at = 0.0  # skip the back-off wait
+    assert pub.flush()
+    assert _ids(admin, "bus") == {"b1", "b2"}  # kept and sent once Redis took writes again
