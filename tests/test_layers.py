@@ -126,7 +126,7 @@ def test_the_browser_code_has_no_colours_or_vocabulary_of_its_own() -> None:
     words = {e["code"] for key in ("severities", "sensor_levels", "air_grades")
              for e in layers.registry()[key]}
     words |= set(layers.CAMERA_STATUS_COLORS) | set(layers.CAMERA_TYPE_COLORS)
-    classic = [ASSETS / "leaflet_hooks.js", ASSETS / "ticket_prefetch.js"]
+    classic = [ASSETS / "leaflet_hooks.js", ASSETS / "early_socket.js"]
     files = [*sorted((ASSETS / "cc").glob("*.js")), *classic]
     assert len(files) >= 10
     for path in files:

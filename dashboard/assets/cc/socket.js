@@ -73,32 +73,52 @@ function onClose(ws, ev) {
   scheduleReconnect();
 }
 
+/* Wire a socket to the page: frames, video, close codes. `early` replays what arrived before. */
+function attach(ws, early) {
+  cc.ws = ws;
+  cc.n = null;
+  const opened = () => { cc.connected = true; backoff = MIN_BACKOFF_MS; cc.videoKey = null; syncVideo(); updateStatus(); };
+  const message = (ev) => {
+    if (isVideo(ev.data)) { onVideo(ev.data); return; }
+    let f;
+    try { f = JSON.parse(typeof ev.data === 'string' ? ev.data : decoder.decode(ev.data)); } catch (e) { return; }
+    if (f && typeof f === 'object') { onFrame(f); }
+  };
+  ws.onopen = opened;
+  ws.onmessage = message;
+  ws.onclose = (ev) => onClose(ws, ev);
+  ws.onerror = () => { try { ws.close(); } catch (e) { /* closing anyway */ } };
+  if (early) {
+    if (early.opened || ws.readyState === 1) { opened(); }
+    early.queue.splice(0).forEach(message);
+    if (early.closed) { onClose(ws, early.closed); }
+  }
+}
+
+function openSocket(t) {
+  const base = t.url || ((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.hostname + ':' + t.port + '/live');
+  const ws = new WebSocket(base + '?ticket=' + encodeURIComponent(t.ticket));
+  ws.binaryType = 'arraybuffer';
+  attach(ws, null);
+}
+
 export function connect() {
   if (cc.sessionEnded) { return; }
-  // The first ticket was asked for by assets/ticket_prefetch.js while the page loaded.
-  const early = window.ccTicketRequest;
-  window.ccTicketRequest = null;
-  (early || fetch('/api/live/ticket', { credentials: 'same-origin', cache: 'no-store' }))
+  // The first socket was opened by assets/early_socket.js while the page loaded.
+  const early = window.ccEarlySocket;
+  window.ccEarlySocket = null;
+  if (early) {
+    early.then((e) => attach(e.ws, e), (status) => {
+      if (status === 401) { toLogin(); } else { scheduleReconnect(); }
+    });
+    return;
+  }
+  fetch('/api/live/ticket', { credentials: 'same-origin', cache: 'no-store' })
     .then((r) => {
       if (r.status === 401) { toLogin(); throw new Error('login'); }
       if (!r.ok) { throw new Error('ticket ' + r.status); }
       return r.json();
     })
-    .then((t) => {
-      const base = t.url || ((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.hostname + ':' + t.port + '/live');
-      const ws = new WebSocket(base + '?ticket=' + encodeURIComponent(t.ticket));
-      ws.binaryType = 'arraybuffer';
-      cc.ws = ws;
-      cc.n = null;
-      ws.onopen = () => { cc.connected = true; backoff = MIN_BACKOFF_MS; cc.videoKey = null; syncVideo(); updateStatus(); };
-      ws.onmessage = (ev) => {
-        if (isVideo(ev.data)) { onVideo(ev.data); return; }
-        let f;
-        try { f = JSON.parse(typeof ev.data === 'string' ? ev.data : decoder.decode(ev.data)); } catch (e) { return; }
-        if (f && typeof f === 'object') { onFrame(f); }
-      };
-      ws.onclose = (ev) => onClose(ws, ev);
-      ws.onerror = () => { try { ws.close(); } catch (e) { /* closing anyway */ } };
-    })
+    .then(openSocket)
     .catch((e) => { if (String(e.message) !== 'login') { scheduleReconnect(); } });
 }
