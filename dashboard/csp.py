@@ -12,6 +12,7 @@ the login page has an inline style block; CSS cannot run script, and `img-src` s
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 import dash
@@ -19,16 +20,35 @@ from flask import Flask, Response, request
 
 from config.settings import GatewaySettings
 
+# What a Host header may be to reach the policy: a DNS name or IPv4 address, or a bracketed IPv6
+# literal, with an optional port. Anything else (spaces, ';', quotes, commas) could add directives
+# of its own ("Host: evil; report-uri https://...") and is replaced by the configured host.
+_HOST = re.compile(r"(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?")
+_WILDCARD = {"", "0.0.0.0", "::", "[::]"}
+
+
+def _page_host(host: str, gw: GatewaySettings) -> str:
+    """The host name the page was loaded from, if the header is a well-formed host; else the
+    gateway's configured host (127.0.0.1 when it listens on every address)."""
+    if _HOST.fullmatch(host):
+        hostname = urlsplit(f"//{host}").hostname
+        if hostname:
+            return f"[{hostname}]" if ":" in hostname else hostname
+    configured = gw.host.strip()
+    if ":" in configured and not configured.startswith("["):
+        configured = f"[{configured}]"
+    if configured in _WILDCARD or not _HOST.fullmatch(configured):
+        return "127.0.0.1"
+    return configured
+
 
 def _gateway_sources(gw: GatewaySettings, host: str) -> list[str]:
     """The live socket's origins as the page will address them (see the page's socket module)."""
-    hostname = urlsplit(f"//{host}").hostname or "127.0.0.1"
-    if ":" in hostname:  # IPv6 literal
-        hostname = f"[{hostname}]"
+    hostname = _page_host(host, gw)
     out = [f"ws://{hostname}:{gw.port}", f"wss://{hostname}:{gw.port}"]
     if gw.public_url:
         u = urlsplit(gw.public_url)
-        if u.scheme in ("ws", "wss", "http", "https") and u.netloc:
+        if u.scheme in ("ws", "wss", "http", "https") and _HOST.fullmatch(u.netloc):
             out.append(f"{u.scheme}://{u.netloc}")
     return out
 

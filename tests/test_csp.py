@@ -1,12 +1,17 @@
-"""The Content-Security-Policy of dashboard/csp.py is on every response of the web server."""
+"""The Content-Security-Policy of dashboard/csp.py is on every response of the web server, and
+no request header can add directives to it."""
 
 from __future__ import annotations
+
+import http.client
+from collections.abc import Iterator
 
 import pytest
 
 from config.settings import load_settings
 from dashboard.app_factory import create_app
 from dashboard.store import Store
+from tests.webtools import serve
 
 
 @pytest.fixture
@@ -50,3 +55,58 @@ def test_the_hash_is_the_one_inline_script_of_the_page(app) -> None:
     assert len(inline) == 1  # Dash's renderer bootstrap; the page code is modules from 'self'
     digest = base64.b64encode(hashlib.sha256(inline[0].encode()).digest()).decode()
     assert app.csp_hashes("sha256") == [f"'sha256-{digest}'"]
+
+
+HOSTILE_HOSTS = [
+    "evil; report-uri https://attacker.example/r",
+    "evil;script-src 'unsafe-inline'",
+    "evil 'unsafe-inline'",
+    "evil,https://attacker.example",
+    "[::1; report-uri https://attacker.example/r]",
+    "evil\tx",
+]
+
+
+def csp_over_http(port: int, host: str) -> tuple[int, str]:
+    """One real request through waitress with the given Host header, as a hostile client sends it."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.putrequest("GET", "/login", skip_host=True)
+        conn.putheader("Host", host)
+        conn.endheaders()
+        resp = conn.getresponse()
+        resp.read()
+        return resp.status, resp.headers.get("Content-Security-Policy", "")
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def port(app) -> Iterator[int]:
+    with serve(app.server, threads=4) as p:
+        yield p
+
+
+@pytest.mark.parametrize("host", HOSTILE_HOSTS)
+def test_a_hostile_host_header_adds_no_directive(port: int, host: str) -> None:
+    status, header = csp_over_http(port, host)
+    if status == 400:  # the server refused the header outright: nothing to inject into
+        return
+    d = directives(header)
+    assert set(d) == {"default-src", "script-src", "style-src", "img-src", "font-src", "connect-src",
+                      "worker-src", "object-src", "base-uri", "form-action", "frame-ancestors"}
+    assert "attacker.example" not in header and "unsafe-inline'" not in " ".join(d["script-src"])
+    gw_port = load_settings().gateway.port
+    # The configured gateway host instead of the header's (the shipped config listens on 127.0.0.1).
+    assert d["connect-src"][1:3] == [f"ws://127.0.0.1:{gw_port}", f"wss://127.0.0.1:{gw_port}"]
+
+
+@pytest.mark.parametrize(("host", "expected"), [("wall.example:8050", "wall.example"),
+                                                 ("10.1.2.3", "10.1.2.3"),
+                                                 ("[fd00::7]:8050", "[fd00::7]"),
+                                                 ("WALL-2.example", "wall-2.example")])
+def test_a_well_formed_host_is_the_socket_host(port: int, host: str, expected: str) -> None:
+    status, header = csp_over_http(port, host)
+    assert status == 200
+    gw_port = load_settings().gateway.port
+    assert directives(header)["connect-src"][1:3] == [f"ws://{expected}:{gw_port}", f"wss://{expected}:{gw_port}"]
