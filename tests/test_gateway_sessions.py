@@ -14,7 +14,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from dashboard.store import Store
-from gateway.sessions import CLOSE_REVOKED
+from gateway.sessions import CLOSE_REVOKED, ClaimedTickets
 from spine import channels
 from tests.gateway_support import next_frame, start_gateway, stop_gateway, ticket, ws_url
 
@@ -34,6 +34,41 @@ async def test_a_ticket_opens_one_socket_only(redis_url: str) -> None:
         assert redis.Redis.from_url(redis_url).ttl(channels.ticket_used_key(_ticket_id(tk))) > 60
     finally:
         await stop_gateway(task)
+
+
+async def test_a_replay_is_refused_even_after_redis_lost_the_marker(redis_url: str) -> None:
+    """A Redis that comes back empty (no persistence, or replaced) has no ticket-used markers; the
+    gateway's own memory of what it accepted still refuses a replay within the ticket's life."""
+    gw, task = await start_gateway(redis_url)
+    try:
+        tk = ticket()
+        async with connect(ws_url(gw, tk)) as ws:
+            await next_frame(ws, "snapshot")
+        admin = redis.Redis.from_url(redis_url)
+        assert admin.delete(channels.ticket_used_key(_ticket_id(tk))) == 1  # what an empty restart leaves
+        with pytest.raises(InvalidStatus) as info:
+            async with connect(ws_url(gw, tk)):
+                pass
+        assert info.value.response.status_code == 401
+        assert gw.stats.tickets_replayed == 1
+        async with connect(ws_url(gw, ticket())) as ws:  # a fresh ticket still opens a socket
+            await next_frame(ws, "snapshot")
+    finally:
+        await stop_gateway(task)
+
+
+def test_claimed_ticket_ids_expire_and_stay_bounded() -> None:
+    now = [0.0]
+    claims = ClaimedTickets(max_ids=3, ttl_s=120, clock=lambda: now[0])
+    for j in ("a", "b", "c"):
+        claims.add(j)
+    assert claims.seen("a") and len(claims) == 3
+    claims.add("d")  # full: the oldest (nearest to expiring) goes, and that is counted
+    assert not claims.seen("a") and claims.seen("d") and claims.dropped_early == 1 and len(claims) == 3
+    now[0] = 119.9
+    assert claims.seen("b")
+    now[0] = 120.0  # kept exactly as long as the Redis marker (TICKET_USED_TTL_S)
+    assert not claims.seen("b") and not claims.seen("d") and len(claims) == 0
 
 
 def _ticket_id(tk: str) -> str:
