@@ -232,6 +232,11 @@ class Publisher:
             self._refresh_due[layer] = now + self.refresh_s[layer]
         for r in retained:
             r.due = now + r.refresh_s if r.refresh_s else float("inf")
+        if self.poisoned:  # a key written fine now (someone deleted the bad value) is no longer reported
+            bad = {_text(args[1]) for args, _ in refused}
+            for args, _ in zip(sent, results, strict=True):
+                if len(args) > 1 and (key := _text(args[1])) in self.poisoned and key not in bad:
+                    del self.poisoned[key]
         if refused:
             self._key_problems(refused)  # after the bookkeeping: a repair rewrites with the new seq
         if resend:

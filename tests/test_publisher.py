@@ -175,6 +175,9 @@ def test_a_key_it_cannot_repair_is_reported_and_logged_once_a_minute(
     assert c.get("cc:v1:transit:shapes") == b"x"  # not ours to decide what it should hold
     assert json.loads(c.hget(channels.state_key("bus"), "b1"))["seq"] == 3
     assert sum("cc:v1:transit:shapes" in r.getMessage() for r in caplog.records) == 1
+    c.delete("cc:v1:transit:shapes")  # an operator removes the bad value: no longer reported
+    time.sleep(0.01)
+    assert pub.flush() and pub.poisoned == {} and c.hexists("cc:v1:transit:shapes", "s1")
 
 
 def test_a_server_refusing_every_write_is_down_not_a_key_problem(redis_server: EmbeddedRedis) -> None:
