@@ -237,3 +237,90 @@ def test_stored_values_decode_the_same_way() -> None:
     assert decode_stored_event(b'{"title":"\xff"}', log, "h") is None
     assert decode_stored_event(encode(EVENT), log, "h") == validate_event(EVENT)
     assert log.by_source == {"h": {"too_deep": 1, "bad_utf8": 1}}
+
+
+# ---- D2: one junk payload must cost the gateway's event loop milliseconds, not seconds -------------
+
+def _array(item: bytes, n: int) -> bytes:
+    return b"[" + b",".join([item] * n) + b"]"
+
+
+def test_a_payload_of_more_than_max_items_is_one_too_many_items_reject() -> None:
+    from spine.contract import MAX_ITEMS
+    from spine.publisher import CHUNK
+
+    assert MAX_ITEMS == 2 * CHUNK
+    log = rejects()
+    assert len(decode_updates(_array(encode(GOOD), MAX_ITEMS), log)) == MAX_ITEMS
+    assert log.total == 0
+    assert decode_updates(_array(encode(GOOD), MAX_ITEMS + 1), log, where="ch") == []
+    assert log.by_source == {"ch": {"too_many_items": 1}}
+
+
+def _timed(raw: bytes, events: bool = False) -> tuple[float, RejectLog]:
+    import time
+
+    log = rejects()
+    t0 = time.perf_counter()
+    (decode_events if events else decode_updates)(raw, log, where="cc:v1:entity:bus")
+    return time.perf_counter() - t0, log
+
+
+@pytest.mark.parametrize(("item", "reason"), [
+    (b"1", "too_many_items"),  # the reviewer's 4 MB `[1,1,...]`: 10.6 s before, ~0 now
+    (b"{}", "too_many_items"),  # `[{},{},...]`: 11.7 s before
+    (encode({**GOOD, "ts": 1}), "too_many_items"),  # 67,650 decodable but stale updates: 1.4 s before
+])
+def test_a_4_mb_junk_array_is_rejected_whole_and_fast(item: bytes, reason: str) -> None:
+    raw = _array(item, (4 * 1024 * 1024 - 2) // (len(item) + 1))
+    elapsed, log = _timed(raw)
+    assert log.counts == {reason: 1}
+    assert elapsed < 0.1, f"{elapsed:.2f} s on the event loop"
+
+
+def test_numbers_msgspec_parses_slowly_are_rejected_before_parsing() -> None:
+    # msgspec 0.22 takes ~12 us to parse 1e300 (0.05 us for 1e200): 1,000 items of 4 KB of them
+    # held the event loop for ~8 s. A 3-digit exponent is rejected by a byte scan instead.
+    item = _with(GOOD, "props", b'{"k":[' + b",".join([b"1e300"] * 660) + b"]}")
+    elapsed, log = _timed(_array(item, 1000))
+    assert log.counts == {"huge_number": 1000}
+    assert elapsed < 0.5, f"{elapsed:.2f} s on the event loop"
+    for number, reason in ((b"1e-320", "tiny_number"), (b"1E+300", "huge_number"), (b"5e999", "not_finite")):
+        log = rejects()
+        assert decode_updates(_with(GOOD, "lat", number), log) == []
+        assert log.counts == {reason: 1}
+    log = rejects()  # the same text inside a string is only text
+    assert len(decode_updates(encode({**GOOD, "props": {"route": "1e300"}}), log)) == 1
+    assert log.total == 0
+
+
+def test_rejects_past_the_first_few_of_a_payload_are_summed_in_one_log_call(
+        caplog: pytest.LogCaptureFixture) -> None:
+    from spine.contract import PER_ITEM_REJECTS
+
+    log = RejectLog(logging.getLogger("sum"), burst=1000, every_s=3600)
+    raw = _array(b"{}", 999)[:-1] + b"," + encode(GOOD) + b"]"  # a real update after 999 bad ones
+    with caplog.at_level(logging.WARNING, logger="sum"):
+        assert [u.id for u in decode_updates(raw, log, where="ch")] == ["bus-1"]
+    assert log.counts == {"invalid": 999} and log.by_source == {"ch": {"invalid": 999}}
+    assert len(caplog.records) == PER_ITEM_REJECTS + 1
+    assert "996 more" in caplog.records[-1].getMessage()
+
+
+def test_reject_log_add_counts_many_at_once() -> None:
+    log = rejects()
+    log.add("invalid", "x", "a", 40)
+    log.add("invalid", "y", "a")
+    assert log.summary() == {"total": 41, "by_reason": {"invalid": 41}, "by_source": {"a": {"invalid": 41}}}
+
+
+def test_a_bad_stored_entry_is_remembered_once_and_memory_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    import spine.contract as contract
+
+    monkeypatch.setattr(contract, "MAX_REMEMBERED", 2)
+    log = rejects()
+    entry = ("cc:v1:state:bus", b"f", b"junk")
+    assert not log.known_bad(entry)
+    assert log.first_time(entry) and not log.first_time(entry) and log.known_bad(entry)
+    assert log.first_time(("cc:v1:state:bus", b"f", b"other junk"))  # a new value is a new reject
+    assert log.first_time(("k", b"3", b"x")) and log.first_time(("k", b"3", b"x"))  # full: not remembered
