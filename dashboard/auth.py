@@ -9,6 +9,8 @@ id; each request looks the session up once (flask-login caches it for the reques
 ended by logout, a password change, a disabled user or a revoked wall token is refused at its
 next request, whoever still holds a copy of the cookie. Logout is a POST with the form token:
 a link or an image on another page cannot sign a control room screen out.
+Failed sign-ins are throttled per name and address (/login) and per address (/device/login), and
+their audit rows are bounded per address (dashboard/audit_limit.py): a script cannot flood the log.
 Which pages a role may open is declared by the pages themselves (dashboard/pages.py).
 """
 
@@ -32,6 +34,7 @@ from flask_login import LoginManager, current_user, login_user, logout_user
 
 from config.settings import Settings
 from dashboard import pages
+from dashboard.audit_limit import AuditSampler
 from dashboard.store import Store
 from spine.tickets import issue_ticket
 
@@ -39,6 +42,7 @@ PUBLIC_PATHS = {"/login", "/device/login", "/healthz", "/logout"}
 # Dash serves its index page for "/" and any other path: these are the page requests.
 PAGE_ENDPOINTS = {"/", "/<path:path>"}
 API_PREFIXES = ("/_dash", "/api", "/assets", "/_reload", "/_favicon", "/video")
+DEVICE_TOKEN_KEY = "\x00device-token"  # the device throttle's one "name": per address only; no user has it
 HOME_BY_ROLE = {"operator": "/wall/1", "supervisor": "/supervisor", "commander": "/commander",
                 "admin": "/supervisor"}
 
@@ -205,6 +209,12 @@ def install_auth(server: Flask, store: Store, settings: Settings, secret: str) -
     )
     manager = LoginManager(server)
     throttle = LoginThrottle()
+    # Wall tokens are long random strings, so a legitimate screen fails rarely; an address that
+    # fails 10 times in 5 minutes is guessing, and waits (a screen behind the same NAT waits too).
+    device_throttle = LoginThrottle(max_failures=10, window_s=300.0)
+    # Rows anyone can cause without signing in: the first few per address and window are
+    # written, the rest counted into one summary row (dashboard/audit_limit.py).
+    unsigned_audit = AuditSampler(store.audit)
 
     @server.after_request
     def security_headers(response):
@@ -255,7 +265,7 @@ def install_auth(server: Flask, store: Store, settings: Settings, secret: str) -
             name = request.form.get("username", "").strip()
             wait = throttle.wait_s(name, remote())
             if wait > 0:
-                store.audit(name[:64] or "?", "login_throttled", remote_addr=remote())
+                unsigned_audit.audit(name[:64] or "?", "login_throttled", remote())
                 minutes = max(1, round(wait / 60))
                 error = (f'<div class="err" role="alert">Too many failed sign-ins. Try again in '
                          f'{minutes} min.</div>')
@@ -271,15 +281,23 @@ def install_auth(server: Flask, store: Store, settings: Settings, secret: str) -
                 store.audit(user.username, "login", remote_addr=remote())
                 return redirect(safe_next(nxt, HOME_BY_ROLE.get(user.role, "/wall/1")))
             throttle.failed(name, remote())
-            store.audit(name[:64] or "?", "login_failed", remote_addr=remote())
+            unsigned_audit.audit(name[:64] or "?", "login_failed", remote())
             error = '<div class="err" role="alert">Wrong user or password.</div>'
         return _LOGIN_PAGE.format(csrf=csrf_token(), next=escape(nxt), error=error)
 
     @server.route("/device/login")
     def device_login():
+        wait = device_throttle.wait_s(DEVICE_TOKEN_KEY, remote())
+        if wait > 0:
+            unsigned_audit.audit("?", "device_login_throttled", remote())
+            resp = jsonify(error="too many failed device sign-ins from this address; try later")
+            resp.status_code = 429
+            resp.headers["Retry-After"] = str(max(1, int(wait)))
+            return resp
         row = store.check_device_token(request.args.get("token", ""))
         if row is None:
-            store.audit("?", "device_login_failed", remote_addr=remote())
+            device_throttle.failed(DEVICE_TOKEN_KEY, remote())
+            unsigned_audit.audit("?", "device_login_failed", remote())
             abort(401, description="unknown or revoked device token")
         session.clear()
         sid = store.create_session(row.name, "device", remote())
