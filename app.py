@@ -385,7 +385,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    from spine.servers.credentials import private_dir
+
+    # 0700 before any part writes into it: every part and the CLI (not only the full stack, and not
+    # only when the database is a file there) keep data/ closed to other local users.
+    private_dir(DATA_DIR)
     if args.cmd:
         return admin_command(args, settings)
     _setup_logging(args.only or "stack")

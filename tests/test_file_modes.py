@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import os
+import socket
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -78,3 +80,32 @@ def test_cli_on_a_fresh_data_folder_keeps_it_private(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert mode(data) == 0o700
     assert mode(data / "controlroom.db") == 0o600
+
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("part", ["gateway", "web"])
+def test_a_single_part_on_a_fresh_data_folder_keeps_it_private(tmp_path: Path, part: str) -> None:
+    """`app.py --only <part>` with its database elsewhere (PostgreSQL in production) and the key
+    from the environment: nothing else tightens data/, so main() must make it 0700 itself."""
+    data = tmp_path / "data"
+    env = {**os.environ, **FAST_HASH_ENV, "CC_DATA_DIR": str(data), "CC_SECRET_KEY": "k" * 48,
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'db' / 'web.db'}", "CC_WEB__PORT": str(free_port())}
+    env.pop("REDIS_URL", None)  # the gateway stops at once for want of one; the web part serves
+    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--only", part], env=env, cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not data.exists():
+            assert time.monotonic() < deadline, "the part never made its data folder"
+            time.sleep(0.05)
+        time.sleep(0.5)  # past the moment between creating the folder and setting its mode
+        assert mode(data) == 0o700
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
