@@ -3,16 +3,21 @@
     install_feed_routes(server, redis_url)
     GET /api/air/<station_id>/history   {"station", "scale", "points": [{"t", "pm10", "pm25", ...}]}
     GET /api/health                     {"<source>": {...}, "layer:<layer>": {...},
-                                         "_summary": {...}, "_gateway": {...}}  (see health_report)
+                                         "_summary": {...}, "_gateway": {...}, "_web": {...}}
+                                        (see health_report)
     GET /api/transit/shapes             {"<shape_id>": {"route", "color", "coords": [[lat, lon]...]}}
 
 Login required on every route (401 JSON otherwise), checked here as well as by the app's guard so
 the routes stay safe if they are mounted on a server without it.
+
+Every value read from Redis is decoded like a live message (spine.contract.decode_value): a value
+with NaN/Infinity, deep nesting, invalid UTF-8 or a huge number is left out and counted once (by
+key, field and value) in WEB_REJECTS, shown under "_web" in /api/health.
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import time
 from collections import Counter
 from typing import Any
@@ -23,6 +28,7 @@ from dashboard.auth import api_login_required
 from feeds.air.history import load as load_history
 from feeds.transit.adapter import SHAPES_KEY
 from spine.channels import GATEWAY_STATS_KEY, HEALTH_KEY
+from spine.contract import Rejected, RejectLog, decode_value
 from spine.publisher import REDIS_DOWN, connect
 
 HISTORY_HOURS = 24
@@ -31,16 +37,26 @@ HISTORY_HOURS = 24
 MAX_VALUE_BYTES = 1024 * 1024
 
 
-def _decode_hash(raw: dict[bytes, bytes]) -> dict[str, Any]:
-    """Each field's JSON; a field that is not text, not JSON, too big or too deep is left out."""
+# Rejected values read by this web process (counted once per key, field and value, though every page
+# polls /api/health): readable under "_web" in /api/health.
+WEB_REJECTS = RejectLog(logging.getLogger(__name__))
+
+
+def _decode_hash(raw: dict[bytes, bytes], key: str) -> dict[str, Any]:
+    """Each field's JSON; a field whose name or value fails the contract's checks is left out, counted."""
     out = {}
     for k, v in raw.items():
-        if len(v) > MAX_VALUE_BYTES:
+        try:
+            name = k.decode()
+        except UnicodeDecodeError:
+            if WEB_REJECTS.first_time((key, k, b"")):
+                WEB_REJECTS.add("bad_utf8", "field name is not UTF-8", key)
             continue
         try:
-            out[k.decode()] = json.loads(v)
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            continue
+            out[name] = decode_value(v, MAX_VALUE_BYTES)
+        except Rejected as exc:
+            if WEB_REJECTS.first_time((key, k, v)):
+                WEB_REJECTS.add(exc.reason, exc.detail, key)
     return out
 
 
@@ -76,14 +92,16 @@ def _gateway_health(rows: dict[str, Any], now_ms: int) -> dict[str, Any]:
 
 def gateway_report(client: Any) -> dict[str, Any]:
     """The "_gateway" part of /api/health on its own (the supervisor's rejects panel). Raises REDIS_DOWN."""
-    return _gateway_health(_decode_hash(client.hgetall(GATEWAY_STATS_KEY)), int(time.time() * 1000))
+    rows = _decode_hash(client.hgetall(GATEWAY_STATS_KEY), GATEWAY_STATS_KEY)
+    return _gateway_health(rows, int(time.time() * 1000))
 
 
 def health_report(client: Any) -> dict[str, Any]:
     """Feed health as the adapters write it (top-level "<source>" and "layer:<layer>" entries, read
     by the pages), plus "_summary" (feeds per state, stale layers) and "_gateway" (live instances and
-    message rejects by reason and source). Underscored keys are never a feed name. Raises REDIS_DOWN."""
-    feeds = _decode_hash(client.hgetall(HEALTH_KEY))
+    message rejects by reason and source) and "_web" (values this web process read from Redis and left
+    out). Underscored keys are never a feed name. Raises REDIS_DOWN."""
+    feeds = _decode_hash(client.hgetall(HEALTH_KEY), HEALTH_KEY)
     gateway = gateway_report(client)
     states = Counter(str(v.get("state")) for k, v in feeds.items()
                      if not k.startswith("layer:") and isinstance(v, dict))
@@ -91,7 +109,7 @@ def health_report(client: Any) -> dict[str, Any]:
                    if k.startswith("layer:") and isinstance(v, dict) and v.get("stale"))
     return {**{k: v for k, v in feeds.items() if not k.startswith("_")},
             "_summary": {"feeds": sum(states.values()), "by_state": dict(states), "stale_layers": stale},
-            "_gateway": gateway}
+            "_gateway": gateway, "_web": {"rejects": WEB_REJECTS.summary()}}
 
 
 def install_feed_routes(server: Flask, redis_url: str) -> None:
@@ -106,14 +124,14 @@ def install_feed_routes(server: Flask, redis_url: str) -> None:
             return jsonify(error="unknown station"), 404
         since = int(time.time() * 1000) - HISTORY_HOURS * 3_600_000
         try:
-            points = load_history(client, name, since)
+            points = load_history(client, name, since, WEB_REJECTS)
         except REDIS_DOWN:
             return jsonify(error="live store unavailable"), 503
         return jsonify(station=name, scale="KR CAI (통합대기환경지수)", hours=HISTORY_HOURS, points=points)
 
     def hash_json(key: str):
         try:
-            return jsonify(_decode_hash(client.hgetall(key)))
+            return jsonify(_decode_hash(client.hgetall(key), key))
         except REDIS_DOWN:
             return jsonify(error="live store unavailable"), 503
 

@@ -450,6 +450,30 @@ def decode_stored_event(raw: bytes, rejects: RejectSink, where: str = "", *,
         return None
 
 
+_any_value = msgspec.json.Decoder()
+
+
+def decode_value(raw: bytes, max_bytes: int, limits: DecodeLimits = DEFAULT_LIMITS) -> Any:
+    """One free-form JSON value a producer stored (feed health, a route shape, an air-history point),
+    checked as strictly as a message: bounded size and depth, valid UTF-8, no NaN/Infinity, numbers
+    finite and exact in JavaScript. Raises Rejected(reason).
+
+    Why not json.loads: it accepts NaN and Infinity, and Flask's jsonify then writes them out, which
+    no browser parses (every page showed "health unavailable"); and it raises RecursionError when deep.
+    """
+    try:
+        if len(raw) > max_bytes:
+            raise _Bad("too_large", f"value of {len(raw)} bytes > {max_bytes}")
+        raw = bytes(raw)
+        _check_depth(raw, limits.max_depth)
+        _check_exponents(raw)
+        value = _any_value.decode(raw)
+        _check_value(value, limits)
+        return value
+    except Exception as exc:
+        raise Rejected(_classify(exc, raw), str(exc)) from None
+
+
 def validate_update(obj: dict[str, Any]) -> EntityUpdate:
     """Producer-side check: build an update from a dict or raise Rejected with the reason."""
     try:

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+from collections import Counter
 
 import flask
+import pytest
 import redis
 from flask_login import LoginManager, UserMixin
 
 from dashboard.feeds_api import install_feed_routes
 from spine import channels
-from spine.contract import now_ms
+from spine.contract import RejectLog, now_ms
 from tests.gateway_support import start_gateway, stop_gateway
 
 HOSTILE = "cc:v1:entity:<img src=x onerror=alert(1)>"
@@ -129,3 +132,84 @@ async def test_supervisor_panel_shows_rejects_as_text(redis_url: str) -> None:
     collect(page)
     assert "cc-rejects-body" in ids and "cc-rejects-tick" in ids
     assert isinstance(rejects_panel.rejects_panel(), html.Div)
+
+
+# ---- D3: a bad value written to a hash or history never makes a route answer invalid JSON or 500 ------
+
+BAD_VALUES = {  # field: (raw value, reason it is counted under)
+    "nan": (b'{"state":"ok","lag_s":NaN}', "not_finite"),
+    "inf": (b'{"state":"ok","age_s":-Infinity}', "not_finite"),
+    "overflow": (b'{"state":"ok","age_s":1e999}', "not_finite"),
+    "deep": (b"[" * 5000 + b"]" * 5000, "too_deep"),
+    "utf8": (b'{"state":"\xff\xfe"}', "bad_utf8"),
+    "huge": (b'{"state":"ok","n":123456789012345678901234567890}', "huge_number"),
+}
+
+
+def _strict_json(body: bytes) -> object:
+    """Parse as a browser's JSON.parse would: NaN and Infinity are errors."""
+    def refuse(token: str) -> object:
+        raise ValueError(f"not JSON: {token}")
+    return json.loads(body, parse_constant=refuse)
+
+
+def _fresh_rejects(monkeypatch: pytest.MonkeyPatch) -> RejectLog:
+    from dashboard import feeds_api
+
+    log = RejectLog(logging.getLogger("web-test"))
+    monkeypatch.setattr(feeds_api, "WEB_REJECTS", log)
+    return log
+
+
+async def test_api_health_leaves_out_and_counts_nan_deep_and_bad_utf8_values(
+        redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    rejects = _fresh_rejects(monkeypatch)
+    client = redis.Redis.from_url(redis_url)
+    client.hset(channels.HEALTH_KEY, mapping={"gtfs_rt": json.dumps({"state": "ok", "age_s": 1}),
+                                              **{k: v for k, (v, _) in BAD_VALUES.items()}})
+    client.hset(channels.GATEWAY_STATS_KEY, "gw-nan", b'{"ts":NaN,"rejects":{"x":Infinity}}')
+    web = _app(redis_url).test_client()
+    for _ in range(2):  # every page polls; a bad value is counted once
+        resp = web.get("/api/health", headers={"X-Test-User": "1"})
+        assert resp.status_code == 200
+        h = _strict_json(resp.data)
+    assert h["gtfs_rt"] == {"state": "ok", "age_s": 1} and not set(BAD_VALUES) & set(h)
+    assert h["_summary"]["feeds"] == 1 and h["_gateway"]["instances"] == {}
+    expected = {channels.HEALTH_KEY: dict(Counter(r for _, r in BAD_VALUES.values())),
+                channels.GATEWAY_STATS_KEY: {"not_finite": 1}}
+    assert rejects.by_source == expected
+    assert h["_web"]["rejects"]["by_source"] == expected
+
+
+async def test_transit_shapes_leave_out_bad_values(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from feeds.transit.adapter import SHAPES_KEY
+
+    rejects = _fresh_rejects(monkeypatch)
+    client = redis.Redis.from_url(redis_url)
+    good = {"route": "7", "color": "#2dd4bf", "coords": [[37.45, 126.7], [37.46, 126.71]]}
+    client.hset(SHAPES_KEY, mapping={"s1": json.dumps(good), "s-nan": b'{"coords":[[NaN,126.7]]}',
+                                     "s-deep": b'{"coords":' + b"[" * 3000 + b"]" * 3000 + b"}",
+                                     "s-utf8": b'{"route":"\xc3\x28"}', b"\xff": json.dumps(good)})
+    resp = _app(redis_url).test_client().get("/api/transit/shapes", headers={"X-Test-User": "1"})
+    assert resp.status_code == 200
+    assert _strict_json(resp.data) == {"s1": good}
+    assert rejects.by_source == {SHAPES_KEY: {"not_finite": 1, "too_deep": 1, "bad_utf8": 2}}
+
+
+async def test_air_history_leaves_out_bad_points_instead_of_a_500(
+        redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from feeds.air.history import history_key
+
+    rejects = _fresh_rejects(monkeypatch)
+    client = redis.Redis.from_url(redis_url)
+    t = now_ms() - 3_600_000
+    key = history_key("Songdo")
+    client.zadd(key, {json.dumps({"t": t, "pm10": 31}): t, b'{"t":1,"pm10":NaN}': t + 1,
+                      b"[" * 1000 + b"]" * 1000: t + 2, b'{"t":2,"station":"\xff"}': t + 3,
+                      b"7": t + 4})
+    web = _app(redis_url).test_client()
+    for _ in range(2):
+        resp = web.get("/api/air/air-Songdo/history", headers={"X-Test-User": "1"})
+        assert resp.status_code == 200
+        assert _strict_json(resp.data)["points"] == [{"t": t, "pm10": 31}]
+    assert rejects.by_source == {key: {"not_finite": 1, "too_deep": 1, "bad_utf8": 1, "invalid": 1}}

@@ -12,6 +12,9 @@ from typing import Any
 import redis
 
 from spine.channels import PREFIX
+from spine.contract import Rejected, RejectLog, decode_value
+
+MAX_POINT_BYTES = 4096  # one hour's values: a few hundred bytes
 
 
 def history_key(station: str) -> str:
@@ -41,11 +44,19 @@ def replace(pipe: Any, station: str, points: list[dict]) -> None:
     pipe.rename(tmp, key)
 
 
-def load(client: redis.Redis, station: str, since_ms: int) -> list[dict]:
+def load(client: redis.Redis, station: str, since_ms: int, rejects: RejectLog | None = None) -> list[dict]:
+    """The station's points since `since_ms`. A point that is not a JSON object passing the contract's
+    checks (NaN/Infinity, depth, UTF-8, huge numbers: json.loads let NaN through and raised
+    RecursionError, a 500 on the history route) is left out and counted in `rejects`."""
+    key = history_key(station)
     out = []
-    for raw in client.zrangebyscore(history_key(station), since_ms, "+inf"):
+    for raw in client.zrangebyscore(key, since_ms, "+inf"):
         try:
-            out.append(json.loads(raw))
-        except (ValueError, TypeError):
-            continue
+            point = decode_value(raw, MAX_POINT_BYTES)
+            if not isinstance(point, dict):
+                raise Rejected("invalid", f"a point is a JSON object, not {type(point).__name__}")
+            out.append(point)
+        except Rejected as exc:
+            if rejects is not None and rejects.first_time((key, b"", raw)):  # counted once, not per view
+                rejects.add(exc.reason, exc.detail, key)
     return out
