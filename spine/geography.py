@@ -122,10 +122,12 @@ def load_edition(boundary_file: str | None = None) -> Edition:
 
 
 def district_geojson(edition: Edition) -> dict:
+    """The districts for the map. No `tooltip` or `popup` property: dash-leaflet binds those as HTML,
+    and a name from `map.boundary_file` is data; the page binds `name_ko name_en` as a text node
+    (dashboard/assets/leaflet_hooks.js, for features marked `cc_district`)."""
     return {"type": "FeatureCollection", "features": [
         {"type": "Feature", "id": d.id, "geometry": mapping(d.geometry),
-         "properties": {"id": d.id, "name_ko": d.name_ko, "name_en": d.name_en,
-                        "tooltip": f"{d.name_ko} {d.name_en}"}}
+         "properties": {"id": d.id, "name_ko": d.name_ko, "name_en": d.name_en, "cc_district": True}}
         for d in edition.districts]}
 
 

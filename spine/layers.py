@@ -56,6 +56,20 @@ AIR_GRADES: tuple[str, ...] = get_args(AirGrade)
 AIR_GRADE_LABELS = {"좋음": "Good", "보통": "Moderate", "나쁨": "Unhealthy", "매우나쁨": "Very unhealthy"}
 AIR_GRADE_COLORS = {"좋음": "#32a1ff", "보통": "#00c73c", "나쁨": "#fd9b5a", "매우나쁨": "#ff5959"}
 
+# Korea's CAI breakpoints (standards.md 1.1, 2018 PM2.5 bands): pollutant -> (low, high) concentration of
+# 좋음, 보통, 나쁨, 매우나쁨, and the index band of each grade. Here, not in feeds/air/cai.py (which computes
+# with them), because the browser draws the PM grade bands as chart guides from the same table and the
+# spine imports no adapter.
+AIR_INDEX_BANDS: tuple[tuple[int, int], ...] = ((0, 50), (51, 100), (101, 250), (251, 500))
+AIR_BREAKPOINTS: dict[str, tuple[tuple[float, float], ...]] = {
+    "so2": ((0, 0.020), (0.021, 0.050), (0.051, 0.150), (0.151, 1.0)),
+    "no2": ((0, 0.030), (0.031, 0.060), (0.061, 0.200), (0.201, 2.0)),
+    "co": ((0, 2.0), (2.01, 9.0), (9.01, 15.0), (15.01, 50.0)),
+    "o3": ((0, 0.030), (0.031, 0.090), (0.091, 0.150), (0.151, 0.6)),
+    "pm10": ((0, 30), (31, 80), (81, 150), (151, 600)),
+    "pm25": ((0, 15), (16, 35), (36, 75), (76, 500)),
+}
+
 CameraType = Literal["crime_prevention", "traffic", "disaster", "other"]
 CAMERA_TYPE_COLORS = {"crime_prevention": "#58a6ff", "traffic": "#79c0ff", "disaster": "#d2a8ff",
                       "other": "#58a6ff"}
@@ -340,6 +354,17 @@ def legend(layer: str) -> list[dict[str, str]]:
 
 LEGEND_TITLES = {"air": "Air (CAI PM grade)", "sensor": "Sensors (level)"}
 
+# Thresholds the screens apply to data. A bus's faded look follows `feeds.transit.fade_s`, which is
+# configuration: the map widget puts it on the page (widgets/city_map.py, data-cc-bus-fade-s).
+CAMERA_ACTIVE_S = 30  # a camera that saw something this recently counts as active (badge, KPI)
+CAMERA_CONE_M = 80  # a street camera's useful reach, drawn as its view cone
+BUS_LATE_S = 300  # a bus this far behind its schedule counts as late (KPI)
+
+
+def air_guides() -> dict[str, list[float]]:
+    """Per pollutant, the upper edges of the grades below the worst (the chart's guide lines)."""
+    return {p: [hi for _, hi in bands[:-1]] for p, bands in AIR_BREAKPOINTS.items()}
+
 
 def registry() -> dict[str, Any]:
     """The registry as plain data: what the browser reads (and the only place it reads it from)."""
@@ -361,6 +386,9 @@ def registry() -> dict[str, Any]:
         "camera_types": CAMERA_TYPE_COLORS,
         "camera_status": CAMERA_STATUS_COLORS,
         "ui": UI_COLORS,
+        "air_guides": air_guides(),
+        "thresholds": {"camera_active_ms": CAMERA_ACTIVE_S * 1000, "camera_cone_m": CAMERA_CONE_M,
+                       "bus_late_s": BUS_LATE_S},
     }
 
 

@@ -119,6 +119,76 @@ def test_sensor_level_is_a_registry_code_from_the_worst_active_rule() -> None:
 def test_air_grades_have_one_home() -> None:
     assert cai.GRADES == layers.AIR_GRADES
     assert [cai.grade_of(v) for v in (10, 60, 120, 300)] == list(layers.AIR_GRADES)
+    # The breakpoints too: the CAI computes with the table the browser draws its chart guides from.
+    assert cai.BREAKPOINTS is layers.AIR_BREAKPOINTS and cai.INDEX_BANDS is layers.AIR_INDEX_BANDS
+    guides = layers.registry()["air_guides"]
+    assert guides["pm10"] == [30, 80, 150] and guides["pm25"] == [15, 35, 75]
+    assert [cai.sub_index("pm10", v) for v in guides["pm10"]] == [50, 100, 250]
+
+
+def _number_literals(js: str) -> set[float]:
+    """Every number literal of a script, comments left out (a comment may explain a value)."""
+    code = re.sub(r"/\*.*?\*/|(?<![:'\"\\])//[^\n]*", "", js, flags=re.S)
+    return {float(m) for m in re.findall(r"(?<![\w.$])\d+(?:\.\d+)?(?![\w.])", code)}
+
+
+def _thresholds() -> dict[str, float]:
+    """Numbers with a home in Python that a page applies to data, in every unit JS might write them."""
+    from feeds.transit.config import TransitConfig
+
+    fade = TransitConfig().fade_s
+    t = layers.registry()["thresholds"]
+    out = {"transit.fade_s": fade, "transit.fade_s in ms": fade * 1000,
+           "camera_active_ms": t["camera_active_ms"], "camera_cone_m": t["camera_cone_m"],
+           "bus_late_s": t["bus_late_s"], "bus_late_s in ms": t["bus_late_s"] * 1000}
+    # Grade edges: the larger ones (30 and 15 also mean a chart margin or a zoom level).
+    for pollutant in ("pm10", "pm25"):
+        for v in layers.air_guides()[pollutant]:
+            if v > 30:
+                out[f"{pollutant} grade edge {v:g}"] = v
+    return out
+
+
+def test_the_browser_code_has_no_thresholds_of_its_own() -> None:
+    """The old pages hard-coded PM10's grade edges (30/80/150), a 90 s bus fade (while
+    `feeds.transit.fade_s` is configurable) and a camera activity window in two modules."""
+    numbers = _thresholds()
+    assert {numbers["transit.fade_s in ms"], numbers["camera_active_ms"], numbers["pm10 grade edge 150"]} \
+        == {90000, 30000, 150}  # the check below is about these very values
+    files = [*sorted((ASSETS / "cc").glob("*.js")), ASSETS / "leaflet_hooks.js", ASSETS / "early_socket.js"]
+    for path in files:
+        found = _number_literals(path.read_text())
+        assert not {k for k, v in numbers.items() if float(v) in found}, path.name
+        # The grade edges as a list, whatever their size.
+        assert not re.search(r"\[\s*30\s*,\s*80\b", path.read_text()), path.name
+    registry_js = (ASSETS / "cc" / "registry.js").read_text()
+    assert "reg.thresholds" in registry_js and "reg.air_guides" in registry_js
+
+
+def test_the_page_carries_the_configured_bus_fade(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bus fades on the page after `feeds.transit.fade_s`, the adapter's own setting."""
+    from config.settings import MapSettings
+    from spine.geography import load_edition
+    from widgets import city_map as widget
+
+    monkeypatch.setenv("CC_FEEDS__TRANSIT__FADE_S", "42.5")
+    widget.bus_fade_s.cache_clear()
+    try:
+        div = widget.city_map(MapSettings(), load_edition(None), ["bus"])
+        assert div.to_plotly_json()["props"]["data-cc-bus-fade-s"] == "42.5"
+    finally:
+        widget.bus_fade_s.cache_clear()
+    assert "data-cc-bus-fade-s" in (ASSETS / "cc" / "markers.js").read_text()
+
+
+def test_district_features_carry_no_property_dash_leaflet_binds_as_html() -> None:
+    from spine.geography import district_geojson, load_edition
+
+    features = district_geojson(load_edition(None))["features"]
+    assert features
+    for f in features:
+        assert not {"tooltip", "popup"} & set(f["properties"]), f["properties"]
+        assert f["properties"]["cc_district"] is True
 
 
 def test_the_browser_code_has_no_colours_or_vocabulary_of_its_own() -> None:

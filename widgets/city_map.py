@@ -7,6 +7,8 @@ saturates the browser at a few thousand points (docs/architecture.md).
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import dash_leaflet as dl
 from dash import html
 from shapely.geometry import Point
@@ -16,8 +18,17 @@ from spine.geography import Edition, district_geojson
 from spine.layers import LAYER_COLORS, LAYER_LABELS, LEGEND_TITLES
 from spine.layers import legend as registry_legend
 
-__all__ = ["LAYER_COLORS", "LAYER_LABELS", "city_map", "legend"]
+__all__ = ["LAYER_COLORS", "LAYER_LABELS", "bus_fade_s", "city_map", "legend"]
 
+
+@lru_cache(maxsize=1)
+def bus_fade_s() -> float:
+    """`feeds.transit.fade_s` from the configuration root (the same files, overlay and CC_* variables
+    the web part started with): the page fades a silent bus after it, like the transit adapter does.
+    Read once; the web part reads its configuration once too."""
+    from config.root import load_config
+
+    return load_config(check_references=False).feeds.transit.fade_s
 
 
 def _district_labels(edition: Edition) -> list:
@@ -57,6 +68,8 @@ def city_map(settings: MapSettings, edition: Edition, layers: list[str],
     base: list = []
     if settings.tile_url:
         base.append(dl.TileLayer(url=settings.tile_url, attribution=settings.tile_attribution))
+    # District features carry no `tooltip` property: dash-leaflet would bind it as HTML, and the names
+    # come from `map.boundary_file`. assets/leaflet_hooks.js binds each name as a text node instead.
     # Own pane (and so own canvas) under the live layers: dash-leaflet loads GeoJSON lazily, and on
     # the shared canvas the late-added district fill would be drawn over the markers.
     base.append(dl.Pane(dl.GeoJSON(data=district_geojson(edition), id="cc-districts",
@@ -83,4 +96,4 @@ def city_map(settings: MapSettings, edition: Edition, layers: list[str],
                zoomControl=interactive, attributionControl=True,
                style={"width": "100%", "height": "100%"}),
         legend(layers, edition),
-    ], className="cc-map-wrap")
+    ], className="cc-map-wrap", **{"data-cc-bus-fade-s": f"{bus_fade_s():g}"})

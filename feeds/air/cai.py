@@ -9,19 +9,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from spine.layers import AIR_GRADES
+from spine.layers import AIR_BREAKPOINTS, AIR_GRADES, AIR_INDEX_BANDS
 
 GRADES = AIR_GRADES  # the codes published as props.grade; labels and colours in spine/layers.py
-INDEX_BANDS = ((0, 50), (51, 100), (101, 250), (251, 500))
-# pollutant -> upper concentration of 좋음, 보통, 나쁨, 매우나쁨 (lower bounds follow the table)
-BREAKPOINTS: dict[str, tuple[tuple[float, float], ...]] = {
-    "so2": ((0, 0.020), (0.021, 0.050), (0.051, 0.150), (0.151, 1.0)),
-    "no2": ((0, 0.030), (0.031, 0.060), (0.061, 0.200), (0.201, 2.0)),
-    "co": ((0, 2.0), (2.01, 9.0), (9.01, 15.0), (15.01, 50.0)),
-    "o3": ((0, 0.030), (0.031, 0.090), (0.091, 0.150), (0.151, 0.6)),
-    "pm10": ((0, 30), (31, 80), (81, 150), (151, 600)),
-    "pm25": ((0, 15), (16, 35), (36, 75), (76, 500)),
-}
+# The breakpoint table lives in spine/layers.py: the browser draws the PM grade bands from it too.
+INDEX_BANDS = AIR_INDEX_BANDS
+BREAKPOINTS = AIR_BREAKPOINTS
 REQUIRED = ("pm10", "pm25", "no2", "o3")  # AirKorea computes a CAI only when all four exist
 C24E_M = {"pm10": 70.0, "pm25": 30.0}
 

@@ -3,21 +3,32 @@
 import { cc } from './state.js';
 import { el, num } from './dom.js';
 import { ui, layerColor, sensorLevelColor, isAlarmLevel, airGradeColor, cameraTypeColor,
-  cameraStatusColor } from './registry.js';
+  cameraStatusColor, cameraActive, thresholds } from './registry.js';
 import { bindPopup } from './popups.js';
 
-const BUS_FADE_MS = 90000;   // GTFS-realtime: a vehicle silent for 90 s is shown faded
-const ACTIVE_MS = 30000;     // a camera that saw something in the last 30 s is "active"
-const CONE_M = 80;           // a street camera's useful reach
 const TRAIL_POINTS = 120;
 
-function activeCamera(p) { return !!p.last_activity && (Date.now() - p.last_activity < ACTIVE_MS); }
+function activeCamera(p) { return cameraActive(p, Date.now()); }
+
+/* A bus silent for the transit adapter's `fade_s` is drawn faded even when no `stale` update comes
+ * (its feed stopped). The value is configuration, so the map widget puts it on the page
+ * (data-cc-bus-fade-s); without it only the adapter's own `stale` flag fades a bus. */
+let busFadeMs = null;
+function fadeAfterMs() {
+  if (busFadeMs === null) {
+    const node = document.querySelector('[data-cc-bus-fade-s]');
+    const s = node ? Number(node.getAttribute('data-cc-bus-fade-s')) : NaN;
+    if (!node) { return Infinity; }  // map not built yet: ask again next time
+    busFadeMs = Number.isFinite(s) && s > 0 ? s * 1000 : Infinity;
+  }
+  return busFadeMs;
+}
 
 export function styleFor(u) {
   const p = u.props || {};
   switch (u.layer) {
     case 'bus': {
-      const old = p.stale || (Date.now() - u.ts > BUS_FADE_MS);
+      const old = p.stale || (Date.now() - u.ts > fadeAfterMs());
       return { radius: 4, color: old ? ui.bus_faded : layerColor('bus'), key: old ? 'bo' : 'b' };
     }
     case 'camera': {
@@ -51,10 +62,10 @@ function cone(m, u) {
   const key = heading + '/' + fov + '/' + u.lat + '/' + u.lon;
   if (m.ccConeKey === key) { return; }
   m.ccConeKey = key;
-  const pts = [[u.lat, u.lon]], cosLat = Math.cos(u.lat * Math.PI / 180);
+  const pts = [[u.lat, u.lon]], cosLat = Math.cos(u.lat * Math.PI / 180), reach = thresholds.camera_cone_m;
   for (let a = heading - fov / 2; a <= heading + fov / 2 + 0.01; a += Math.max(fov / 8, 1)) {
     const r = a * Math.PI / 180;
-    pts.push([u.lat + CONE_M * Math.cos(r) / 111320, u.lon + CONE_M * Math.sin(r) / (111320 * cosLat)]);
+    pts.push([u.lat + reach * Math.cos(r) / 111320, u.lon + reach * Math.sin(r) / (111320 * cosLat)]);
   }
   if (!m.ccCone) {
     m.ccCone = window.L.polygon(pts, { color: ui.camera_cone, weight: 1, opacity: 0.5, fillOpacity: 0.12,

@@ -2,11 +2,9 @@
  * per-layer counts and ages, the clock, feed health (/api/health every 5 s) and layer toggles. */
 import { cc } from './state.js';
 import { el, setAll, num, timeKst, ageText } from './dom.js';
-import { LAYERS, isAlarmLevel, airGradeOrder } from './registry.js';
+import { LAYERS, isAlarmLevel, airGradeOrder, cameraActive, thresholds } from './registry.js';
 
 const STALE_MS = 6000;
-const LATE_S = 300;
-const ACTIVE_MS = 30000;
 const HOUR_MS = 3600000;
 
 const STATUS_TEXT = { live: 'LIVE', stale: 'STALE', reconnecting: 'RECONNECTING', ended: 'SESSION ENDED' };
@@ -32,8 +30,8 @@ export function updateStatus() {
 function kpis() {
   const now = Date.now();
   let late = 0, active = 0, alarm = 0, worst = -1, recent = 0;
-  cc.entities.bus.forEach((u) => { if (num(u.props.delay_s, 0) > LATE_S) { late += 1; } });
-  cc.entities.camera.forEach((u) => { if (u.props.last_activity && now - u.props.last_activity < ACTIVE_MS) { active += 1; } });
+  cc.entities.bus.forEach((u) => { if (num(u.props.delay_s, 0) > thresholds.bus_late_s) { late += 1; } });
+  cc.entities.camera.forEach((u) => { if (cameraActive(u.props, now)) { active += 1; } });
   cc.entities.sensor.forEach((u) => { if (isAlarmLevel(u.props.level)) { alarm += 1; } });
   cc.entities.air.forEach((u) => { worst = Math.max(worst, airGradeOrder.indexOf(u.props.grade)); });
   cc.events.forEach((e) => { if (now - e.ts < HOUR_MS) { recent += 1; } });

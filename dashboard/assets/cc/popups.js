@@ -2,7 +2,7 @@
  * fields the registry lists are shown; every value goes in as text. */
 import { cc } from './state.js';
 import { el, svg, num, timeKst } from './dom.js';
-import { popupFields, labelOf, ui } from './registry.js';
+import { popupFields, labelOf, ui, airGuides } from './registry.js';
 import { watchVideo } from './video.js';
 
 function formatValue(format, v) {
@@ -56,12 +56,15 @@ function airChart(id, box) {
         .filter((p) => p.t !== null && (p.pm10 !== null || p.pm25 !== null));
       if (!pts.length) { box.textContent = 'no history yet'; return; }
       const W = 320, H = 110, t0 = pts[0].t, t1 = pts[pts.length - 1].t || t0 + 1;
-      const ymax = Math.max(80, ...pts.map((p) => Math.max(p.pm10 || 0, p.pm25 || 0)));
+      // PM10's grade edges (spine/layers.py AIR_BREAKPOINTS) as faint guides; the scale shows at
+      // least the first two, so a clean day still reads against them.
+      const guides = Array.isArray(airGuides.pm10) ? airGuides.pm10.map((v) => num(v, 0)) : [];
+      const ymax = Math.max(guides.length > 1 ? guides[1] : 1,
+        ...pts.map((p) => Math.max(p.pm10 || 0, p.pm25 || 0)));
       const x = (t) => 30 + (t - t0) / Math.max(1, t1 - t0) * (W - 36);
       const y = (v) => H - 16 - v / ymax * (H - 24);
       const chart = svg('svg', { width: W, height: H, role: 'img', 'aria-label': 'PM10 and PM2.5, last 24 hours' });
-      // Grade bands of PM10 (30 / 80 / 150) as faint guides.
-      [30, 80, 150].filter((v) => v < ymax).forEach((v) => {
+      guides.filter((v) => v < ymax).forEach((v) => {
         chart.append(svg('line', { x1: 30, x2: W, y1: y(v), y2: y(v), stroke: ui.chart_guide, 'stroke-dasharray': '3 3' }));
         chart.append(svg('text', { x: 2, y: y(v) + 4, fill: ui.chart_text, 'font-size': 10 }, v));
       });

@@ -5,10 +5,14 @@
  */
 const node = document.getElementById('cc-layers');
 export const reg = node ? JSON.parse(node.textContent) : { layers: {}, severities: [], sensor_levels: [],
-  air_grades: [], camera_types: {}, camera_status: {}, ui: {} };
+  air_grades: [], camera_types: {}, camera_status: {}, ui: {}, air_guides: {}, thresholds: {} };
 
 export const LAYERS = Object.keys(reg.layers);
 export const ui = reg.ui;
+/* Thresholds applied to data (camera activity window, cone reach, bus lateness) and the air grade
+ * edges drawn as chart guides: numbers too have one home, spine/layers.py. */
+export const thresholds = reg.thresholds;
+export const airGuides = reg.air_guides;
 
 function byCode(list) {
   const out = Object.create(null);
@@ -33,6 +37,11 @@ export function airGradeColor(code) { return own(airGrade, code) ? airGrade[code
 export function cameraTypeColor(code) { return own(reg.camera_types, code) ? reg.camera_types[code] : null; }
 export function cameraStatusColor(code) { return own(reg.camera_status, code) ? reg.camera_status[code] : null; }
 export function popupFields(layer) { return own(reg.layers, layer) ? reg.layers[layer].popup : []; }
+
+/* A camera that saw something within the registry's activity window (badges, the KPI). */
+export function cameraActive(p, now) {
+  return !!(p && p.last_activity) && (now - p.last_activity < thresholds.camera_active_ms);
+}
 
 /* A code shown as its label (level, grade, severity formats of the popup). */
 export function labelOf(format, code) {
