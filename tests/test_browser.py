@@ -7,9 +7,11 @@ import re
 import shutil
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, WebSocketRoute, sync_playwright
+from shapely.geometry import mapping
 
 from dashboard.store import Store
 from spine.contract import Event, now_ms
@@ -43,9 +45,37 @@ def redis_url(redis_server: EmbeddedRedis) -> str:
     return redis_server.url
 
 
+# A district name from `map.boundary_file` is data too: the module's stack draws the shipped districts
+# plus one small district with this name (the shipped ones keep their names, which the configuration
+# refers to, and the edition label, so the demo runs as ever).
+DISTRICT_PAYLOAD = "<img src=x onerror=window.__ccXss=1>"
+
+
+def hostile_boundary_file(path: Path) -> Path:
+    import json
+
+    from shapely.geometry import box
+
+    from spine.geography import load_edition
+
+    edition = load_edition(None)
+    features = [{"type": "Feature", "geometry": mapping(d.geometry),
+                 "properties": {"id": d.id, "name_ko": d.name_ko, "name_en": d.name_en}}
+                for d in edition.districts]
+    at = edition.districts[0].geometry.representative_point()
+    features.append({"type": "Feature", "geometry": mapping(box(at.x - 0.005, at.y - 0.005, at.x + 0.005,
+                                                                at.y + 0.005)),
+                     "properties": {"id": "hostile", "name_ko": DISTRICT_PAYLOAD, "name_en": "</script>"}})
+    path.write_text(json.dumps({"type": "FeatureCollection", "label": edition.label, "features": features},
+                               ensure_ascii=False), encoding="utf-8")
+    return path
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[RunningStack]:
-    s = start_stack(tmp_path_factory.mktemp("stack"), {"REDIS_URL": redis_url})
+    tmp = tmp_path_factory.mktemp("stack")
+    boundary = hostile_boundary_file(tmp / "districts.geojson")
+    s = start_stack(tmp, {"REDIS_URL": redis_url, "CC_MAP__BOUNDARY_FILE": str(boundary)})
     yield s
     s.stop()
 
@@ -301,6 +331,38 @@ def test_every_page_runs_under_a_strict_csp_without_violations(browser: Browser,
         page.wait_for_timeout(1500)  # panels, health and video have run at least once
         assert page.evaluate("window.__ccViolations") == [], path
     assert errors == [] and dialogs == []
+    page.close()
+
+
+DISTRICT_TOOLTIP = """(name) => {
+  let found = null;
+  ccLive.map.eachLayer((l) => {
+    const p = l.feature && l.feature.properties;
+    if (p && p.name_ko === name) { found = l; }
+  });
+  if (!found || !found.getTooltip()) { return null; }
+  found.openTooltip();
+  return found.getTooltip().getElement().textContent;
+}"""
+
+
+def test_district_names_from_the_boundary_file_reach_the_map_as_text(browser: Browser,
+                                                                     stack: RunningStack) -> None:
+    """dash-leaflet binds a GeoJSON feature's `tooltip` property as HTML; a name from
+    `map.boundary_file` was drawn as markup when the operator hovered the district."""
+    page, dialogs, errors = watched_page(browser, viewport={"width": 1440, "height": 900})
+    sign_in(page, stack, "/supervisor")
+    text = page.wait_for_function(DISTRICT_TOOLTIP, arg=DISTRICT_PAYLOAD, timeout=10_000).json_value()
+    assert DISTRICT_PAYLOAD in text  # the hover tooltip shows the name, as text
+    # The permanent district labels too.
+    assert page.locator(".cc-district-label", has_text=DISTRICT_PAYLOAD).count() == 1
+    page.wait_for_timeout(500)
+    injected = page.evaluate("""() => ({
+        xss: window.__ccXss, violations: window.__ccViolations,
+        imgs: Array.from(document.querySelectorAll('img'))
+            .filter(i => i.getAttribute('src') === 'x').length})""")
+    assert injected == {"xss": None, "violations": [], "imgs": 0}, injected
+    assert dialogs == [] and errors == []
     page.close()
 
 
