@@ -199,6 +199,10 @@ def test_supervisor_sees_feed_health_drone_footprint_and_air_history(browser: Br
                   " ccLive.map.setView(m.getLatLng(), 13, {animate: false}); m.openPopup(); }")
     page.locator(".cc-chart svg path").first.wait_for(timeout=10_000)
     assert "PM10" in page.inner_text(".cc-chart")
+    # Grade guides at the registry's PM10 edges (spine/layers.py) below the chart's top.
+    labels = page.evaluate("Array.from(document.querySelectorAll('.cc-chart svg text'))"
+                           ".map(t => t.textContent).filter(t => /^[0-9]+$/.test(t))")
+    assert labels and labels == ["30", "80", "150"][:len(labels)], labels
     page.close()
 
 

@@ -56,8 +56,8 @@ function airChart(id, box) {
         .filter((p) => p.t !== null && (p.pm10 !== null || p.pm25 !== null));
       if (!pts.length) { box.textContent = 'no history yet'; return; }
       const W = 320, H = 110, t0 = pts[0].t, t1 = pts[pts.length - 1].t || t0 + 1;
-      // PM10's grade edges (spine/layers.py AIR_BREAKPOINTS) as faint guides; the scale shows at
-      // least the first two, so a clean day still reads against them.
+      // PM10's grade edges (spine/layers.py AIR_BREAKPOINTS) as faint guides; the scale reaches at
+      // least the second edge, so a clean day still reads against the first.
       const guides = Array.isArray(airGuides.pm10) ? airGuides.pm10.map((v) => num(v, 0)) : [];
       const ymax = Math.max(guides.length > 1 ? guides[1] : 1,
         ...pts.map((p) => Math.max(p.pm10 || 0, p.pm25 || 0)));
