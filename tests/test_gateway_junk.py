@@ -53,7 +53,8 @@ async def _frames_until_batch(ws, t0: float, timeout: float) -> tuple[float, lis
 
 
 @pytest.mark.parametrize("name", list(JUNK))
-async def test_a_real_update_right_after_a_junk_payload_reaches_the_page_fast(redis_url: str, name: str) -> None:
+async def test_a_real_update_right_after_a_junk_payload_reaches_the_page_fast(
+        redis_url: str, name: str) -> None:
     payload, counts = JUNK[name]
     gw, task = await start_gateway(redis_url)
     client = redis.Redis.from_url(redis_url)
@@ -124,8 +125,9 @@ async def test_a_bad_state_entry_is_counted_once_not_on_every_page_join(redis_ur
 
 
 async def test_a_state_hash_stuffed_with_junk_neither_stalls_live_pages_nor_recounts(redis_url: str) -> None:
-    # 40,000 junk entries in the bus hash (spine.contract remembers up to 50,000): a page joining reads them all; a page already open must
-    # still get a live update within 500 ms, on the first read and on later ones.
+    # 40,000 junk entries in the bus hash (spine.contract remembers up to 50,000): a page joining
+    # reads them all; a page already open must still get a live update within 500 ms, on the first
+    # read and on later ones.
     client = redis.Redis.from_url(redis_url)
     key = channels.state_key("bus")
     pipe = client.pipeline(transaction=False)
@@ -144,5 +146,31 @@ async def test_a_state_hash_stuffed_with_junk_neither_stalls_live_pages_nor_reco
                     assert latency < 0.5
                     await next_frame(joining, "snapshot", timeout=30)
         assert gw.rejects.counts == {"invalid": 40_000}
+    finally:
+        await stop_gateway(task)
+
+
+async def test_a_big_hash_is_scanned_in_slices_and_read_no_further_than_max_entries(
+        redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway import snapshots
+
+    # Scaled down (the real bounds are 50,000 / 2,000 / 100,000) so the test stays quick.
+    monkeypatch.setattr(snapshots, "WHOLE_READ_MAX", 1000)
+    monkeypatch.setattr(snapshots, "SCAN_COUNT", 200)
+    monkeypatch.setattr(snapshots, "MAX_ENTRIES", 5000)
+    client = redis.Redis.from_url(redis_url)
+    publish(redis_url, ("bus", "bus-good", 37.45, 126.70), ("camera", "cam-good", 37.46, 126.71))
+    client.hset(channels.state_key("bus"), mapping={f"junk-{i}": b"{}" for i in range(3000)})
+    client.hset(channels.state_key("camera"), mapping={f"junk-{i}": b"{}" for i in range(6000)})
+    gw, task = await start_gateway(redis_url)
+    try:
+        for _ in range(2):
+            async with connect(ws_url(gw), max_size=None) as ws:
+                snap = await next_frame(ws, "snapshot", timeout=30)
+                assert "bus-good" in {u["id"] for u in snap["u"]}  # read whole, by slices
+        assert gw.rejects.by_source[channels.state_key("bus")] == {"invalid": 3000}
+        camera = gw.rejects.by_source[channels.state_key("camera")]
+        # Stopped near MAX_ENTRIES (COUNT is a hint: a slice may hold a few more), counted once.
+        assert camera["too_many_entries"] == 1 and 4000 <= camera["invalid"] < 6000
     finally:
         await stop_gateway(task)
