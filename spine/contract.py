@@ -379,6 +379,7 @@ _EMPTY = msgspec.Raw(b"")
 _Items = msgspec.defstruct("_Items", [(f"i{i}", msgspec.Raw, _EMPTY) for i in range(MAX_ITEMS)],
                            array_like=True, forbid_unknown_fields=True)
 _items = msgspec.json.Decoder(_Items)
+_raw_list = msgspec.json.Decoder(list[msgspec.Raw])
 _TOO_MANY = "Expected `array` of at most length"
 
 
@@ -392,6 +393,8 @@ def _split(raw: bytes, rejects: RejectLog, where: str) -> list[msgspec.Raw] | li
     try:
         # Each item's depth is checked after; a deep item here surfaces as RecursionError
         # (counted as too_deep), so the whole payload is not scanned twice on the hot path.
+        if raw.count(b",") < MAX_ITEMS:  # cannot hold more items: the cheaper plain list (~4 vs ~25 us)
+            return _raw_list.decode(raw)
         parts = msgspec.structs.astuple(_items.decode(raw))
     except msgspec.ValidationError as exc:
         reason = "too_many_items" if str(exc).startswith(_TOO_MANY) else _classify(exc, raw)
