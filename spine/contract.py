@@ -398,7 +398,8 @@ def _split(raw: bytes, rejects: RejectLog, where: str) -> list[msgspec.Raw] | li
         parts = msgspec.structs.astuple(_items.decode(raw))
     except msgspec.ValidationError as exc:
         reason = "too_many_items" if str(exc).startswith(_TOO_MANY) else _classify(exc, raw)
-        rejects.add(reason, f"{exc} items" if reason == "too_many_items" else str(exc), where)
+        detail = f"more than {MAX_ITEMS} items in one payload" if reason == "too_many_items" else str(exc)
+        rejects.add(reason, detail, where)
         return []
     except Exception as exc:
         rejects.add(_classify(exc, raw), str(exc), where)
