@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal, Protocol
 
 import msgspec
 
-from spine.layers import LAYERS, SEVERITIES, Layer, Severity, check_event_props, check_props
+from spine.layers import LAYERS, SEVERITIES, Layer, Severity, check_event_props, check_props, props_type
 
 VERSION = 1
 __all__ = ["LAYERS", "SEVERITIES", "EntityUpdate", "Event", "Layer", "Severity", "check_typed"]
@@ -84,6 +84,8 @@ def check_typed(obj: EntityUpdate | Event) -> EntityUpdate | Event:
 _encoder = msgspec.json.Encoder()
 _one_update = msgspec.json.Decoder(EntityUpdate)
 _one_event = msgspec.json.Decoder(Event)
+_many = {id(_one_update): msgspec.json.Decoder(list[EntityUpdate]),
+         id(_one_event): msgspec.json.Decoder(list[Event])}
 
 
 def encode(obj: Any) -> bytes:
@@ -241,7 +243,7 @@ class DecodeLimits:
     max_item_bytes: int = 65536
     max_depth: int = 10  # the whole message: object 1, props 2, ... (typed props need 3)
     max_future_skew_ms: int = 30_000
-    max_age_ms: int = 7 * DAY_MS
+    max_age_ms: int = 366 * DAY_MS  # as gateway.max_age_s
     max_abs_number: float = float(2**53)
 
 
@@ -407,6 +409,46 @@ def _split(raw: bytes, rejects: RejectLog, where: str) -> list[msgspec.Raw] | li
     return [p for p in parts if p]  # unfilled fields are the empty default; no JSON value is empty
 
 
+_convert = msgspec.convert
+_PROPS_BY_LAYER = {layer: props_type(layer) for layer in LAYERS}
+TYPED_MAX_DEPTH = 6  # the deepest valid message: item 1, props 2, a camera's line counts 3-5
+
+
+def _decode_whole(raw: bytes, one: msgspec.json.Decoder, limits: DecodeLimits, now: int) -> list | None:
+    """The hot path: a clean array payload decoded in one C pass, then each item's own checks.
+
+    Only for a payload no larger than one item's limit (so no item in it can be over the limit) and
+    only when every check passes; None sends the payload through the item-by-item path, which
+    counts each reject with its reason. What a live tick publishes (tens of updates, a few KB)
+    takes this path: 1.7 us an update instead of 4.3 us item by item.
+    """
+    if len(raw) > limits.max_item_bytes or raw[:1] != b"[":
+        return None
+    # No depth scan here (it costs more than the decode): the typed props below nest at most
+    # TYPED_MAX_DEPTH deep, so an item that passes them is within max_depth, and one that nests
+    # deeper either fails them or raises RecursionError in the decode; both fall back below.
+    if limits.max_depth < TYPED_MAX_DEPTH:
+        return None
+    if may_hold_extreme_numbers(raw):
+        return None
+    try:
+        items = _many[id(one)].decode(raw)
+        if one is not _one_update:
+            for item in items:
+                _check_item(item, limits, now)
+            return items
+        # _check_item's rules for updates, inlined: this loop runs for every live update.
+        newest = now + limits.max_future_skew_ms
+        oldest = now - limits.max_age_ms if limits.max_age_ms else -1
+        for item in items:
+            if not oldest <= item.ts <= newest or item.seq > limits.max_abs_number:
+                return None
+            _convert(item.props, _PROPS_BY_LAYER[item.layer])
+    except Exception:
+        return None
+    return items
+
+
 def _decode_each(raw: bytes, one: msgspec.json.Decoder, max_item_bytes: int, rejects: RejectLog,
                  where: str, limits: DecodeLimits | None = None, now: int | None = None) -> list:
     """Decode an object or an array of at most MAX_ITEMS objects, rejecting bad elements one by one.
@@ -421,6 +463,9 @@ def _decode_each(raw: bytes, one: msgspec.json.Decoder, max_item_bytes: int, rej
     now = now_ms() if now is None else now
     if not isinstance(raw, bytes):
         raw = bytes(raw)
+    fast = _decode_whole(raw, one, limits, now)
+    if fast is not None:
+        return fast
     parts = _split(raw, rejects, where)
     exponents = len(parts) == 1 or may_hold_extreme_numbers(raw)
     out = []
