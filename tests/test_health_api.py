@@ -110,6 +110,9 @@ async def test_supervisor_panel_shows_rejects_as_text(redis_url: str) -> None:
     assert "3 rejected since start · 1 gateway reporting" in texts
     assert HOSTILE in texts  # the hostile source name is a text node, never markup
     assert any("too_deep 1" in t for t in texts)
+    # What the web process itself refused in stored values is on the panel too.
+    web = rejects_panel.render({"live": 1, "rejects": {}}, {"total": 2, "by_reason": {"not_finite": 2}})
+    assert "web: 2 stored values refused (not_finite 2)" in [getattr(c, "children", None) for c in web]
     # The panel is on the supervisor page and its callback is registered with Dash.
     assert "cc-rejects-body.children" in dash._callback.GLOBAL_CALLBACK_MAP
     from dash.development.base_component import Component

@@ -13,7 +13,7 @@ from typing import Any
 import flask
 from dash import Input, Output, callback, dcc, html
 
-from dashboard.feeds_api import EXTENSION, gateway_report
+from dashboard.feeds_api import EXTENSION, WEB_REJECTS, gateway_report
 from spine.publisher import REDIS_DOWN
 
 TOP_SOURCES = 8  # rows: the sources with most rejects; the total covers the rest
@@ -27,8 +27,10 @@ def rejects_panel() -> html.Div:
                     className="cc-panel cc-rejects")
 
 
-def render(report: dict[str, Any]) -> list:
-    """Dash components with text children only (React escapes text; no dangerouslySetInnerHTML)."""
+def render(report: dict[str, Any], web: dict[str, Any] | None = None) -> list:
+    """Dash components with text children only (React escapes text; no dangerouslySetInnerHTML).
+
+    `web`: what this web process refused when it read producer-written hashes (health, shapes)."""
     rejects = report.get("rejects", {})
     live = report.get("live", 0)
     head = html.P(f"{rejects.get('total', 0)} rejected since start · {live} gateway"
@@ -42,7 +44,12 @@ def render(report: dict[str, Any]) -> list:
             for source, counts in by_source[:TOP_SOURCES]]
     table = html.Table([html.Thead(html.Tr([html.Th("source"), html.Th("rejects"), html.Th("reasons")])),
                         html.Tbody(rows)], className="cc-table")
-    return [head, reasons, table] if rows else [head, reasons]
+    out = [head, reasons, table] if rows else [head, reasons]
+    if web and web.get("total"):
+        reasons_text = _counts_text(web.get("by_reason", {}))
+        out.append(html.P(f"web: {web['total']} stored values refused ({reasons_text})",
+                          className="cc-rejects-web"))
+    return out
 
 
 def _counts_text(counts: dict[str, int]) -> str:
@@ -55,6 +62,6 @@ def _refresh(_n: int | None) -> list | str:
     if client is None:
         return "no live store configured"
     try:
-        return render(gateway_report(client))
+        return render(gateway_report(client), WEB_REJECTS.summary())
     except REDIS_DOWN:
         return "live store unavailable"
