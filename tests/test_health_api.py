@@ -6,7 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import subprocess
+import sys
 from collections import Counter
+from pathlib import Path
 
 import flask
 import pytest
@@ -17,6 +20,8 @@ from dashboard.feeds_api import install_feed_routes
 from spine import channels
 from spine.contract import RejectLog, now_ms
 from tests.gateway_support import start_gateway, stop_gateway
+
+ROOT = Path(__file__).resolve().parent.parent
 
 HOSTILE = "cc:v1:entity:<img src=x onerror=alert(1)>"
 
@@ -85,7 +90,6 @@ async def test_a_silent_gateway_instance_is_marked_not_live(redis_url: str) -> N
 
 
 async def test_supervisor_panel_shows_rejects_as_text(redis_url: str) -> None:
-    import dash
     from dash import html
 
     from widgets import rejects_panel
@@ -113,8 +117,12 @@ async def test_supervisor_panel_shows_rejects_as_text(redis_url: str) -> None:
     # What the web process itself refused in stored values is on the panel too.
     web = rejects_panel.render({"live": 1, "rejects": {}}, {"total": 2, "by_reason": {"not_finite": 2}})
     assert "web: 2 stored values refused (not_finite 2)" in [getattr(c, "children", None) for c in web]
-    # The panel is on the supervisor page and its callback is registered with Dash.
-    assert "cc-rejects-body.children" in dash._callback.GLOBAL_CALLBACK_MAP
+    # The panel is on the supervisor page and its callback is registered with Dash. Checked in a
+    # fresh interpreter: the first Dash app a process builds takes the global callbacks for itself,
+    # so in a full test run another test's app may already have taken them.
+    probe = ("import dash._callback as c, widgets.rejects_panel; "
+             "assert 'cc-rejects-body.children' in c.GLOBAL_CALLBACK_MAP")
+    subprocess.run([sys.executable, "-c", probe], cwd=ROOT, check=True, timeout=60)
     from dash.development.base_component import Component
 
     from config.settings import Settings
