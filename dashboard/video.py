@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -49,6 +50,15 @@ NO_FRAME_END_S = FRAME_TTL_S + 5  # a camera silent this long ends its streams
 SESSION_CHECK_S = 2.0
 
 
+_NOTIFIERS: weakref.WeakSet[FrameNotifier] = weakref.WeakSet()
+
+
+def stop_notifiers() -> None:
+    """Stop every listener of this process (tests, before their Redis goes away)."""
+    for notifier in list(_NOTIFIERS):
+        notifier.stop()
+
+
 class FrameNotifier:
     """One pub/sub listener per web process; streams wait on its condition instead of polling."""
 
@@ -58,6 +68,11 @@ class FrameNotifier:
         self.version: dict[str, int] = {}
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._stop = threading.Event()
+        _NOTIFIERS.add(self)
+
+    def stop(self) -> None:
+        self._stop.set()
 
     def ensure_started(self) -> None:
         with self._lock:
@@ -67,7 +82,7 @@ class FrameNotifier:
 
     def _listen(self) -> None:
         backoff = 0.5
-        while True:
+        while not self._stop.is_set():
             try:
                 client = redis.Redis.from_url(self.redis_url, protocol=2, socket_connect_timeout=3,
                                               socket_timeout=10, socket_keepalive=True,
@@ -75,7 +90,7 @@ class FrameNotifier:
                 pubsub = client.pubsub(ignore_subscribe_messages=True)
                 pubsub.subscribe(FRAME_CHANNEL)
                 backoff = 0.5
-                while True:
+                while not self._stop.is_set():
                     # A timeout on each read, so a silently dead connection is noticed and replaced.
                     msg = pubsub.get_message(timeout=1.0)
                     if msg is None:
@@ -85,8 +100,10 @@ class FrameNotifier:
                         self.version[cam] = self.version.get(cam, 0) + 1
                         self.cond.notify_all()
             except (redis.RedisError, OSError) as exc:
+                if self._stop.is_set():
+                    return
                 log.warning("frame notifier: Redis unreachable (%s); retry in %.1f s", exc, backoff)
-                time.sleep(backoff)
+                self._stop.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
 
     def wait(self, camera_id: str, seen: int, timeout: float) -> int:

@@ -34,6 +34,16 @@ def redis_server() -> Iterator[EmbeddedRedis]:
     server.stop()
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _stop_frame_listeners() -> Iterator[None]:
+    """A web app's frame listener outlives its test; stopped per module, before the Redis it
+    listens to goes away, so it does not log reconnect attempts through the rest of the run."""
+    yield
+    from dashboard.video import stop_notifiers
+
+    stop_notifiers()
+
+
 @pytest.fixture
 def redis_url(redis_server: EmbeddedRedis) -> str:
     import redis
