@@ -13,7 +13,10 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--
 
 
 def main(path: str, out: str, base: str = "http://127.0.0.1:8050") -> None:
-    password = (ROOT / "data" / "initial-admin-password").read_text().strip()
+    sys.path.insert(0, str(ROOT))
+    from config.settings import DATA_DIR  # honours CC_DATA_DIR
+
+    password = (DATA_DIR / "initial-admin-password").read_text().strip()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
         page = browser.new_page(viewport={"width": 1920, "height": 1080})
@@ -21,7 +24,8 @@ def main(path: str, out: str, base: str = "http://127.0.0.1:8050") -> None:
         page.fill("#username", "admin")
         page.fill("#password", password)
         page.click("#login-button")
-        page.wait_for_function("document.getElementById('cc-live-status')?.textContent === 'LIVE'")
+        # A function, not an expression string: the page's CSP forbids Playwright's eval of strings.
+        page.wait_for_function("() => document.getElementById('cc-live-status')?.textContent === 'LIVE'")
         page.wait_for_timeout(3000)
         page.screenshot(path=out)
         browser.close()
