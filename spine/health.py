@@ -74,11 +74,20 @@ def assess(adapter: Source, rate: float, now: float | None = None) -> SourceHeal
     if not st.connected and age is not None and age > adapter.contract_s:
         state = "down"
     src_age = None if st.last_source_ts_ms is None else round((now_ms() - st.last_source_ts_ms) / 1000, 1)
+    reasons, error = dict(adapter.rejects.counts), st.error
+    # Keys Redis refuses to take from this producer (a value of the wrong type another process put
+    # there): part of what it publishes is not reaching the screens, so the source is not "ok".
+    poisoned = dict(getattr(getattr(adapter, "publisher", None), "poisoned", None) or {})
+    if poisoned:
+        reasons["redis_key_refused"] = len(poisoned)
+        key, why = next(iter(poisoned.items()))
+        error = error or f"Redis refuses writes to {len(poisoned)} key(s), e.g. {key}: {why}"[:300]
+        state = "stale" if state == "ok" else state
     return SourceHealth(source=adapter.source, layer=adapter.layer, state=state, age_s=age,
                         contract_s=adapter.contract_s, msgs_per_s=round(rate, 2),
-                        messages=st.messages, rejects=adapter.rejects.total,
-                        reject_reasons=dict(adapter.rejects.counts), connected=st.connected,
-                        error=st.error, source_age_s=src_age, ts=now_ms())
+                        messages=st.messages, rejects=sum(reasons.values()),
+                        reject_reasons=reasons, connected=st.connected,
+                        error=error, source_age_s=src_age, ts=now_ms())
 
 
 class HealthWriter:

@@ -11,6 +11,7 @@ import pytest
 import redis
 
 from spine import channels
+from spine.health import assess
 from spine.publisher import Publisher
 from spine.servers.embedded_redis import EmbeddedRedis
 
@@ -175,9 +176,31 @@ def test_a_key_it_cannot_repair_is_reported_and_logged_once_a_minute(
     assert c.get("cc:v1:transit:shapes") == b"x"  # not ours to decide what it should hold
     assert json.loads(c.hget(channels.state_key("bus"), "b1"))["seq"] == 3
     assert sum("cc:v1:transit:shapes" in r.getMessage() for r in caplog.records) == 1
+    # Feed health tells the supervisor: the source is not "ok" while a key of it is refused.
+    source = _Source(pub)
+    health = assess(source, rate=1.0)
+    assert health.state == "stale" and health.reject_reasons == {"redis_key_refused": 1}
+    assert "cc:v1:transit:shapes" in health.error and "WRONGTYPE" in health.error
     c.delete("cc:v1:transit:shapes")  # an operator removes the bad value: no longer reported
     time.sleep(0.01)
     assert pub.flush() and pub.poisoned == {} and c.hexists("cc:v1:transit:shapes", "s1")
+    assert assess(source, rate=1.0).state == "ok"
+
+
+class _Source:
+    """The parts of a feed adapter that health reads, around a real Publisher."""
+
+    source, layer, contract_s = "gtfs_rt", "bus", 30.0
+
+    def __init__(self, publisher: Publisher) -> None:
+        import logging
+
+        from feeds.adapter import AdapterStats
+        from spine.contract import RejectLog
+
+        self.publisher = publisher
+        self.rejects = RejectLog(logging.getLogger("test"))
+        self.stats = AdapterStats(messages=1, last_message_at=time.monotonic(), connected=True)
 
 
 def test_a_server_refusing_every_write_is_down_not_a_key_problem(redis_server: EmbeddedRedis) -> None:
