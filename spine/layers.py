@@ -181,7 +181,10 @@ class AirProps(Props):
     cai_scale: Text | None = None
     cai_sub: Annotated[dict[Pollutant, Annotated[int, Meta(ge=0, le=1000)]], Meta(max_length=8)] | None = None
     cai_grades: Annotated[dict[Pollutant, AirGrade], Meta(max_length=8)] | None = None
-    grade: AirGrade | None = None
+    grade: AirGrade | None = None  # the integrated (CAI) grade: absent unless the CAI exists
+    cai_missing: Annotated[list[Pollutant], Meta(max_length=8)] | None = None  # why there is no CAI
+    # pollutant -> AirKorea's *Flag text (통신장애, 점검및교정, 자료이상, ...), cut to 40 characters
+    flags: Annotated[dict[Pollutant, Annotated[str, Meta(max_length=40)]], Meta(max_length=8)] | None = None
     alert: Annotated[dict[Pollutant, AlertState | None], Meta(max_length=8)] | None = None
     alert_level: AlertState | None = None
     aqi_us: AqiUs | None = None
@@ -315,6 +318,7 @@ POPUP_FIELDS: dict[str, tuple[tuple[str, str, str], ...]] = {
                ("alarms", "Active alarms", "list"), ("severity", "Severity", "severity")),
     "air": (("station", "Station", "text"), ("district", "District", "text"), ("kind", "Kind", "text"),
             ("grade", "Grade (KR CAI)", "grade"), ("cai", "CAI", "number"),
+            ("cai_missing", "No CAI: missing", "list"), ("flags", "Data flags (AirKorea)", "json"),
             ("pm10", "PM10 (µg/m³)", "number"), ("pm25", "PM2.5 (µg/m³)", "number"),
             ("pm10_24h", "PM10 24 h", "number"), ("pm25_24h", "PM2.5 24 h", "number"),
             ("o3", "O3 (ppm)", "number"), ("no2", "NO2 (ppm)", "number"),

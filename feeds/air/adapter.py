@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 import urllib.error
 import urllib.parse
@@ -11,7 +12,7 @@ import redis
 
 from feeds.adapter import Adapter, ServiceArea, fetch
 from feeds.air import alert, aqi_us, cai, history
-from feeds.air.airkorea import POLLUTANTS, Row, parse_response
+from feeds.air.airkorea import POLLUTANTS, Row, page_url, parse_page, parse_response
 from feeds.air.config import AirConfig
 from feeds.air.stations import AirStation, air_stations
 from spine.contract import now_ms
@@ -49,6 +50,7 @@ class AirAdapter(Adapter):
         # What the history in Redis holds, per station and hour: written again by the Publisher
         # whenever Redis lost it (restart without its data) and every HISTORY_REFRESH_S.
         self.stored: dict[str, dict[int, dict]] = {}
+        self.notes: list[str] = []  # what the last poll could not deliver (an incomplete response)
         self.publisher.retain("air:history", self._write_history, refresh_s=HISTORY_REFRESH_S)
 
     # --- transport ------------------------------------------------------------------------------
@@ -90,7 +92,7 @@ class AirAdapter(Adapter):
     def run_once(self) -> None:
         self._maybe_backfill()
         if self.url:
-            self.ingest(fetch(self.url, timeout=20))
+            self.poll(self.url)
             self.flush()
         # Flush while waiting for the next poll: the Publisher notices a Redis that lost our stations
         # (and their history) within seconds, not at the next poll ten minutes later.
@@ -113,9 +115,56 @@ class AirAdapter(Adapter):
                     continue
         self._loaded = True
 
+    def poll(self, url: str) -> int:
+        """Every page of one query, up to its totalCount; a file is one saved response. What ends short
+        of totalCount (a page that failed, came back empty, or past max_pages) is published as far
+        as it goes and noted: rejected as `incomplete_response` with how many rows are missing, and
+        kept in `self.notes` for whoever reports on this poll."""
+        self.notes: list[str] = []
+        if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+            return self.ingest(fetch(url, timeout=20))
+        first = parse_page(fetch(page_url(url, 1, self.cfg.page_rows), timeout=20), self.reject)
+        rows, received = list(first.rows), first.items
+        total = first.total_count
+        asked = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query)).get("numOfRows")
+        per_page = first.num_of_rows or (int(asked) if asked and asked.isdigit() and int(asked) > 0
+                                         else self.cfg.page_rows)
+        if first.ok and total is None:
+            self._note("no_total_count", f"{url}: the body gives no totalCount; one page read")
+        why = ""
+        if first.ok and total is not None and received < total:
+            pages = math.ceil(total / per_page)
+            for n in range(2, pages + 1):
+                if n > self.cfg.max_pages:
+                    why = f"stopped at max_pages={self.cfg.max_pages} of {pages}"
+                    break
+                try:
+                    page = parse_page(fetch(page_url(url, n, per_page), timeout=20), self.reject)
+                except Exception as exc:  # keep what earlier pages gave
+                    why = f"page {n} failed: {type(exc).__name__}: {exc}"[:200]
+                    break
+                if not page.ok or page.items == 0:
+                    why = f"page {n} {'empty' if page.ok else 'unusable'}"
+                    break
+                rows.extend(page.rows)
+                received += page.items
+                if received >= total:
+                    break
+        if first.ok and total is not None and received < total:
+            self._note("incomplete_response", f"{received} of totalCount {total} rows"
+                       + (f" ({why})" if why else ""))
+        return self.ingest_rows(rows)
+
+    def _note(self, reason: str, detail: str) -> None:
+        self.notes.append(f"{reason}: {detail}")
+        self.reject(reason, detail)
+        self.log.warning("%s: %s", reason, detail)
+
     # --- parse, validate, publish ------------------------------------------------------------------
     def ingest(self, raw: bytes, **context: str) -> int:
-        rows = parse_response(raw, self.reject, context.get("station"))
+        return self.ingest_rows(parse_response(raw, self.reject, context.get("station")))
+
+    def ingest_rows(self, rows: list[Row]) -> int:
         now = now_ms()
         touched: dict[str, list[Row]] = {}
         for row in rows:
@@ -163,9 +212,11 @@ class AirAdapter(Adapter):
                 pm_avg[p], basis[p] = v.get(p), ("1h" if v.get(p) is not None else None)
         subs = {p: cai.sub_index(p, pm_avg[p] if p in pm_avg else v.get(p)) for p in POLLUTANTS}
         total = cai.cai(subs)
-        known = [s for s in subs.values() if s is not None]
-        # grade: the CAI grade when the CAI exists, else the worst grade of what was measured
-        grade = cai.grade_of(total if total is not None else (max(known) if known else None))
+        # The integrated grade is the CAI's, and only when the CAI exists (AirKorea's rule: PM10, PM2.5,
+        # NO2 and O3 all valid; docs/feeds.md). A station with PM2.5 alone gets none, as AirKorea gives
+        # khaiValue "-" there; its pollutant grades stay in cai_grades.
+        grade = cai.grade_of(total)
+        missing = [p for p in cai.REQUIRED if subs.get(p) is None]
         alerts = {p: alert.alert_state(p, self._hourly(series, end, p, 24)) for p in ("pm10", "pm25")}
         props: dict = {
             "data_time": end, "pm10": v["pm10"], "pm25": v["pm25"], "o3": v["o3"], "no2": v["no2"],
@@ -175,7 +226,8 @@ class AirAdapter(Adapter):
             "pm_basis": basis, "cai": total, "cai_scale": "KR CAI (통합대기환경지수)",
             "cai_sub": {p: s for p, s in subs.items() if s is not None},
             "cai_grades": {p: cai.grade_of(s) for p, s in subs.items() if s is not None},
-            "grade": grade, "alert": alerts, "alert_level": alert.worst(list(alerts.values())),
+            "grade": grade, "cai_missing": missing or None, "flags": dict(row.flags) or None,
+            "alert": alerts, "alert_level": alert.worst(list(alerts.values())),
         }
         if self.cfg.us_aqi:
             props["aqi_us"] = aqi_us.aqi(pm_avg["pm25"], pm_avg["pm10"], v["no2"], v["so2"], v["o3"])

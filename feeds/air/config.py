@@ -15,6 +15,11 @@ class AirConfig(BaseModel):
     # Fetched once at start per known station to fill the 24 h history ({station} is replaced):
     # getMsrstnAcctoRltmMesureDnsty?stationName={station}&dataTerm=DAILY&returnType=json&...
     backfill_url: str | None = None
+    # Rows asked per page when the URL names no numOfRows (the API's own default is 10); every page up
+    # to totalCount is fetched, at most max_pages of them (a runaway totalCount must not spend the key's
+    # daily quota).
+    page_rows: int = Field(100, ge=1, le=10000)
+    max_pages: int = Field(20, ge=1, le=1000)
     period_s: float = Field(600.0, gt=0, le=86400)  # AirKorea refreshes about minute 15 each hour
     contract_s: float = Field(3600.0, gt=0)
     us_aqi: bool = True  # also compute the US EPA AQI (2024), always labelled as such

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
+import urllib.parse
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import redis
@@ -13,10 +17,12 @@ from hypothesis import strategies as st
 
 from feeds.air import alert, aqi_us, cai
 from feeds.air.adapter import AirAdapter
-from feeds.air.airkorea import parse_response, parse_time
+from feeds.air.airkorea import FLAG_MAX, POLLUTANTS, parse_page, parse_response, parse_time
 from feeds.air.config import AirConfig
 from feeds.air.history import history_key
+from feeds.air.stations import air_stations
 from spine.contract import RejectLog
+from spine.layers import POPUP_FIELDS, check_props
 
 KST = timedelta(hours=9)
 
@@ -160,3 +166,168 @@ def test_adapter_publishes_cai_alert_and_history(redis_url: str, rclient: redis.
     b.connect()
     assert len(b.series["부평"]) == 13
     assert time.time() > 0
+
+
+# --- paging, flags and the integrated grade, against a real HTTP server ---------------------------
+
+
+class AirKoreaServer:
+    """getCtprvnRltmMesureDnsty as the live API pages it: numOfRows (default 10) and pageNo over
+    `items`; `fail_page` answers 500 for that page, `total` overrides the totalCount it states."""
+
+    def __init__(self) -> None:
+        self.items: list[dict] = []
+        self.total: int | None = None
+        self.fail_page: int | None = None
+        self.asked: list[dict[str, str]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(self.path).query))
+                outer.asked.append(q)
+                rows, page = int(q.get("numOfRows", "10")), int(q.get("pageNo", "1"))
+                if page == outer.fail_page:
+                    self.send_error(500)
+                    return
+                chunk = outer.items[(page - 1) * rows:page * rows]
+                total = len(outer.items) if outer.total is None else outer.total
+                body = json.dumps({"response": {"header": {"resultCode": "00", "resultMsg": "NORMAL_CODE"},
+                                                "body": {"totalCount": total, "items": chunk,
+                                                         "pageNo": page, "numOfRows": rows}}},
+                                  ensure_ascii=False).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json;charset=UTF-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = (f"http://127.0.0.1:{self.httpd.server_address[1]}/B552584/ArpltnInforInqireSvc/"
+                    "getCtprvnRltmMesureDnsty?sidoName=%EC%9D%B8%EC%B2%9C&returnType=json&ver=1.0")
+
+
+@pytest.fixture
+def airkorea() -> Iterator[AirKoreaServer]:
+    srv = AirKoreaServer()
+    t = threading.Thread(target=srv.httpd.serve_forever, daemon=True)
+    t.start()
+    yield srv
+    srv.httpd.shutdown()
+    srv.httpd.server_close()
+    t.join(5)
+
+
+def _full(name: str) -> dict:
+    return {"stationName": name, "dataTime": _hour(0), "pm10Value": "20", "pm25Value": "8",
+            "o3Value": "0.020", "no2Value": "0.010", "so2Value": "0.002", "coValue": "0.3"}
+
+
+def test_every_page_up_to_total_count_is_fetched(redis_url: str, rclient: redis.Redis, area,
+                                                 airkorea: AirKoreaServer) -> None:
+    names = [s.name for s in air_stations()]
+    airkorea.items = [_full(n) for n in names]
+    a = AirAdapter(redis.Redis.from_url(redis_url), AirConfig(url=airkorea.url, page_rows=10), area)
+    assert a.poll(airkorea.url) == len(names)  # 35 stations: 4 pages of 10
+    assert [q["pageNo"] for q in airkorea.asked] == ["1", "2", "3", "4"]
+    assert {q["numOfRows"] for q in airkorea.asked} == {"10"}
+    assert set(a.series) == set(names) and a.notes == [] and not a.rejects.counts
+    assert a.flush() and rclient.hlen("cc:v1:state:air") >= len(names)
+
+
+def test_the_urls_own_num_of_rows_is_kept(redis_url: str, area, airkorea: AirKoreaServer) -> None:
+    names = [s.name for s in air_stations()]
+    airkorea.items = [_full(n) for n in names]
+    a = AirAdapter(redis.Redis.from_url(redis_url), AirConfig(page_rows=5), area)
+    assert a.poll(airkorea.url + "&numOfRows=20") == len(names)
+    assert [(q["numOfRows"], q["pageNo"]) for q in airkorea.asked] == [("20", "1"), ("20", "2")]
+
+
+def test_a_response_short_of_total_count_is_noted(redis_url: str, area, airkorea: AirKoreaServer) -> None:
+    names = [s.name for s in air_stations()]
+    airkorea.items = [_full(n) for n in names]
+    airkorea.fail_page = 3
+    a = AirAdapter(redis.Redis.from_url(redis_url), AirConfig(page_rows=10), area)
+    assert a.poll(airkorea.url) == 20  # the first two pages are still shown
+    assert a.rejects.counts["incomplete_response"] == 1
+    assert a.notes and "20 of totalCount 35" in a.notes[0] and "page 3 failed" in a.notes[0]
+    # a server that states more rows than it has: the empty page ends the poll, and it is noted
+    airkorea.fail_page, airkorea.total, airkorea.asked = None, 50, []
+    b = AirAdapter(redis.Redis.from_url(redis_url), AirConfig(page_rows=10), area)
+    assert b.poll(airkorea.url) == 35 and "35 of totalCount 50" in b.notes[0] and "page 5 empty" in b.notes[0]
+    # and max_pages bounds a runaway totalCount
+    airkorea.total, airkorea.asked = 10**6, []
+    c = AirAdapter(redis.Redis.from_url(redis_url), AirConfig(page_rows=10, max_pages=2), area)
+    assert c.poll(airkorea.url) == 20 and len(airkorea.asked) == 2 and "max_pages=2" in c.notes[0]
+
+
+def test_flagged_station_keeps_its_flags_and_gets_no_integrated_grade(
+        redis_url: str, rclient: redis.Redis, area, airkorea: AirKoreaServer) -> None:
+    """PM10 and every gas in 통신장애, PM2.5 valid: AirKorea's khaiValue is "-", so no CAI and no
+    integrated grade here either; the flags reach the popup, PM2.5 keeps its own grade."""
+    airkorea.items = [
+        {"stationName": "부평", "dataTime": _hour(0), "pm10Value": "-", "pm10Flag": "통신장애",
+         "pm25Value": "8", "pm25Flag": None, "o3Value": "-", "o3Flag": "통신장애", "no2Value": "-",
+         "no2Flag": "통신장애", "so2Value": "-", "so2Flag": "통신장애", "coValue": "-", "coFlag": "통신장애",
+         "khaiValue": "-", "khaiGrade": None},
+        {**_full("신흥"), "so2Value": "0.004", "so2Flag": "점검및교정", "coFlag": "자료이상",
+         "khaiValue": "34"},
+    ]
+    a = AirAdapter(redis.Redis.from_url(redis_url), AirConfig(), area)
+    assert a.poll(airkorea.url) == 2 and a.flush()
+    p = json.loads(rclient.hget("cc:v1:state:air", "air-부평"))["props"]
+    assert p.get("grade") is None and p.get("cai") is None
+    assert p["flags"] == {k: "통신장애" for k in ("pm10", "o3", "no2", "so2", "co")}
+    assert p["cai_missing"] == ["pm10", "no2", "o3"] and p["cai_grades"] == {"pm25": "좋음"}
+    check_props("air", p)
+    q = json.loads(rclient.hget("cc:v1:state:air", "air-신흥"))["props"]
+    # PM10, PM2.5, NO2 and O3 valid: a CAI and its grade; a flagged SO2 (with a number) is no data
+    assert q["cai"] is not None and q["grade"] == "좋음" and q["so2"] is None and q["co"] is None
+    assert q["flags"] == {"so2": "점검및교정", "co": "자료이상"} and not q.get("cai_missing")
+    assert {"flags", "cai_missing"} <= {k for k, _, _ in POPUP_FIELDS["air"]}
+
+
+def test_grade_follows_the_cai_rule_on_calculator_examples() -> None:
+    """AirKorea's CAI calculator: a CAI only when PM10, PM2.5, NO2 and O3 are all given; otherwise
+    none, whatever the other pollutants say (worked example PM2.5 50 -> 154 나쁨)."""
+    subs = {"pm10": cai.sub_index("pm10", 40), "pm25": cai.sub_index("pm25", 50),
+            "no2": cai.sub_index("no2", 0.02), "o3": cai.sub_index("o3", 0.03)}
+    assert cai.cai(subs) == 154 and cai.grade_of(cai.cai(subs)) == "나쁨"
+    for p in cai.REQUIRED:
+        assert cai.grade_of(cai.cai({**subs, p: None, "so2": 10, "co": 10})) is None
+
+
+_flag = st.one_of(st.none(), st.just("-"), st.just(""), st.sampled_from(["통신장애", "점검및교정", "자료이상",
+                                                                            "장비점검", "기타"]),
+                  st.text(max_size=60), st.integers())
+_count_field = st.one_of(st.none(), st.integers(-5, 10**8), st.text(max_size=6), st.floats(), st.booleans())
+
+
+@settings(max_examples=200, deadline=None)
+@given(flags=st.fixed_dictionaries({f"{p}Flag": _flag for p in POLLUTANTS}),
+       values=st.fixed_dictionaries({f"{p}Value": st.one_of(st.none(), st.just("-"), st.text(max_size=6),
+                                                             st.floats(0, 100).map(str))
+                                     for p in POLLUTANTS}),
+       total=_count_field, page_no=_count_field, rows=_count_field)
+def test_parse_page_keeps_bounded_flags_and_sane_counts(flags: dict, values: dict, total: object,
+                                                        page_no: object, rows: object) -> None:
+    log = RejectLog(__import__("logging").getLogger("t"))
+    item = {"stationName": "부평", "dataTime": _hour(0), **values, **flags}
+    data = json.dumps({"response": {"header": {"resultCode": "00"},
+                                    "body": {"items": [item], "totalCount": total, "pageNo": page_no,
+                                             "numOfRows": rows}}}).encode()
+    page = parse_page(data, log.add)
+    for n in (page.total_count, page.page_no, page.num_of_rows):
+        assert n is None or (isinstance(n, int) and 0 <= n <= 10**7)
+    if page.rows:
+        row = page.rows[0]
+        assert page.items == 1
+        for p, text in row.flags.items():
+            assert 0 < len(text) <= FLAG_MAX and text == text.strip() and row.values[p] is None
+        for p in POLLUTANTS:
+            f = flags[f"{p}Flag"]
+            assert (p in row.flags) == (isinstance(f, str) and f.strip() not in ("", "-"))
+        check_props("air", {"flags": row.flags})
