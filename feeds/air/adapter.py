@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import math
 import time
 import urllib.error
 import urllib.parse
+from pathlib import Path
 from typing import Any
 
 import redis
 
 from feeds.adapter import Adapter, ServiceArea, fetch
-from feeds.air import alert, aqi_us, cai, history
+from feeds.air import alert, aqi_us, cai, history, msrstn
 from feeds.air.airkorea import POLLUTANTS, Row, page_url, parse_page, parse_response
 from feeds.air.config import AirConfig
 from feeds.air.stations import AirStation, air_stations
@@ -51,10 +53,13 @@ class AirAdapter(Adapter):
         # whenever Redis lost it (restart without its data) and every HISTORY_REFRESH_S.
         self.stored: dict[str, dict[int, dict]] = {}
         self.notes: list[str] = []  # what the last poll could not deliver (an incomplete response)
+        self._registry_loaded = False
         self.publisher.retain("air:history", self._write_history, refresh_s=HISTORY_REFRESH_S)
 
     # --- transport ------------------------------------------------------------------------------
     def connect(self) -> None:
+        if self.cfg.stations_url and not self._registry_loaded:
+            self._load_registry(self.cfg.stations_url)
         if not self._loaded:
             self._load_history()
         self._maybe_backfill()
@@ -154,6 +159,30 @@ class AirAdapter(Adapter):
             self._note("incomplete_response", f"{received} of totalCount {total} rows"
                        + (f" ({why})" if why else ""))
         return self.ingest_rows(rows)
+
+    def _load_registry(self, url: str) -> None:
+        """The stations from a getMsrstnList URL or file, every page up to its totalCount. An answer
+        with no station keeps the registry we have (and raises, so the adapter retries)."""
+        path = self.cfg.districts_file
+        districts = json.loads(Path(path).read_text(encoding="utf-8") if path else
+                               msrstn.INCHEON_DISTRICTS.read_text(encoding="utf-8"))["districts"]
+        http = urllib.parse.urlsplit(url).scheme in ("http", "https")
+        found: list[AirStation] = []
+        received, total = 0, None
+        for n in range(1, self.cfg.max_pages + 1):
+            data = fetch(page_url(url, n, self.cfg.page_rows) if http else url, timeout=20)
+            stations, items, page_total = msrstn.parse_msrstn_page(data, districts, self.reject)
+            found.extend(stations)
+            received += items
+            total = page_total if total is None else total
+            if not http or items == 0 or total is None or received >= total:
+                break
+        if total is not None and received < total:
+            self._note("incomplete_registry", f"{received} of totalCount {total} stations")
+        if not found:
+            raise ValueError(f"{url}: no station in the registry")
+        self.stations = {s.name: s for s in found}
+        self._registry_loaded = True
 
     def _note(self, reason: str, detail: str) -> None:
         self.notes.append(f"{reason}: {detail}")

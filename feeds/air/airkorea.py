@@ -112,7 +112,7 @@ def parse_time(text: Scalar) -> int | None:
     return int(t.timestamp() * 1000)
 
 
-def _count(raw: Scalar) -> int | None:
+def count_field(raw: Scalar) -> int | None:
     """A non-negative count from "123", 123 or 123.0; None for anything else."""
     if isinstance(raw, bool) or raw is None:
         return None
@@ -214,5 +214,7 @@ def parse_page(data: bytes, reject: Reject, station_hint: str | None = None) -> 
                  for p in ("pm10", "pm25")}
         flags = {p: f for p in POLLUTANTS if (f := flag_text(getattr(item, f"{p}_flag"))) is not None}
         rows.append(Row(station, hour, values, api24, flags))
-    return Page(rows, len(items), _count(body.total_count) if body else None,
-                _count(body.page_no) if body else None, _count(body.num_of_rows) if body else None, True)
+    if body is None:
+        return Page(rows, len(items), None, None, None, True)
+    return Page(rows, len(items), count_field(body.total_count), count_field(body.page_no),
+                count_field(body.num_of_rows), True)

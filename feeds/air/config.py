@@ -15,6 +15,12 @@ class AirConfig(BaseModel):
     # Fetched once at start per known station to fill the 24 h history ({station} is replaced):
     # getMsrstnAcctoRltmMesureDnsty?stationName={station}&dataTerm=DAILY&returnType=json&...
     backfill_url: str | None = None
+    # The station registry in AirKorea's getMsrstnList form (URL or file, paged like the measurements):
+    # getMsrstnList?addr=인천&returnType=json&serviceKey=... ; null: config/air_stations.yaml. Districts
+    # come from `districts_file` ({"districts": {stationName: district}}; null: Incheon's 2026-07-01
+    # table), never from the station's address.
+    stations_url: str | None = None
+    districts_file: str | None = None
     # Rows asked per page when the URL names no numOfRows (the API's own default is 10); every page up
     # to totalCount is fetched, at most max_pages of them (a runaway totalCount must not spend the key's
     # daily quota).

@@ -20,6 +20,7 @@ from feeds.air.adapter import AirAdapter
 from feeds.air.airkorea import FLAG_MAX, POLLUTANTS, parse_page, parse_response, parse_time
 from feeds.air.config import AirConfig
 from feeds.air.history import history_key
+from feeds.air.msrstn import INCHEON_DISTRICTS, incheon_stations, parse_msrstn_list, parse_msrstn_page
 from feeds.air.stations import air_stations
 from spine.contract import RejectLog
 from spine.layers import POPUP_FIELDS, check_props
@@ -331,3 +332,77 @@ def test_parse_page_keeps_bounded_flags_and_sane_counts(flags: dict, values: dic
             f = flags[f"{p}Flag"]
             assert (p in row.flags) == (isinstance(f, str) and f.strip() not in ("", "-"))
         check_props("air", {"flags": row.flags})
+
+
+# --- the station registry in getMsrstnList form -------------------------------------------------------
+
+
+def _msrstn_item(name: str, lat: float, lon: float, kind: str = "도시대기") -> dict:
+    # dmX is the latitude, dmY the longitude, as AirKorea writes them (strings)
+    return {"stationName": name, "addr": "인천 어딘가", "year": "2001", "mangName": kind,
+            "item": "SO2, CO, O3, NO2, PM10, PM2.5", "dmX": str(lat), "dmY": str(lon)}
+
+
+def test_shipped_incheon_registry_is_getmsrstnlist_with_the_2026_districts() -> None:
+    log = RejectLog(__import__("logging").getLogger("t"))
+    stations = incheon_stations(log.add)
+    assert stations == air_stations() and not log.counts  # the same 35 stations, the same facts
+    shipped = json.loads(INCHEON_DISTRICTS.read_text(encoding="utf-8"))
+    assert shipped["edition"] == "2026-07-01" and {s.district_ko for s in stations} <= set(
+        shipped["districts"].values())
+    # the district is the table's, never the address's
+    body = _body([_msrstn_item("부평", 37.487, 126.724)])
+    (bp,) = parse_msrstn_list(body, {"부평": "부평구"}, log.add)
+    assert (bp.lat, bp.lon, bp.district_ko, bp.kind) == (37.487, 126.724, "부평구", "도시대기")
+
+
+def test_registry_rejects_swapped_or_bad_positions_and_reports_unknown_districts() -> None:
+    log = RejectLog(__import__("logging").getLogger("t"))
+    body = _body([_msrstn_item("거꾸로", 126.7, 37.4), {"stationName": "없음", "dmX": "-", "dmY": ""},
+                  _msrstn_item("새역", 37.5, 126.6), {"dmX": "37", "dmY": "126"}])
+    got = parse_msrstn_list(body, {}, log.add)
+    assert [(s.name, s.district_ko) for s in got] == [("새역", "")]
+    assert log.counts["invalid:dmX/dmY"] == 2 and log.counts["unknown_district"] == 1
+    assert log.counts["invalid:stationName"] == 1
+
+
+def test_adapter_reads_the_registry_from_getmsrstnlist_pages(redis_url: str, rclient: redis.Redis, area,
+                                                            airkorea: AirKoreaServer, tmp_path) -> None:
+    """The registry comes over HTTP in pages (numOfRows default 10) like the measurements; a station
+    the old hand-written list did not know is then accepted and published with its table district."""
+    known = [_msrstn_item(s.name, s.lat, s.lon, s.kind) for s in air_stations()]
+    new = _msrstn_item("새송도", 37.38, 126.65)
+    airkorea.items = [*known, new]
+    table = json.loads(INCHEON_DISTRICTS.read_text(encoding="utf-8"))
+    table["districts"]["새송도"] = "연수구"
+    districts = tmp_path / "districts.json"
+    districts.write_text(json.dumps(table, ensure_ascii=False), encoding="utf-8")
+    cfg = AirConfig(stations_url=airkorea.url.replace("getCtprvnRltmMesureDnsty", "getMsrstnList"),
+                    districts_file=str(districts), page_rows=10)
+    a = AirAdapter(redis.Redis.from_url(redis_url), cfg, area)
+    a.connect()
+    assert [q["pageNo"] for q in airkorea.asked] == ["1", "2", "3", "4"] and len(a.stations) == 36
+    assert a.ingest(_body([_full("새송도")])) == 1 and a.flush()
+    p = json.loads(rclient.hget("cc:v1:state:air", "air-새송도"))["props"]
+    assert p["district"] == "연수구" and p["kind"] == "도시대기"
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.fixed_dictionaries({
+    "stationName": st.one_of(st.none(), st.text(max_size=50), st.integers()),
+    "mangName": st.one_of(st.none(), st.text(max_size=50)),
+    # JSON has no NaN; "NaN" and "inf" arrive as strings, which the text strategy covers
+    "dmX": st.one_of(st.none(), st.text(max_size=8), st.floats(allow_nan=False, allow_infinity=False),
+                     st.integers(-500, 500), st.sampled_from(["NaN", "inf", "37.5", " 126.7 "])),
+    "dmY": st.one_of(st.none(), st.text(max_size=8), st.floats(allow_nan=False, allow_infinity=False),
+                     st.integers(-500, 500), st.sampled_from(["NaN", "-inf", "126.7", "1e400"])),
+}), max_size=5), st.one_of(st.none(), st.integers(-3, 100), st.text(max_size=4)))
+def test_registry_parser_never_raises_and_keeps_only_valid_positions(items: list[dict],
+                                                                     total: object) -> None:
+    log = RejectLog(__import__("logging").getLogger("t"))
+    data = json.dumps({"response": {"header": {"resultCode": "00"},
+                                    "body": {"items": items, "totalCount": total}}}).encode()
+    stations, n, got_total = parse_msrstn_page(data, {}, log.add)
+    assert n == len(items) and (got_total is None or got_total >= 0)
+    for s in stations:
+        assert -90 <= s.lat <= 90 and -180 <= s.lon <= 180 and 0 < len(s.name) <= 40 and len(s.kind) <= 40
