@@ -204,6 +204,9 @@ class DroneProps(Props):
     gimbal_pitch: Annotated[float, Meta(ge=-180, le=180)] | None = None
     mission: Text | None = None
     footprint: Annotated[list[tuple[Lat, Lon]], Meta(max_length=16)] | None = None
+    gps: Text | None = None  # "3D fix, 14 sats", or "no GPS fix" (then lat/lon are the last good fix)
+    gps_fix: bool | None = None  # false: the marker stands at last_fix's position, not where it is now
+    last_fix: EpochMs | None = None  # wall time of the position shown
 
 
 class IncidentProps(Props):
@@ -328,7 +331,7 @@ POPUP_FIELDS: dict[str, tuple[tuple[str, str, str], ...]] = {
               ("alt_m", "Altitude (m)", "number"), ("speed_ms", "Speed (m/s)", "number"),
               ("heading", "Heading (°)", "number"), ("battery_pct", "Battery (%)", "number"),
               ("voltage_v", "Voltage (V)", "number"), ("gimbal_pitch", "Gimbal pitch (°)", "number"),
-              ("mission", "Mission", "text")),
+              ("gps", "GPS", "text"), ("last_fix", "Position from", "time"), ("mission", "Mission", "text")),
     "incident": (("title", "Title", "text"), ("kind", "Kind", "text"), ("severity", "Severity", "severity"),
                  ("status", "Status", "text"), ("district", "District", "text"),
                  ("description", "Description", "text"), ("opened", "Opened", "time")),
