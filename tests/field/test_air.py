@@ -291,14 +291,26 @@ def test_flagged_station_keeps_its_flags_and_gets_no_integrated_grade(
     assert {"flags", "cai_missing"} <= {k for k, _, _ in POPUP_FIELDS["air"]}
 
 
-def test_grade_follows_the_cai_rule_on_calculator_examples() -> None:
-    """AirKorea's CAI calculator: a CAI only when PM10, PM2.5, NO2 and O3 are all given; otherwise
-    none, whatever the other pollutants say (worked example PM2.5 50 -> 154 나쁨)."""
-    subs = {"pm10": cai.sub_index("pm10", 40), "pm25": cai.sub_index("pm25", 50),
-            "no2": cai.sub_index("no2", 0.02), "o3": cai.sub_index("o3", 0.03)}
-    assert cai.cai(subs) == 154 and cai.grade_of(cai.cai(subs)) == "나쁨"
-    for p in cai.REQUIRED:
-        assert cai.grade_of(cai.cai({**subs, p: None, "so2": 10, "co": 10})) is None
+def test_grade_follows_the_cai_rule_on_calculator_examples(redis_url: str, rclient: redis.Redis,
+                                                           area) -> None:
+    """AirKorea's CAI calculator: a CAI only when PM10, PM2.5, NO2 and O3 are all given. With all four
+    (PM2.5 50 -> 154, the worked example) the station is 나쁨; without any one of them it has no
+    integrated grade however bad SO2 and CO are, and `cai_missing` names the one."""
+    a = AirAdapter(redis.Redis.from_url(redis_url), AirConfig(us_aqi=False), area)
+    full = {"dataTime": _hour(0), "pm10Value": "40", "pm25Value": "50", "no2Value": "0.020",
+            "o3Value": "0.030", "so2Value": "0.3", "coValue": "20"}
+    assert a.ingest(_body([{"stationName": "부평", **full}])) == 1 and a.flush()
+    p = json.loads(rclient.hget("cc:v1:state:air", "air-부평"))["props"]
+    assert p["cai"] == max(cai.sub_index("pm25", 50), cai.sub_index("so2", 0.3), cai.sub_index("co", 20))
+    assert p["grade"] == "매우나쁨" and cai.sub_index("pm25", 50) == 154
+    names = [s.name for s in air_stations()][:4]
+    for name, gone in zip(names, cai.REQUIRED, strict=True):
+        assert a.ingest(_body([{"stationName": name, **full, f"{gone}Value": "-"}])) == 1
+    assert a.flush()
+    for name, gone in zip(names, cai.REQUIRED, strict=True):
+        q = json.loads(rclient.hget("cc:v1:state:air", f"air-{name}"))["props"]
+        assert q.get("grade") is None and q.get("cai") is None and q["cai_missing"] == [gone]
+        assert q["cai_grades"]["so2"] == "매우나쁨"  # the pollutant's own grade is still shown
 
 
 _flag = st.one_of(st.none(), st.just("-"), st.just(""), st.sampled_from(["통신장애", "점검및교정", "자료이상",
