@@ -77,7 +77,7 @@ class AirAdapter(Adapter):
                 continue
             quoted = urllib.parse.quote(name) if "://" in self.backfill_url else name
             try:
-                self.ingest(fetch(self.backfill_url.replace("{station}", quoted), timeout=20), station=name)
+                self.ingest_rows(self.rows_of(self.backfill_url.replace("{station}", quoted), name))
             except Exception as exc:
                 if _unreachable(exc):
                     self._backfill_retry_at = time.monotonic() + self._backfill_wait
@@ -95,6 +95,7 @@ class AirAdapter(Adapter):
         self.flush()
 
     def run_once(self) -> None:
+        self.notes = []
         self._maybe_backfill()
         if self.url:
             self.poll(self.url)
@@ -121,21 +122,26 @@ class AirAdapter(Adapter):
         self._loaded = True
 
     def poll(self, url: str) -> int:
-        """Every page of one query, up to its totalCount; a file is one saved response. What ends short
-        of totalCount (a page that failed, came back empty, or past max_pages) is published as far
-        as it goes and noted: rejected as `incomplete_response` with how many rows are missing, and
-        kept in `self.notes` for whoever reports on this poll."""
-        self.notes: list[str] = []
+        """One poll of the measurements: every page (see `rows_of`), then validate and publish."""
+        return self.ingest_rows(self.rows_of(url))
+
+    def rows_of(self, url: str, station: str | None = None) -> list[Row]:
+        """Every page of one query, up to its totalCount (the measurements of a province, or the 24 h
+        of one `station`); a file is one saved response. What ends short of totalCount (a page that
+        failed, came back empty, or past max_pages) is kept as far as it goes and noted: rejected as
+        `incomplete_response` with how many rows are missing, and kept in `self.notes` (cleared at
+        each poll) for whoever reports on it."""
         if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
-            return self.ingest(fetch(url, timeout=20))
-        first = parse_page(fetch(page_url(url, 1, self.cfg.page_rows), timeout=20), self.reject)
+            return parse_response(fetch(url, timeout=20), self.reject, station)
+        what = f"{station}: " if station else ""
+        first = parse_page(fetch(page_url(url, 1, self.cfg.page_rows), timeout=20), self.reject, station)
         rows, received = list(first.rows), first.items
         total = first.total_count
         asked = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query)).get("numOfRows")
         per_page = first.num_of_rows or (int(asked) if asked and asked.isdigit() and int(asked) > 0
                                          else self.cfg.page_rows)
         if first.ok and total is None:
-            self._note("no_total_count", f"{url}: the body gives no totalCount; one page read")
+            self._note("no_total_count", f"{what}the body gives no totalCount; one page read")
         why = ""
         if first.ok and total is not None and received < total:
             pages = math.ceil(total / per_page)
@@ -144,7 +150,7 @@ class AirAdapter(Adapter):
                     why = f"stopped at max_pages={self.cfg.max_pages} of {pages}"
                     break
                 try:
-                    page = parse_page(fetch(page_url(url, n, per_page), timeout=20), self.reject)
+                    page = parse_page(fetch(page_url(url, n, per_page), timeout=20), self.reject, station)
                 except Exception as exc:  # keep what earlier pages gave
                     why = f"page {n} failed: {type(exc).__name__}: {exc}"[:200]
                     break
@@ -156,9 +162,9 @@ class AirAdapter(Adapter):
                 if received >= total:
                     break
         if first.ok and total is not None and received < total:
-            self._note("incomplete_response", f"{received} of totalCount {total} rows"
+            self._note("incomplete_response", f"{what}{received} of totalCount {total} rows"
                        + (f" ({why})" if why else ""))
-        return self.ingest_rows(rows)
+        return rows
 
     def _load_registry(self, url: str) -> None:
         """The stations from a getMsrstnList URL or file, every page up to its totalCount. An answer

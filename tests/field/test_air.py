@@ -247,6 +247,22 @@ def test_the_urls_own_num_of_rows_is_kept(redis_url: str, area, airkorea: AirKor
     assert [(q["numOfRows"], q["pageNo"]) for q in airkorea.asked] == [("20", "1"), ("20", "2")]
 
 
+def test_the_24h_backfill_of_each_station_is_paged_too(redis_url: str, area,
+                                                       airkorea: AirKoreaServer) -> None:
+    """getMsrstnAcctoRltmMesureDnsty?dataTerm=DAILY answers 24 hourly items, 10 per page by default:
+    all 24 reach the series, not the first 10."""
+    airkorea.items = [{k: v for k, v in _full("x").items() if k != "stationName"} | {"dataTime": _hour(h)}
+                      for h in range(24)]
+    url = airkorea.url.replace("getCtprvnRltmMesureDnsty", "getMsrstnAcctoRltmMesureDnsty").replace(
+        "sidoName=%EC%9D%B8%EC%B2%9C", "stationName={station}&dataTerm=DAILY")
+    a = AirAdapter(redis.Redis.from_url(redis_url), AirConfig(backfill_url=url, page_rows=10), area)
+    a._loaded = True  # the history in Redis is another test's; only the backfill is looked at here
+    a.connect()
+    n = len(air_stations())
+    assert len(airkorea.asked) == 3 * n and {q["stationName"] for q in airkorea.asked} == set(a.stations)
+    assert all(len(a.series[name]) == 24 for name in a.stations) and a.notes == []
+
+
 def test_a_response_short_of_total_count_is_noted(redis_url: str, area, airkorea: AirKoreaServer) -> None:
     names = [s.name for s in air_stations()]
     airkorea.items = [_full(n) for n in names]
