@@ -9,6 +9,10 @@ Debouncing:
 - zone membership changes only after `confirm_frames` consecutive frames agree;
 - each (track, zone, rule) fires at most once per visit; crowding re-arms only after the count
   falls back to the limit.
+A track's class is the one the tracker reports, which is the majority over the track's life
+(vision.tracking.ClassVotes). When that majority changes after a line crossing was counted (the
+crossing came early in the track's life), the crossing is moved to the new class, so the counts
+always hold each track under its majority class; an event already sent keeps the class of its time.
 """
 
 from __future__ import annotations
@@ -65,6 +69,8 @@ class _Track:
     last_ts: float = 0.0
     anchor: tuple[float, float] = (0.0, 0.0)
     line_side: dict[str, int] = field(default_factory=dict)  # confirmed side per line: -1 / +1
+    # (line id, direction) of every crossing, to move the counts when the track's class changes
+    crossings: list[tuple[str, str]] = field(default_factory=list)
     zone_in: dict[str, bool] = field(default_factory=dict)
     zone_votes: dict[str, int] = field(default_factory=dict)  # consecutive frames disagreeing
     zone_since: dict[str, float] = field(default_factory=dict)
@@ -92,7 +98,22 @@ class RuleEngine:
             lambda: {"in": 0, "out": 0}))
 
     def counts_plain(self) -> dict[str, dict[str, dict[str, int]]]:
-        return {lid: {c: dict(d) for c, d in by_cls.items()} for lid, by_cls in self.counts.items()}
+        # A class whose only crossings moved to another class is left out rather than shown as 0/0.
+        return {lid: {c: dict(d) for c, d in by_cls.items() if d["in"] or d["out"]}
+                for lid, by_cls in self.counts.items()}
+
+    def _reclassify(self, tr: _Track, new_cls: str) -> None:
+        """The track's majority class changed: move its counted crossings to the new class."""
+        lines = {ln.id: ln for ln in self.camera.lines}
+        for line_id, direction in tr.crossings:
+            line = lines.get(line_id)
+            if line is None:
+                continue
+            if tr.cls in line.classes:
+                self.counts[line_id][tr.cls][direction] -= 1
+            if new_cls in line.classes:
+                self.counts[line_id][new_cls][direction] += 1
+        tr.cls = new_cls
 
     def update(self, dets: Detections, ts: float, frame_wh: tuple[int, int]) -> list[RuleHit]:
         """Feed one tracked frame (dets with track_id) at source time ts (seconds)."""
@@ -109,6 +130,8 @@ class RuleEngine:
             tr = self._tracks.get(tid)
             if tr is None:
                 tr = self._tracks[tid] = _Track(cls=labels[i], first_ts=ts)
+            elif tr.cls != labels[i]:
+                self._reclassify(tr, labels[i])
             tr.last_ts, tr.anchor = ts, p
             hits += self._lines(tid, tr, p, box)
             hits += self._zones(tid, tr, p, box, ts, people_in)
@@ -122,8 +145,8 @@ class RuleEngine:
     def _lines(self, tid: int, tr: _Track, p: tuple[float, float], box: tuple) -> list[RuleHit]:
         hits = []
         for line in self.camera.lines:
-            if tr.cls not in line.classes:
-                continue
+            # The side is followed for every track: one whose class is not counted on this line yet
+            # may turn out (by the majority) to be one that is.
             d = side_of(line, p)
             if abs(d) < self.margin or not _within_segment(line, p):
                 continue  # in the dead band (or beside the segment): keep the confirmed side
@@ -133,6 +156,9 @@ class RuleEngine:
             if prev is None or prev == side:
                 continue
             direction = "in" if side > 0 else "out"
+            tr.crossings.append((line.id, direction))
+            if tr.cls not in line.classes:
+                continue
             self.counts[line.id][tr.cls][direction] += 1
             if line.events:
                 hits.append(RuleHit("line_crossing", "info",

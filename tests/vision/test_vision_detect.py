@@ -50,6 +50,10 @@ def test_cli_detect_prints_json_lines(capsys, monkeypatch, tmp_path, vision_sett
     monkeypatch.setenv("CC_CAMERAS_FILE", str(cams))
     assert cli.main(["detect", str(sample_image()), "--imgsz", "640"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert {"class", "conf", "box"} <= set(rows[0])
-    assert sum(r["class"] == "person" for r in rows) >= 3
-    assert len(rows[0]["box"]) == 4
+    dets, summary = rows[:-1], rows[-1]["summary"]
+    assert {"class", "conf", "box"} <= set(dets[0])
+    assert sum(r["class"] == "person" for r in dets) >= 3
+    assert len(dets[0]["box"]) == 4
+    # The last line counts the image's detections per class.
+    assert summary["frames"] == 1
+    assert summary["detections"]["person"] == sum(r["class"] == "person" for r in dets)
