@@ -440,12 +440,24 @@ PAYLOAD = "\"'></script><img src=x onerror=__ccXss=1>"
 
 
 def _takes_str(t: object) -> bool:
+    return _str_type(t) is not None
+
+
+def _str_type(t: object) -> object | None:
     import msgspec
 
     if isinstance(t, msgspec.inspect.StrType):
-        return True
-    return isinstance(t, msgspec.inspect.UnionType) and any(isinstance(x, msgspec.inspect.StrType)
-                                                             for x in t.types)
+        return t
+    if isinstance(t, msgspec.inspect.UnionType):
+        return next((x for x in t.types if isinstance(x, msgspec.inspect.StrType)), None)
+    return None
+
+
+def _payload_for(t: object) -> str:
+    """The payload, cut to a short field's bound (still markup: `<img src=x onerr` would make an
+    <img src=x> if it reached the DOM as HTML, which the test looks for)."""
+    limit = getattr(_str_type(t), "max_length", None)
+    return PAYLOAD if limit is None else PAYLOAD[:limit]
 
 
 def hostile_props(layer: str) -> dict:
@@ -460,9 +472,9 @@ def hostile_props(layer: str) -> dict:
         t = f.type
         inner = [x for x in getattr(t, "types", (t,)) if isinstance(x, msgspec.inspect.ListType)]
         if _takes_str(t):
-            out[f.encode_name] = PAYLOAD
+            out[f.encode_name] = _payload_for(t)
         elif inner and _takes_str(inner[0].item_type):
-            out[f.encode_name] = [PAYLOAD]
+            out[f.encode_name] = [_payload_for(inner[0].item_type)]
     return out
 
 
