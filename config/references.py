@@ -41,6 +41,23 @@ def _boundary_districts(value: str) -> tuple[list[str], set[str]]:
     return [], names
 
 
+def _service_area(feeds: FeedsConfig) -> list[str]:
+    """feeds.service_area.boundary_file must exist and hold an area: otherwise every position is rejected."""
+    value = feeds.service_area.boundary_file
+    if not value:
+        return []
+    from spine.geography import area_from_file  # shapely is loaded only when a file is configured
+
+    path = resolve_path(value)
+    if not path.is_file():
+        return [f"feeds.service_area.boundary_file: {value!r} does not exist (looked at {path})"]
+    try:
+        area_from_file(path)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return [f"feeds.service_area.boundary_file: {value!r} is not a polygonal GeoJSON ({exc})"]
+    return []
+
+
 def _shipped_districts(reference: dict) -> set[str]:
     edition = reference.get("district_edition") or {}
     districts = edition.get("districts") if isinstance(edition, dict) else None
@@ -119,6 +136,7 @@ def check_references(settings: Settings, feeds: FeedsConfig, vision: VisionConfi
     problems += _mounts(feeds, vision)
     problems += _sensors(feeds)
     problems += _ports(settings)
+    problems += _service_area(feeds)
     if settings.map.boundary_file:
         found, districts = _boundary_districts(settings.map.boundary_file)
         problems += found

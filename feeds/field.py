@@ -67,7 +67,8 @@ class FieldRunner:
     def start(self) -> FieldRunner:
         cfg = self.cfg
         client = connect(self.redis_url)
-        area = service_area(cfg.service_area.buffer_deg)
+        # One area for every adapter: districts, the deployment's boundary file, or its lat/lon box.
+        area = service_area(cfg.service_area.buffer_deg, cfg.service_area.boundary_file, cfg.service_area.box)
         if cfg.sensors.enabled:
             self.broker_url = self._resolve_broker()
         # A pull source without a URL has nothing to read: it is left out (and said so), not started idle.

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import shapely
 from shapely import Point, STRtree, make_valid
+from shapely.errors import GEOSException
 from shapely.geometry import MultiPolygon, Polygon, mapping, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
@@ -177,11 +178,14 @@ def district_index() -> DistrictIndex:
 
 
 class ServiceArea:
-    """The configured districts grown by a margin: bridges, piers and coastal water stay in, the
-    rest of the world (swapped lat/lon, 0/0 fixes, other cities) is rejected."""
+    """The deployment's area grown by a margin: bridges, piers and coastal water stay in, the rest of
+    the world (swapped lat/lon, 0/0 fixes, other cities) is rejected. The area is the configured
+    districts (default), a boundary file of its own, or a lat/lon box (feeds.service_area)."""
 
-    def __init__(self, edition: Edition, buffer_deg: float = 0.05) -> None:
-        self.geometry = unary_union([d.geometry for d in edition.districts]).buffer(buffer_deg)
+    def __init__(self, edition: Edition | BaseGeometry, buffer_deg: float = 0.05) -> None:
+        base = (unary_union([d.geometry for d in edition.districts]) if isinstance(edition, Edition)
+                else edition)
+        self.geometry = base.buffer(buffer_deg) if buffer_deg else base
         self._prepared = prep(self.geometry)
         self.bounds = self.geometry.bounds  # minx, miny, maxx, maxy
 
@@ -191,10 +195,50 @@ class ServiceArea:
         minx, miny, maxx, maxy = self.bounds
         if not (miny <= lat <= maxy and minx <= lon <= maxx):
             return False
-        return self._prepared.contains(shapely.Point(lon, lat))
+        # covers, not contains: a box edge or a boundary line itself belongs to the area
+        return self._prepared.covers(shapely.Point(lon, lat))
 
 
-@lru_cache(maxsize=4)
-def service_area(buffer_deg: float = 0.05) -> ServiceArea:
-    """The service area of the configured edition (the same districts the map draws)."""
+def area_from_geojson(data: object) -> BaseGeometry:
+    """The polygonal union of a GeoJSON FeatureCollection, Feature or bare geometry. ValueError when it
+    holds no area at all (points or lines only): such a file would reject every position."""
+    if not isinstance(data, dict):
+        raise ValueError("not a GeoJSON object")
+    kind = data.get("type")
+    if kind == "FeatureCollection":
+        geoms = [f.get("geometry") for f in data.get("features") or [] if isinstance(f, dict)]
+    elif kind == "Feature":
+        geoms = [data.get("geometry")]
+    else:
+        geoms = [data]
+    try:
+        parts = [_polygonal(shape(g)) for g in geoms if g]
+    except (KeyError, TypeError, AttributeError, ValueError, GEOSException) as exc:
+        raise ValueError(f"unreadable geometry ({type(exc).__name__}: {exc})") from exc
+    union = unary_union([g for g in parts if not g.is_empty]) if parts else MultiPolygon()
+    if union.is_empty or not isinstance(union, Polygon | MultiPolygon):
+        raise ValueError("holds no Polygon or MultiPolygon")
+    return union
+
+
+def area_from_file(path: str | Path) -> BaseGeometry:
+    return area_from_geojson(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def area_from_box(box: tuple[float, float, float, float]) -> BaseGeometry:
+    south, west, north, east = box
+    return shapely.box(west, south, east, north)
+
+
+@lru_cache(maxsize=8)
+def service_area(buffer_deg: float = 0.05, boundary_file: str | None = None,
+                 box: tuple[float, float, float, float] | None = None) -> ServiceArea:
+    """The deployment's service area: a lat/lon box [S, W, N, E], else a boundary file of its own,
+    else the configured district edition (the same districts the map draws)."""
+    if box is not None:
+        return ServiceArea(area_from_box(box), buffer_deg)
+    if boundary_file:
+        from config.references import resolve_path  # relative paths mean the repository root
+
+        return ServiceArea(area_from_file(resolve_path(boundary_file)), buffer_deg)
     return ServiceArea(configured_edition(), buffer_deg)
