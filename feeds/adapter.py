@@ -31,8 +31,13 @@ __all__ = ["Adapter", "AdapterStats", "ServiceArea", "fetch", "service_area"]
 class AdapterStats:
     messages: int = 0  # accepted source records (vehicles, observations, packets...)
     last_message_at: float | None = None  # monotonic time of the last accepted record
-    last_source_ts_ms: int | None = None  # the newest source timestamp seen
+    last_source_ts_ms: int | None = None  # the newest source timestamp of an accepted record
     connected: bool = False
+    # What the last batch (one accepted() call: a poll, a payload) did, and the reject counts at that
+    # moment: health tells "every record rejected" (an error, with its main reason) from "quiet".
+    batch_accepted: int = 0
+    batch_rejects: dict[str, int] = field(default_factory=dict)
+    rejects_at_batch: dict[str, int] = field(default_factory=dict)
     error: str = ""
     started_at: float = field(default_factory=time.monotonic)
 
@@ -119,11 +124,24 @@ class Adapter(ABC):
         self.rejects.add(reason, detail, self.source)
 
     def accepted(self, count: int = 1, source_ts_ms: int | None = None) -> None:
-        self.stats.messages += count
-        self.stats.last_message_at = time.monotonic()
-        if source_ts_ms is not None and (self.stats.last_source_ts_ms is None
-                                         or source_ts_ms > self.stats.last_source_ts_ms):
-            self.stats.last_source_ts_ms = source_ts_ms
+        """Count `count` records that reach the screens (call it after dropping what is not shown).
+
+        Every call ends a batch: the rejects since the previous call are kept with it, so a poll
+        whose every record was refused reads as an error, not as a healthy feed with 0 messages.
+        """
+        st = self.stats
+        now = dict(self.rejects.counts)
+        st.batch_rejects = {k: n - st.rejects_at_batch.get(k, 0) for k, n in now.items()
+                            if n > st.rejects_at_batch.get(k, 0)}
+        st.rejects_at_batch = now
+        st.batch_accepted = count
+        st.messages += count
+        st.last_message_at = time.monotonic()
+        # Callers pass the newest accepted record's time (or, for a batch with no records at all,
+        # the source's own "as of" time): old fixes that were dropped must not date the data.
+        if source_ts_ms is not None and (st.last_source_ts_ms is None
+                                         or source_ts_ms > st.last_source_ts_ms):
+            st.last_source_ts_ms = source_ts_ms
 
     def in_area(self, lat: float, lon: float, what: str) -> bool:
         if not (math.isfinite(lat) and math.isfinite(lon)) or not (-90 <= lat <= 90 and -180 <= lon <= 180):

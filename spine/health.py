@@ -2,8 +2,13 @@
 
 Each source has a freshness contract (GTFS-rt 30 s, MAVLink 2 s, AirKorea 1 h, sensors per config).
 A source whose last accepted record is older than its contract is `stale`; one that never connected
-or lost its transport is `down`. Layers get their own entry (`layer:<name>`), stale when every
-source feeding that layer is not `ok`, so the UI can grey a whole map layer with one lookup.
+or lost its transport is `down`. The data's own age counts as well as arrival: a feed that keeps
+answering with a newest record (source timestamp) older than twice its contract is `stale` however
+often bytes arrive. A source whose every record is refused is `error`, with its main reject reason in
+`error`. Records that are only noted (a vehicle reported without a position: not on the map, not a
+fault of the feed) are counted under `notes`, not as rejects. Layers get their own entry
+(`layer:<name>`), stale when every source feeding that layer is not `ok`, so the UI can grey a whole
+map layer with one lookup.
 """
 
 from __future__ import annotations
@@ -23,7 +28,16 @@ from spine.publisher import REDIS_DOWN
 
 log = logging.getLogger(__name__)
 
-State = Literal["starting", "ok", "stale", "down"]
+State = Literal["starting", "ok", "stale", "down", "error"]
+NOT_OK: tuple[str, ...] = ("stale", "down", "error")
+
+# Reasons that describe records the feed may legitimately carry (a subway car with no GPS, a vehicle
+# between trips): counted as notes, never as a reject storm; an error only when nothing else came.
+NOTE_REASONS = frozenset({"missing:position"})
+
+# The newest accepted record may be this many contract periods old before the data counts as
+# stale: sources timestamp a record when measured, and agencies publish some time after that.
+SOURCE_AGE_FACTOR = 2.0
 
 
 class Source(Protocol):
@@ -50,6 +64,7 @@ class SourceHealth(msgspec.Struct, omit_defaults=False):
     error: str
     source_age_s: float | None  # now minus the newest source timestamp (clock skew shows here)
     ts: int
+    notes: dict[str, int] = {}  # records counted but not shown and not a fault (NOTE_REASONS)
 
 
 class LayerHealth(msgspec.Struct):
@@ -57,6 +72,22 @@ class LayerHealth(msgspec.Struct):
     stale: bool
     sources: list[str]
     ts: int
+
+
+def _main_reason(counts: dict[str, int]) -> str:
+    reason, n = max(counts.items(), key=lambda kv: (kv[1], kv[0]))
+    return f"every record rejected: {reason} ({n})"
+
+
+def _refused(adapter: Source, st: Any, age: float | None) -> dict[str, int]:
+    """Rejects of the newest batch when it accepted nothing, or of everything since the last
+    accepted record when that is older than the contract (or none ever came): {} otherwise."""
+    if getattr(st, "batch_accepted", None) == 0 and getattr(st, "batch_rejects", None):
+        return dict(st.batch_rejects)
+    since = getattr(st, "rejects_at_batch", None)
+    if since is None or not (age is None or age > adapter.contract_s):
+        return {}
+    return {k: n - since.get(k, 0) for k, n in adapter.rejects.counts.items() if n > since.get(k, 0)}
 
 
 def assess(adapter: Source, rate: float, now: float | None = None) -> SourceHealth:
@@ -74,7 +105,18 @@ def assess(adapter: Source, rate: float, now: float | None = None) -> SourceHeal
     if not st.connected and age is not None and age > adapter.contract_s:
         state = "down"
     src_age = None if st.last_source_ts_ms is None else round((now_ms() - st.last_source_ts_ms) / 1000, 1)
-    reasons, error = dict(adapter.rejects.counts), st.error
+    error = st.error
+    if state == "ok" and src_age is not None and src_age > SOURCE_AGE_FACTOR * adapter.contract_s:
+        # Bytes arrive, but what they carry is old (a frozen feed replaying yesterday's vehicles).
+        state = "stale"
+        error = error or f"newest record is {src_age:.0f} s old (contract {adapter.contract_s:g} s)"
+    counts = dict(adapter.rejects.counts)
+    notes = {k: counts.pop(k) for k in NOTE_REASONS if k in counts}
+    reasons = counts
+    refused = _refused(adapter, st, age) if st.connected else {}
+    if refused:
+        state = "error"
+        error = _main_reason(refused)[:300]
     # Keys Redis refuses to take from this producer (a value of the wrong type another process put
     # there): part of what it publishes is not reaching the screens, so the source is not "ok".
     poisoned = dict(getattr(getattr(adapter, "publisher", None), "poisoned", None) or {})
@@ -87,7 +129,7 @@ def assess(adapter: Source, rate: float, now: float | None = None) -> SourceHeal
                         contract_s=adapter.contract_s, msgs_per_s=round(rate, 2),
                         messages=st.messages, rejects=sum(reasons.values()),
                         reject_reasons=reasons, connected=st.connected,
-                        error=error, source_age_s=src_age, ts=now_ms())
+                        error=error, source_age_s=src_age, ts=now_ms(), notes=notes)
 
 
 class HealthWriter:
@@ -114,7 +156,7 @@ class HealthWriter:
             assert isinstance(h, SourceHealth)
             layers.setdefault(h.layer, []).append(h)
         for layer, hs in layers.items():
-            stale = all(h.state in ("stale", "down") for h in hs)
+            stale = all(h.state in NOT_OK for h in hs)
             out[f"layer:{layer}"] = LayerHealth(layer=layer, stale=stale,
                                                 sources=[h.source for h in hs], ts=now_ms())
         return out

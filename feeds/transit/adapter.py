@@ -135,13 +135,14 @@ class TransitAdapter(Adapter):
                 continue
             if not self.in_area(rec.lat, rec.lon, rec.vehicle_id):
                 continue
+            if now_s - rec.ts_s > self.cfg.gone_s:
+                continue  # an old fix repeated by the feed: not shown (tick() removes it), not counted
+            # Counted only now that it is on the map: a frozen feed must not look alive to health.
             accepted += 1
             newest = max(newest, rec.ts_s)
             prev = self._seen.get(rec.vehicle_id)
             if prev and prev.rec.ts_s >= rec.ts_s and not feed.delays:
-                continue  # nothing new for this vehicle
-            if now_s - rec.ts_s > self.cfg.gone_s:
-                continue  # an old fix repeated by the feed: tick() removes it
+                continue  # nothing new for this vehicle (still shown, so counted above)
             props = self._props(rec)
             if prev and prev.rec == rec and prev.props == props:
                 continue

@@ -16,6 +16,7 @@ from feeds.simulator.http_wire import WireHttpServer
 from feeds.transit.adapter import SHAPES_KEY, TransitAdapter
 from feeds.transit.config import TransitConfig
 from feeds.transit.static import write_static
+from spine.health import assess
 from tests.field.conftest import wait_for
 
 BUPYEONG = (37.4895, 126.7248)
@@ -191,3 +192,65 @@ def test_missing_static_gtfs_or_one_dead_url_does_not_stop_live_positions(
     b = TransitAdapter(redis.Redis.from_url(redis_url), cfg_all_down, area)
     with pytest.raises(OSError):  # every source down: the run loop reports it and backs off
         b.run_once()
+
+
+def no_position_feed(ids: list[str]) -> bytes:
+    """Vehicles as a subway feed reports them: trip and stop, but no GPS position."""
+    msg = rt.FeedMessage()
+    msg.header.gtfs_realtime_version = "2.0"
+    msg.header.timestamp = int(time.time())
+    for vid in ids:
+        e = msg.entity.add()
+        e.id = vid
+        e.vehicle.vehicle.id = vid
+        e.vehicle.trip.trip_id = "t1"
+        e.vehicle.stop_id = "a"
+        e.vehicle.timestamp = int(time.time())
+    return msg.SerializeToString()
+
+
+def test_health_tells_frozen_all_rejected_and_live_feeds_apart(
+        redis_url: str, rclient: redis.Redis, area) -> None:
+    """Three real feeds over HTTP: one frozen years ago, one whose every vehicle has no position,
+    one live. Health used to call all three `ok` (the first two with the map showing nothing)."""
+    years_ago = int(time.time()) - 3 * 365 * 86_400
+    pb = "application/x-protobuf"
+
+    def live(q):  # built at each poll, so its vehicles are as fresh as a live feed's
+        msg = rt.FeedMessage.FromString(feed([{"id": "live-1"}, {"id": "live-2"}]))
+        msg.MergeFromString(no_position_feed(["car-9"]))
+        return msg.SerializeToString(), pb
+
+    routes = {
+        "/frozen.pb": lambda q: (feed([{"id": f"f{i}", "ts": years_ago} for i in range(5)]), pb),
+        "/subway.pb": lambda q: (no_position_feed([f"car-{i}" for i in range(8)]), pb),
+        "/live.pb": live,
+    }
+    server = WireHttpServer(routes)
+    server.start()
+    adapters = {}
+    try:
+        for name in ("frozen", "subway", "live"):
+            cfg = TransitConfig(urls=[f"http://127.0.0.1:{server.port}/{name}.pb"], period_s=0.2,
+                                contract_s=1.0)
+            adapters[name] = TransitAdapter(redis.Redis.from_url(redis_url), cfg, area)
+            adapters[name].start()
+        time.sleep(1.5)  # past one contract period: the grace for a source that never delivered
+        frozen = wait_for(lambda: (h := assess(adapters["frozen"], 0.0)).state == "stale" and h)
+        subway = wait_for(lambda: (h := assess(adapters["subway"], 0.0)).state == "error" and h)
+        live = wait_for(lambda: (h := assess(adapters["live"], 0.0)).state == "ok" and h)
+    finally:
+        for a in adapters.values():
+            a.stop()
+        server.stop()
+    # The frozen feed's fixes are not shown, so they are not counted as delivered either.
+    assert frozen.messages == 0 and frozen.rejects == 0
+    assert all(rclient.hget("cc:v1:state:bus", f"f{i}") is None for i in range(5))
+    # Every subway car refused for want of a position: an error naming that reason.
+    assert subway.error.startswith("every record rejected: missing:position")
+    assert subway.notes["missing:position"] >= 8 and subway.rejects == 0 and subway.messages == 0
+    # The live feed stays ok; its one positionless car is a note, not a reject, and not on the map.
+    assert live.messages >= 2 and live.rejects == 0 and live.notes["missing:position"] >= 1
+    assert live.error == "" and live.source_age_s is not None and live.source_age_s < 30
+    assert rclient.hget("cc:v1:state:bus", "car-9") is None
+    assert rclient.hget("cc:v1:state:bus", "live-1") is not None

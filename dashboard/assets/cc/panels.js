@@ -73,7 +73,7 @@ function healthRow(name, f) {
   const tr = el('tr', null, [el('td', { text: name }), el('td', { text: state.toUpperCase() }),
     el('td', { text: age + ' / ' + f.contract_s + ' s' }), el('td', { text: f.msgs_per_s }),
     el('td', { text: f.rejects })]);
-  tr.className = 'cc-health-' + state.replace(/[^a-z]/g, '');
+  tr.className = 'cc-health-' + (state === 'error' ? 'down' : state.replace(/[^a-z]/g, '')); tr.title = f.error || '';
   return tr;
 }
 
