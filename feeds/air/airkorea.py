@@ -175,22 +175,30 @@ def parse_response(data: bytes, reject: Reject, station_hint: str | None = None)
     return parse_page(data, reject, station_hint).rows
 
 
-def parse_page(data: bytes, reject: Reject, station_hint: str | None = None) -> Page:
-    """One response with its paging fields (totalCount, pageNo, numOfRows)."""
+def open_envelope(data: bytes, reject: Reject) -> Body | None:
+    """The body of any data.go.kr AirKorea response (measurements, station lists); None after a
+    counted reject (not JSON, not the envelope, or an API error code). A body-less answer is empty."""
     try:
         env = _envelope.decode(data)
     except msgspec.ValidationError as exc:
-        reject("invalid:envelope", str(exc))
-        return Page([], 0, None, None, None, False)
+        reject("invalid:envelope", str(exc)[:200])
+        return None
     except msgspec.DecodeError as exc:
-        reject("malformed_json", str(exc))
-        return Page([], 0, None, None, None, False)
+        reject("malformed_json", str(exc)[:200])
+        return None
     code = env.response.header.result_code
     if str(code).strip() not in ("00", "0"):
-        reject("api_error", f"resultCode={code!r} {env.response.header.result_msg!r}")
+        reject("api_error", f"resultCode={code!r} {env.response.header.result_msg!r}"[:200])
+        return None
+    return env.response.body or Body()
+
+
+def parse_page(data: bytes, reject: Reject, station_hint: str | None = None) -> Page:
+    """One response with its paging fields (totalCount, pageNo, numOfRows)."""
+    body = open_envelope(data, reject)
+    if body is None:
         return Page([], 0, None, None, None, False)
-    body = env.response.body
-    items = body.items if body and body.items else []
+    items = body.items or []
     rows: list[Row] = []
     for raw in items:
         try:
@@ -214,7 +222,5 @@ def parse_page(data: bytes, reject: Reject, station_hint: str | None = None) -> 
                  for p in ("pm10", "pm25")}
         flags = {p: f for p in POLLUTANTS if (f := flag_text(getattr(item, f"{p}_flag"))) is not None}
         rows.append(Row(station, hour, values, api24, flags))
-    if body is None:
-        return Page(rows, len(items), None, None, None, True)
     return Page(rows, len(items), count_field(body.total_count), count_field(body.page_no),
                 count_field(body.num_of_rows), True)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import msgspec
 
-from feeds.air.airkorea import count_field
+from feeds.air.airkorea import count_field, open_envelope
 from feeds.air.stations import AirStation
 
 Scalar = str | int | float | None
@@ -37,26 +37,6 @@ class Item(msgspec.Struct, rename="camel"):
     dm_y: Scalar = msgspec.field(default=None, name="dmY")
 
 
-class _Body(msgspec.Struct, rename="camel"):
-    items: list[msgspec.Raw] | None = None
-    total_count: Scalar = None
-
-
-class _Header(msgspec.Struct, rename="camel"):
-    result_code: Scalar = None
-    result_msg: Scalar = None
-
-
-class _Response(msgspec.Struct):
-    header: _Header
-    body: _Body | None = None
-
-
-class _Envelope(msgspec.Struct):
-    response: _Response
-
-
-_envelope = msgspec.json.Decoder(_Envelope)
 _item = msgspec.json.Decoder(Item)
 
 
@@ -86,21 +66,11 @@ def parse_msrstn_page(data: bytes, districts: Mapping[str, str],
     """(stations, items in the body, totalCount) of one getMsrstnList page. Items without a name, or
     whose dmX/dmY is not a latitude/longitude pair (dmX over 90: the pair written the other way
     round), are rejected."""
-    try:
-        env = _envelope.decode(data)
-    except msgspec.ValidationError as exc:
-        reject("invalid:envelope", str(exc)[:200])
-        return (), 0, None
-    except msgspec.DecodeError as exc:
-        reject("malformed_json", str(exc)[:200])
-        return (), 0, None
-    code = env.response.header.result_code
-    if str(code).strip() not in ("00", "0"):
-        reject("api_error", f"resultCode={code!r} {env.response.header.result_msg!r}"[:200])
+    body = open_envelope(data, reject)
+    if body is None:
         return (), 0, None
     out: dict[str, AirStation] = {}
-    body = env.response.body
-    items = body.items if body and body.items else []
+    items = body.items or []
     for raw in items:
         try:
             item = _item.decode(raw)
@@ -121,7 +91,7 @@ def parse_msrstn_page(data: bytes, districts: Mapping[str, str],
         if name in out:
             reject("duplicate_station", name)
         out[name] = AirStation(name, _text(item.mang_name, 40) or "", lat, lon, district or "")
-    return tuple(out.values()), len(items), count_field(body.total_count) if body else None
+    return tuple(out.values()), len(items), count_field(body.total_count)
 
 
 def incheon_stations(reject: Reject | None = None) -> tuple[AirStation, ...]:
