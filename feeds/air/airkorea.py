@@ -132,7 +132,7 @@ def flag_text(flag: Scalar) -> str | None:
     text = flag.strip()
     if not text or text == "-":
         return None
-    return text[:FLAG_MAX]
+    return text[:FLAG_MAX].rstrip()  # cut to the bound, then no blank left at the cut
 
 
 def page_url(url: str, page_no: int, num_of_rows: int) -> str:
