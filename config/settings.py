@@ -146,6 +146,7 @@ class WallScreen(Section):
     layers: list[LayerName] = ["bus", "camera", "sensor", "air", "drone"]
     routes: bool = False  # draw the bus route lines (GTFS shapes)
     drone_video: str | None = None  # camera id of a drone's video tile shown beside the map
+    lang: Literal["ko", "en"] = "ko"  # the screen's language (a wall has no user to choose one)
 
 
 class Settings(BaseSettings):
