@@ -251,6 +251,16 @@ class CameraEventProps(EventProps):
     people: Count | None = None
     limit: Count | None = None
     bbox: Annotated[list[Num], Meta(max_length=4)] | None = None
+    # A Frigate NVR review or tracked object (feeds/frigate): what it saw, where, how sure, and which
+    # server and id it came from (the snapshot route fetches its image by them).
+    label: Text | None = None
+    sub_label: Text | None = None
+    zones: Annotated[list[Code], Meta(max_length=16)] | None = None
+    score: Annotated[float, Meta(ge=0, le=1)] | None = None
+    phase: Literal["new", "update", "end"] | None = None
+    review_severity: Literal["alert", "detection"] | None = None
+    frigate_server: Code | None = None
+    frigate_id: Code | None = None
 
 
 # Layers without a producer of events yet take a small flat map of plain values.
