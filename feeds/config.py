@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from feeds.air.config import AirConfig
 from feeds.drone.config import DroneConfig
+from feeds.frigate.config import FrigateConfig
 from feeds.sensors.config import SensorsConfig
 from feeds.transit.config import TransitConfig
 
@@ -67,3 +68,4 @@ class FeedsConfig(BaseModel):
     air: AirConfig = AirConfig()
     drone: DroneConfig = DroneConfig()
     sensors: SensorsConfig = SensorsConfig()
+    frigate: FrigateConfig = FrigateConfig()  # no servers: not started
