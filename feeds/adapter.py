@@ -16,7 +16,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 import redis
 
@@ -24,7 +24,30 @@ from spine.contract import RejectLog
 from spine.geography import ServiceArea, service_area
 from spine.publisher import Publisher
 
-__all__ = ["Adapter", "AdapterStats", "ServiceArea", "fetch", "service_area"]
+__all__ = ["Adapter", "AdapterStats", "Clock", "ServiceArea", "WallClock", "fetch", "service_area"]
+
+
+class Clock(Protocol):
+    """Where an adapter reads time: real time live, a capture's own time in a replay (feeds.replay)."""
+
+    def time(self) -> float: ...  # seconds since the epoch (source timestamps are compared to it)
+
+    def monotonic(self) -> float: ...  # seconds, for ages and rate limits
+
+
+class WallClock:
+    """The real clocks; what every live adapter uses."""
+
+    @staticmethod
+    def time() -> float:
+        return time.time()
+
+    @staticmethod
+    def monotonic() -> float:
+        return time.monotonic()
+
+
+WALL_CLOCK = WallClock()
 
 
 @dataclass
@@ -48,14 +71,18 @@ class Adapter(ABC):
     source: ClassVar[str]
     layer: ClassVar[str]
 
-    def __init__(self, client: redis.Redis, contract_s: float, area: ServiceArea | None = None) -> None:
+    def __init__(self, client: redis.Redis | None, contract_s: float, area: ServiceArea | None = None,
+                 *, clock: Clock | None = None, publisher: Publisher | None = None) -> None:
+        # clock and publisher are seams for the replay tool (a capture's own time, nothing sent to
+        # Redis); live adapters get the real clocks and a Publisher on `client`.
         self.client = client
         self.contract_s = contract_s
         self.area = area
-        self.publisher = Publisher(client, src=self.source)
+        self.clock: Clock = clock or WALL_CLOCK
+        self.publisher = publisher if publisher is not None else Publisher(client, src=self.source)  # type: ignore[arg-type]
         self.log = logging.getLogger(f"feeds.{self.source}")
         self.rejects = RejectLog(self.log)
-        self.stats = AdapterStats()
+        self.stats = AdapterStats(started_at=self.clock.monotonic())
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()  # ingest() may be called from a client library's thread
@@ -136,7 +163,7 @@ class Adapter(ABC):
         st.rejects_at_batch = now
         st.batch_accepted = count
         st.messages += count
-        st.last_message_at = time.monotonic()
+        st.last_message_at = self.clock.monotonic()
         # Callers pass the newest accepted record's time (or, for a batch with no records at all,
         # the source's own "as of" time): old fixes that were dropped must not date the data.
         if source_ts_ms is not None and (st.last_source_ts_ms is None

@@ -12,12 +12,13 @@ from typing import Any
 
 import redis
 
-from feeds.adapter import Adapter, ServiceArea, fetch
+from feeds.adapter import Adapter, Clock, ServiceArea, fetch
 from feeds.air import alert, aqi_us, cai, history, msrstn
 from feeds.air.airkorea import POLLUTANTS, Row, page_url, parse_page, parse_response
 from feeds.air.config import AirConfig
 from feeds.air.stations import AirStation, air_stations
 from spine.contract import now_ms
+from spine.publisher import Publisher
 
 HOUR_MS = 3_600_000
 HISTORY_REFRESH_S = 300.0
@@ -37,8 +38,9 @@ class AirAdapter(Adapter):
     layer = "air"
 
     def __init__(self, client: redis.Redis, cfg: AirConfig, area: ServiceArea | None = None,
-                 stations: tuple[AirStation, ...] | None = None) -> None:
-        super().__init__(client, cfg.contract_s, area)
+                 stations: tuple[AirStation, ...] | None = None, *, clock: Clock | None = None,
+                 publisher: Publisher | None = None) -> None:
+        super().__init__(client, cfg.contract_s, area, clock=clock, publisher=publisher)
         self.cfg = cfg
         self.url = cfg.url
         self.backfill_url = cfg.backfill_url
@@ -200,7 +202,7 @@ class AirAdapter(Adapter):
         return self.ingest_rows(parse_response(raw, self.reject, context.get("station")))
 
     def ingest_rows(self, rows: list[Row]) -> int:
-        now = now_ms()
+        now = int(self.clock.time() * 1000)
         touched: dict[str, list[Row]] = {}
         for row in rows:
             st = self.stations.get(row.station)

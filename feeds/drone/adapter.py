@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import socket
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -23,9 +22,10 @@ import redis
 from pymavlink import mavutil
 from pymavlink.dialects.v20 import common as mavlink2
 
-from feeds.adapter import Adapter, ServiceArea
+from feeds.adapter import Adapter, Clock, ServiceArea
 from feeds.drone.config import DroneConfig
 from feeds.drone.footprint import footprint
+from spine.publisher import Publisher
 
 WATCHED = {"HEARTBEAT", "GLOBAL_POSITION_INT", "GPS_RAW_INT", "GPS2_RAW", "ATTITUDE", "BATTERY_STATUS",
            "SYS_STATUS", "MOUNT_ORIENTATION"}
@@ -138,8 +138,9 @@ class DroneAdapter(Adapter):
     source = "mavlink"
     layer = "drone"
 
-    def __init__(self, client: redis.Redis, cfg: DroneConfig, area: ServiceArea | None = None) -> None:
-        super().__init__(client, cfg.contract_s, area)
+    def __init__(self, client: redis.Redis, cfg: DroneConfig, area: ServiceArea | None = None, *,
+                 clock: Clock | None = None, publisher: Publisher | None = None) -> None:
+        super().__init__(client, cfg.contract_s, area, clock=clock, publisher=publisher)
         self.cfg = cfg
         host, _, port = cfg.listen.rpartition(":")
         self.listen = (host or "127.0.0.1", int(port))
@@ -202,12 +203,12 @@ class DroneAdapter(Adapter):
                 if self._apply(m, kind):
                     accepted += 1
         if accepted:
-            self.accepted(accepted, int(time.time() * 1000))
+            self.accepted(accepted, int(self.clock.time() * 1000))
         return accepted
 
     def _heartbeat(self, m: object, sysid: int, compid: int) -> bool:
         mav_type, autopilot = m.type, m.autopilot  # type: ignore[attr-defined]
-        now = time.monotonic()
+        now = self.clock.monotonic()
         if mav_type == mavlink2.MAV_TYPE_GCS:
             self.notes["gcs_heartbeat"] += 1  # a ground station on the link: expected, not a drone
             return False
@@ -263,7 +264,7 @@ class DroneAdapter(Adapter):
         if v is None:
             self.notes["non_autopilot_message"] += 1
             return False
-        v.last_seen = time.monotonic()
+        v.last_seen = self.clock.monotonic()
         if kind in ("GPS_RAW_INT", "GPS2_RAW"):
             fix = m.fix_type  # type: ignore[attr-defined]
             if not 0 <= fix <= 8:
@@ -322,7 +323,7 @@ class DroneAdapter(Adapter):
             self.reject("out_of_range:altitude", f"sysid {sysid}: {rel} m")
             return False
         v.lat, v.lon, v.rel_alt_m, v.alt_msl_m = lat, lon, rel, m.alt / 1000  # type: ignore[attr-defined]
-        v.fix_at_ms = int(time.time() * 1000)
+        v.fix_at_ms = int(self.clock.time() * 1000)
         v.speed_ms = math.hypot(m.vx, m.vy) / 100  # type: ignore[attr-defined]
         hdg = m.hdg  # type: ignore[attr-defined]
         v.heading = hdg / 100 if hdg != 65535 and 0 <= hdg <= 35999 else v.yaw_deg
@@ -332,17 +333,17 @@ class DroneAdapter(Adapter):
     def _fix_changed(self, v: _Vehicle, had: bool) -> None:
         now = v.has_fix
         if had and not now:
-            v.no_fix_since = time.monotonic()
+            v.no_fix_since = self.clock.monotonic()
             if v.lat is not None:
                 self._publish(v, force=True)  # the marker says "no GPS fix" at once, not at the next fix
         elif now:
             v.no_fix_since = None
         elif v.no_fix_since is None:
-            v.no_fix_since = time.monotonic()
+            v.no_fix_since = self.clock.monotonic()
 
     def no_fix_text(self) -> str:
         """What feed health says while any vehicle has no GPS fix ("" when all have one)."""
-        now = time.monotonic()
+        now = self.clock.monotonic()
         parts = []
         for sysid, v in sorted(self.vehicles.items()):
             if v.has_fix or v.no_fix_since is None:
@@ -355,7 +356,7 @@ class DroneAdapter(Adapter):
     def tick(self) -> None:
         """A drone that stopped talking leaves the map (with its footprint) after gone_s; feed health
         carries the vehicles without a GPS fix."""
-        now = time.monotonic()
+        now = self.clock.monotonic()
         with self._lock:
             for sysid, v in list(self.vehicles.items()):
                 if now - v.last_seen > self.cfg.gone_s:
@@ -374,7 +375,7 @@ class DroneAdapter(Adapter):
             self._health_note = text
 
     def _publish(self, v: _Vehicle, force: bool = False) -> None:
-        now = time.monotonic()
+        now = self.clock.monotonic()
         if v.lat is None or v.lon is None:
             return
         if not force and now - v.last_pub < 1.0 / self.cfg.publish_hz:

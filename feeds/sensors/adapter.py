@@ -7,19 +7,19 @@ reconnects by itself (with back-off) after a broker restart and on_connect subsc
 from __future__ import annotations
 
 import dataclasses
-import time
 import uuid
 from dataclasses import dataclass, field
 
 import paho.mqtt.client as mqtt
 import redis
 
-from feeds.adapter import Adapter, ServiceArea
+from feeds.adapter import Adapter, Clock, ServiceArea
 from feeds.sensors.broker import broker_address, broker_credentials, redact
 from feeds.sensors.config import RuleConfig, SensorsConfig
 from feeds.sensors.observation import Reading, parse
 from feeds.sensors.rules import METRIC_HOURS, Accumulator, RuleState, level_props, step
 from spine.contract import Event, Rejected, validate_event
+from spine.publisher import Publisher
 
 __all__ = ["SensorAdapter", "broker_address"]
 
@@ -47,8 +47,9 @@ class SensorAdapter(Adapter):
     layer = "sensor"
 
     def __init__(self, client: redis.Redis, cfg: SensorsConfig, area: ServiceArea | None = None,
-                 broker_url: str | None = None) -> None:
-        super().__init__(client, cfg.contract_s, area)
+                 broker_url: str | None = None, *, clock: Clock | None = None,
+                 publisher: Publisher | None = None) -> None:
+        super().__init__(client, cfg.contract_s, area, clock=clock, publisher=publisher)
         self.cfg = cfg
         self.broker_url = broker_url or cfg.broker_url
         self.sensors: dict[str, _Sensor] = {}
@@ -149,7 +150,7 @@ class SensorAdapter(Adapter):
         return s
 
     def _apply(self, r: Reading) -> int:
-        now_ms = int(time.time() * 1000)
+        now_ms = int(self.clock.time() * 1000)
         if r.t_ms > now_ms + self.cfg.max_future_s * 1000:
             self.reject("future_timestamp", f"{r.datastream}: {(r.t_ms - now_ms) / 1000:.0f}s ahead")
             return 0

@@ -15,11 +15,12 @@ from typing import Any
 
 import redis
 
-from feeds.adapter import Adapter, ServiceArea, fetch
+from feeds.adapter import Adapter, Clock, ServiceArea, fetch
 from feeds.transit.config import TransitConfig
 from feeds.transit.realtime import ParsedFeed, VehicleRecord, parse_feed
 from feeds.transit.static import StaticGtfs, parse_static
 from spine.channels import PREFIX
+from spine.publisher import Publisher
 
 SHAPES_KEY = f"{PREFIX}:transit:shapes"  # hash shape_id -> {route, color, coords}
 SHAPES_TMP_KEY = f"{PREFIX}:transit:shapes-next"
@@ -43,8 +44,9 @@ class TransitAdapter(Adapter):
     source = "gtfs_rt"
     layer = "bus"
 
-    def __init__(self, client: redis.Redis, cfg: TransitConfig, area: ServiceArea | None = None) -> None:
-        super().__init__(client, cfg.contract_s, area)
+    def __init__(self, client: redis.Redis, cfg: TransitConfig, area: ServiceArea | None = None, *,
+                 clock: Clock | None = None, publisher: Publisher | None = None) -> None:
+        super().__init__(client, cfg.contract_s, area, clock=clock, publisher=publisher)
         self.cfg = cfg
         self.urls = list(cfg.urls)
         self.static_url = cfg.static_url
@@ -118,7 +120,7 @@ class TransitAdapter(Adapter):
             return self._apply(feed)
 
     def _apply(self, feed: ParsedFeed) -> int:
-        now_s = time.time()
+        now_s = self.clock.time()
         self._delays.update({k: (d, now_s) for k, d in feed.delays.items()})
         accepted = 0
         newest = 0
@@ -190,7 +192,7 @@ class TransitAdapter(Adapter):
 
     def tick(self) -> None:
         """Fade vehicles whose last fix is older than fade_s, remove them after gone_s."""
-        now_s = time.time()
+        now_s = self.clock.time()
         with self._lock:
             # Trip ids repeat daily: yesterday's delay must not stick to today's trip.
             self._delays = {k: v for k, v in self._delays.items() if now_s - v[1] <= self.cfg.gone_s}
