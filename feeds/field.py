@@ -19,6 +19,7 @@ from feeds.adapter import Adapter, service_area
 from feeds.air.adapter import AirAdapter
 from feeds.config import FeedsConfig
 from feeds.drone.adapter import DroneAdapter
+from feeds.frigate.adapter import FrigateAdapter, map_cameras
 from feeds.sensors.adapter import SensorAdapter
 from feeds.sensors.broker import broker_address, redact
 from feeds.transit.adapter import TransitAdapter
@@ -87,6 +88,11 @@ class FieldRunner:
             self.adapters.append(drone)
         if cfg.sensors.enabled:
             self.adapters.append(SensorAdapter(client, cfg.sensors, area, broker_url=self.broker_url))
+        if cfg.frigate.enabled and cfg.frigate.servers:
+            from vision.config import load_vision_config  # the map's cameras (config/cameras.yaml)
+
+            cameras = map_cameras(load_vision_config().cameras)
+            self.adapters.append(FrigateAdapter(client, cfg.frigate, cameras))
         for a in self.adapters:
             a.start()
         self.health = HealthWriter(client, self.adapters, cfg.health.interval_s)
