@@ -7,7 +7,9 @@ GET /video/<camera_id>.mjpg   multipart/x-mixed-replace stream of the worker's a
                               (who viewed which camera, when, from where: PIPA safety measures).
                               A stream ends within SESSION_CHECK_S of its viewer's session
                               ending (logout, password change, disabled user, revoked token).
-GET /api/snapshots/<id>.jpg   an event snapshot from the vision snapshot folder (audited).
+GET /api/snapshots/<id>.jpg   an event snapshot from the vision snapshot folder (audited), or, for
+                              an id `frigate.<server>.<event id>`, fetched server-side from that
+                              configured Frigate server's API (feeds.frigate; audited the same way).
 
 Each open stream holds one server thread; a wall of N tiles needs N threads (see docs/vision.md).
 So streams are capped per user (web.video_streams_per_user, 429 beyond it) and in total
@@ -24,7 +26,7 @@ import threading
 import time
 import weakref
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import redis
@@ -34,6 +36,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard.auth import api_login_required
 from dashboard.store import Store
+from feeds.frigate import snapshot as frigate
+from feeds.frigate.config import FrigateServerConfig
 from spine.channels import FRAME_CHANNEL, FRAME_TTL_S, frame_key
 from spine.publisher import connect
 from vision.config import load_vision_config
@@ -238,15 +242,29 @@ def session_check(store: Store, sid: str) -> Callable[[], bool]:
     return still_allowed
 
 
+def frigate_servers() -> dict[str, FrigateServerConfig]:
+    """The Frigate servers of the feeds configuration (their HTTP API bases), none if it cannot be read."""
+    from config.root import load_config
+
+    try:
+        return dict(load_config(check_references=False).feeds.frigate.servers)
+    except Exception as exc:  # the web app runs without Frigate snapshots rather than not at all
+        log.warning("Frigate snapshots off: feeds configuration not readable (%s)", type(exc).__name__)
+        return {}
+
+
 def install_video_routes(server: Flask, store: Store, redis_url: str,
-                         limits: StreamLimits | None = None) -> StreamSlots:
-    """Mount the video routes; returns the stream counter (its refusals are counted there)."""
+                         limits: StreamLimits | None = None,
+                         frigate_cfg: Mapping[str, FrigateServerConfig] | None = None) -> StreamSlots:
+    """Mount the video routes; returns the stream counter (its refusals are counted there).
+    `frigate_cfg`: the Frigate servers (default: from the feeds configuration)."""
     client = connect(redis_url)
     slots = StreamSlots(limits or StreamLimits())
     notifier = FrameNotifier(redis_url)
     vision = load_vision_config()
     snapshots = SnapshotStore(vision.vision.snapshots_path())
     known = {c.id for c in vision.cameras}
+    nvrs = frigate_servers() if frigate_cfg is None else dict(frigate_cfg)
 
     def remote() -> str:
         return request.remote_addr or ""
@@ -283,12 +301,34 @@ def install_video_routes(server: Flask, store: Store, redis_url: str,
     @server.route("/api/snapshots/<event_id>.jpg")
     @api_login_required
     def event_snapshot(event_id: str) -> Response:
+        if frigate.is_frigate_id(event_id):
+            return frigate_snapshot(event_id)
         path = snapshots.path_for(event_id)
         if path is None or not path.is_file():
             abort(404)
         store.audit(current_user.name, "view_snapshot", event_id, remote())
         resp = send_file(path, mimetype="image/jpeg", max_age=0)
         resp.headers["Cache-Control"] = "private, no-store"
+        return resp
+
+    def frigate_snapshot(snapshot_id: str) -> Response:
+        # The server part is looked up among the configured ones and the event id must be Frigate's
+        # id shape: nothing of the request reaches the URL unchecked (no path or host injection).
+        ref = frigate.resolve(snapshot_id, nvrs)
+        if ref is None:
+            abort(404)
+        try:
+            jpeg = frigate.fetch_snapshot(ref)
+        except frigate.SnapshotError as exc:
+            log.warning("Frigate snapshot %s: %s", snapshot_id, exc)
+            resp = jsonify(error="no such snapshot" if exc.status == 404 else "no snapshot from Frigate")
+            resp.status_code = exc.status
+            resp.headers["Cache-Control"] = "private, no-store"
+            return resp
+        store.audit(current_user.name, "view_snapshot", snapshot_id, remote())  # on a view, as stored ones
+        resp = Response(jpeg, mimetype="image/jpeg")
+        resp.headers["Cache-Control"] = "private, no-store"
+        resp.headers["X-Content-Type-Options"] = "nosniff"
         return resp
 
     return slots
