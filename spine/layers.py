@@ -18,10 +18,33 @@ declared is either a typo or data no screen knows how to show safely; adding one
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Annotated, Any, Literal, get_args
 
 import msgspec
 from msgspec import Meta
+
+
+def N_(text: str) -> str:  # noqa: N802 - gettext's marker: the label is a message id (translations/)
+    return text
+
+
+# Labels here are English message ids of the gettext catalogues (translations/, dashboard/i18n.py):
+# the browser gets the ids in the registry and shows them through cc/i18n.js in the page's language;
+# the server translates them with the translator the web process installs (set_label_translator).
+_label: Callable[[str], str] = N_
+
+
+def set_label_translator(fn: Callable[[str], str]) -> None:
+    """The web process's gettext; the spine itself imports no web framework."""
+    global _label
+    _label = fn
+
+
+def label(text: str) -> str:
+    """A registry label in the language of the current request (the id itself elsewhere)."""
+    return _label(text)
+
 
 # ---- the layers and the shared vocabularies ---------------------------------------------------------
 
@@ -31,7 +54,8 @@ LAYERS: tuple[str, ...] = get_args(Layer)
 # Most severe first (ISA-18.2 priorities, standards.md 3.3). `info` is a record, not an alarm.
 Severity = Literal["critical", "high", "medium", "low", "info"]
 SEVERITIES: tuple[str, ...] = get_args(Severity)
-SEVERITY_LABELS = {"critical": "Critical", "high": "High", "medium": "Medium", "low": "Low", "info": "Info"}
+SEVERITY_LABELS = {"critical": N_("Critical"), "high": N_("High"), "medium": N_("Medium"), "low": N_("Low"),
+                   "info": N_("Info")}
 SEVERITY_COLORS = {"critical": "#f85149", "high": "#ff7b72", "medium": "#f0883e", "low": "#d29922",
                    "info": "#8b949e"}
 
@@ -40,8 +64,9 @@ SEVERITY_COLORS = {"critical": "#f85149", "high": "#ff7b72", "medium": "#f0883e"
 # rule may be named anything in config without changing how it is drawn.
 SensorLevel = Literal["normal", "attention", "caution", "warning", "critical"]
 SENSOR_LEVELS: tuple[str, ...] = get_args(SensorLevel)
-SENSOR_LEVEL_LABELS = {"normal": "정상 Normal", "attention": "관심 Attention", "caution": "주의 Caution",
-                       "warning": "경계 Warning", "critical": "심각 Critical"}
+SENSOR_LEVEL_LABELS = {"normal": N_("정상 Normal"), "attention": N_("관심 Attention"),
+                       "caution": N_("주의 Caution"), "warning": N_("경계 Warning"),
+                       "critical": N_("심각 Critical")}
 # The Korean alert colours (관심 blue, 주의 yellow, 경계 orange, 심각 red), darker blue than CCTV; red and
 # orange keep their alarm meaning (standards.md 7.3); normal is the layer's calm hue.
 SENSOR_LEVEL_COLORS = {"normal": "#bc8cff", "attention": "#1f6feb", "caution": "#d29922",
@@ -53,7 +78,8 @@ _LEVEL_OF_SEVERITY = {"info": "attention", "low": "attention", "medium": "cautio
 # source says); the English words are labels. Colours are AirKorea's.
 AirGrade = Literal["좋음", "보통", "나쁨", "매우나쁨"]
 AIR_GRADES: tuple[str, ...] = get_args(AirGrade)
-AIR_GRADE_LABELS = {"좋음": "Good", "보통": "Moderate", "나쁨": "Unhealthy", "매우나쁨": "Very unhealthy"}
+AIR_GRADE_LABELS = {"좋음": N_("Good"), "보통": N_("Moderate"), "나쁨": N_("Unhealthy"),
+                    "매우나쁨": N_("Very unhealthy")}
 AIR_GRADE_COLORS = {"좋음": "#32a1ff", "보통": "#00c73c", "나쁨": "#fd9b5a", "매우나쁨": "#ff5959"}
 
 # Korea's CAI breakpoints (standards.md 1.1, 2018 PM2.5 bands): pollutant -> (low, high) concentration of
@@ -304,47 +330,52 @@ def check_event_props(layer: str, props: dict[str, Any]) -> None:
 # ---- what screens show -----------------------------------------------------------------------------
 
 # Red and yellow are kept for alarms (standards.md 7.3); layers use calm hues.
-LAYER_LABELS = {"bus": "Buses", "camera": "CCTV", "sensor": "Disaster sensors", "air": "Air quality",
-                "drone": "Drones", "incident": "Incidents"}
+LAYER_LABELS = {"bus": N_("Buses"), "camera": N_("CCTV"), "sensor": N_("Disaster sensors"),
+                "air": N_("Air quality"), "drone": N_("Drones"), "incident": N_("Incidents")}
 LAYER_COLORS = {"bus": "#2dd4bf", "camera": "#58a6ff", "sensor": "#bc8cff", "air": "#8b949e",
                 "drone": "#f0f6fc", "incident": "#ff7b72"}
 
 # Popup rows in order: (prop, label, format). Formats the browser knows: text, number, time (epoch
 # ms shown in KST), bool, list, level / grade / severity (code shown as its label), json (nested).
 POPUP_FIELDS: dict[str, tuple[tuple[str, str, str], ...]] = {
-    "bus": (("route", "Route", "text"), ("label", "Vehicle", "text"), ("next_stop", "Next stop", "text"),
-            ("delay_s", "Delay (s)", "number"), ("speed_kmh", "Speed (km/h)", "number"),
-            ("heading", "Heading (°)", "number"), ("occupancy", "Occupancy", "text"),
-            ("trip", "Trip", "text"), ("stale", "No recent fix", "bool")),
-    "camera": (("name", "Name", "text"), ("district", "District", "text"), ("type", "Type", "text"),
-               ("status", "Status", "text"), ("people", "People", "number"),
-               ("vehicles", "Vehicles", "number"), ("last_activity", "Last activity", "time"),
-               ("mount", "Mounted on", "text"), ("heading", "Heading (°)", "number"),
-               ("fov", "Field of view (°)", "number"), ("fps", "Analytics fps", "number"),
-               ("infer_ms", "Inference (ms)", "number"), ("privacy", "Privacy masking", "bool"),
-               ("events", "Events", "number"), ("errors", "Errors", "number"),
-               ("counts", "Line counts", "json")),
-    "sensor": (("name", "Name", "text"), ("district", "District", "text"), ("kind", "Kind", "text"),
-               ("level", "Level", "level"), ("rule", "Rule", "text"), ("value", "Value", "number"),
-               ("unit", "Unit", "text"), ("threshold", "Threshold", "number"),
-               ("rain_3h_mm", "Rain 3 h (mm)", "number"), ("rain_12h_mm", "Rain 12 h (mm)", "number"),
-               ("alarms", "Active alarms", "list"), ("severity", "Severity", "severity")),
-    "air": (("station", "Station", "text"), ("district", "District", "text"), ("kind", "Kind", "text"),
-            ("grade", "Grade (KR CAI)", "grade"), ("cai", "CAI", "number"),
-            ("cai_missing", "No CAI: missing", "list"), ("flags", "Data flags (AirKorea)", "json"),
-            ("pm10", "PM10 (µg/m³)", "number"), ("pm25", "PM2.5 (µg/m³)", "number"),
-            ("pm10_24h", "PM10 24 h", "number"), ("pm25_24h", "PM2.5 24 h", "number"),
-            ("o3", "O3 (ppm)", "number"), ("no2", "NO2 (ppm)", "number"),
-            ("so2", "SO2 (ppm)", "number"), ("co", "CO (ppm)", "number"), ("alert_level", "Alert", "text"),
-            ("data_time", "Measured", "time"), ("cai_scale", "Scale", "text")),
-    "drone": (("name", "Name", "text"), ("mode", "Mode", "text"), ("armed", "Armed", "bool"),
-              ("alt_m", "Altitude (m)", "number"), ("speed_ms", "Speed (m/s)", "number"),
-              ("heading", "Heading (°)", "number"), ("battery_pct", "Battery (%)", "number"),
-              ("voltage_v", "Voltage (V)", "number"), ("gimbal_pitch", "Gimbal pitch (°)", "number"),
-              ("gps", "GPS", "text"), ("last_fix", "Position from", "time"), ("mission", "Mission", "text")),
-    "incident": (("title", "Title", "text"), ("kind", "Kind", "text"), ("severity", "Severity", "severity"),
-                 ("status", "Status", "text"), ("district", "District", "text"),
-                 ("description", "Description", "text"), ("opened", "Opened", "time")),
+    "bus": (("route", N_("Route"), "text"), ("label", N_("Vehicle"), "text"),
+            ("next_stop", N_("Next stop"), "text"), ("delay_s", N_("Delay (s)"), "number"),
+            ("speed_kmh", N_("Speed (km/h)"), "number"), ("heading", N_("Heading (°)"), "number"),
+            ("occupancy", N_("Occupancy"), "text"), ("trip", N_("Trip"), "text"),
+            ("stale", N_("No recent fix"), "bool")),
+    "camera": (("name", N_("Name"), "text"), ("district", N_("District"), "text"),
+               ("type", N_("Type"), "text"), ("status", N_("Status"), "text"),
+               ("people", N_("People"), "number"), ("vehicles", N_("Vehicles"), "number"),
+               ("last_activity", N_("Last activity"), "time"), ("mount", N_("Mounted on"), "text"),
+               ("heading", N_("Heading (°)"), "number"), ("fov", N_("Field of view (°)"), "number"),
+               ("fps", N_("Analytics fps"), "number"), ("infer_ms", N_("Inference (ms)"), "number"),
+               ("privacy", N_("Privacy masking"), "bool"), ("events", N_("Events"), "number"),
+               ("errors", N_("Errors"), "number"), ("counts", N_("Line counts"), "json")),
+    "sensor": (("name", N_("Name"), "text"), ("district", N_("District"), "text"),
+               ("kind", N_("Kind"), "text"), ("level", N_("Level"), "level"), ("rule", N_("Rule"), "text"),
+               ("value", N_("Value"), "number"), ("unit", N_("Unit"), "text"),
+               ("threshold", N_("Threshold"), "number"), ("rain_3h_mm", N_("Rain 3 h (mm)"), "number"),
+               ("rain_12h_mm", N_("Rain 12 h (mm)"), "number"), ("alarms", N_("Active alarms"), "list"),
+               ("severity", N_("Severity"), "severity")),
+    "air": (("station", N_("Station"), "text"), ("district", N_("District"), "text"),
+            ("kind", N_("Kind"), "text"), ("grade", N_("Grade (KR CAI)"), "grade"),
+            ("cai", N_("CAI"), "number"), ("cai_missing", N_("No CAI: missing"), "list"),
+            ("flags", N_("Data flags (AirKorea)"), "json"), ("pm10", N_("PM10 (µg/m³)"), "number"),
+            ("pm25", N_("PM2.5 (µg/m³)"), "number"), ("pm10_24h", N_("PM10 24 h"), "number"),
+            ("pm25_24h", N_("PM2.5 24 h"), "number"), ("o3", N_("O3 (ppm)"), "number"),
+            ("no2", N_("NO2 (ppm)"), "number"), ("so2", N_("SO2 (ppm)"), "number"),
+            ("co", N_("CO (ppm)"), "number"), ("alert_level", N_("Alert"), "text"),
+            ("data_time", N_("Measured"), "time"), ("cai_scale", N_("Scale"), "text")),
+    "drone": (("name", N_("Name"), "text"), ("mode", N_("Mode"), "text"), ("armed", N_("Armed"), "bool"),
+              ("alt_m", N_("Altitude (m)"), "number"), ("speed_ms", N_("Speed (m/s)"), "number"),
+              ("heading", N_("Heading (°)"), "number"), ("battery_pct", N_("Battery (%)"), "number"),
+              ("voltage_v", N_("Voltage (V)"), "number"),
+              ("gimbal_pitch", N_("Gimbal pitch (°)"), "number"), ("gps", N_("GPS"), "text"),
+              ("last_fix", N_("Position from"), "time"), ("mission", N_("Mission"), "text")),
+    "incident": (("title", N_("Title"), "text"), ("kind", N_("Kind"), "text"),
+                 ("severity", N_("Severity"), "severity"), ("status", N_("Status"), "text"),
+                 ("district", N_("District"), "text"), ("description", N_("Description"), "text"),
+                 ("opened", N_("Opened"), "time")),
 }
 
 # Colours of things that are not a layer's own hue (faded buses, offline cameras, trails, charts).
@@ -358,18 +389,28 @@ UI_COLORS = {"bus_faded": "#4b5d73", "marker_stroke": "#e6edf3",
 CAMERA_STATUS_COLORS = {"offline": "#6e7681"}
 
 
-def legend(layer: str) -> list[dict[str, str]]:
-    """Legend rows for a layer: one swatch, or the layer's scale when colour carries meaning."""
+def grade_label(grade: str, tr: Callable[[str], str] = N_) -> str:
+    """`좋음 Good` in English; just `좋음` where the translation is the grade's own name."""
+    text = tr(AIR_GRADE_LABELS[grade])
+    return grade if text == grade else f"{grade} {text}"
+
+
+def _legend(layer: str, tr: Callable[[str], str]) -> list[dict[str, str]]:
     if layer == "air":
-        return [{"code": g, "label": f"{g} {AIR_GRADE_LABELS[g]}", "color": AIR_GRADE_COLORS[g]}
-                for g in AIR_GRADES]
+        return [{"code": g, "label": grade_label(g, tr), "color": AIR_GRADE_COLORS[g]} for g in AIR_GRADES]
     if layer == "sensor":
-        return [{"code": lv, "label": SENSOR_LEVEL_LABELS[lv], "color": SENSOR_LEVEL_COLORS[lv]}
+        return [{"code": lv, "label": tr(SENSOR_LEVEL_LABELS[lv]), "color": SENSOR_LEVEL_COLORS[lv]}
                 for lv in SENSOR_LEVELS]
-    return [{"code": layer, "label": LAYER_LABELS[layer], "color": LAYER_COLORS[layer]}]
+    return [{"code": layer, "label": tr(LAYER_LABELS[layer]), "color": LAYER_COLORS[layer]}]
 
 
-LEGEND_TITLES = {"air": "Air (CAI PM grade)", "sensor": "Sensors (level)"}
+def legend(layer: str) -> list[dict[str, str]]:
+    """Legend rows for a layer: one swatch, or the layer's scale when colour carries meaning.
+    Labels in the current request's language (server-rendered legends)."""
+    return _legend(layer, label)
+
+
+LEGEND_TITLES = {"air": N_("Air (CAI PM grade)"), "sensor": N_("Sensors (level)")}
 
 # Thresholds the screens apply to data. A bus's faded look follows `feeds.transit.fade_s`, which is
 # configuration: the map widget puts it on the page (widgets/city_map.py, data-cc-bus-fade-s).
@@ -388,7 +429,7 @@ def registry() -> dict[str, Any]:
     return {
         "version": 1,
         "layers": {layer: {"label": LAYER_LABELS[layer], "color": LAYER_COLORS[layer],
-                           "legend": legend(layer), "legend_title": LEGEND_TITLES.get(layer, ""),
+                           "legend": _legend(layer, N_), "legend_title": LEGEND_TITLES.get(layer, ""),
                            "popup": [{"key": k, "label": lb, "format": f}
                                      for k, lb, f in POPUP_FIELDS[layer]],
                            "props": sorted(f.encode_name for f in msgspec.structs.fields(_PROPS[layer]))}
