@@ -36,6 +36,16 @@ Lon = Annotated[float, msgspec.Meta(ge=-180.0, le=180.0)]
 # Decoded as a bounded map first (at most 64 keys), then checked field by field by check_typed().
 PropsDict = Annotated[dict[Annotated[str, msgspec.Meta(max_length=64)], Any], msgspec.Meta(max_length=64)]
 
+# An event's text as a message key (an English msgid of translations/, see dashboard/i18n.py) with
+# its parameters, so each screen renders it in its own language; `title` stays as the text for
+# producers that send no key, and for any reader without the catalogue. Bounded like a title;
+# parameter names are placeholder names, values plain scalars (never markup: shown as text).
+MsgKey = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+ParamName = Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+ParamValue = (Annotated[str, msgspec.Meta(max_length=200)] | Annotated[float, msgspec.Meta(ge=-1e12, le=1e12)]
+              | bool)
+MsgParams = Annotated[dict[ParamName, ParamValue], msgspec.Meta(max_length=16)]
+
 
 class EntityUpdate(msgspec.Struct, frozen=True, omit_defaults=True):
     """The latest state of one thing on the map."""
@@ -69,6 +79,8 @@ class Event(msgspec.Struct, frozen=True, omit_defaults=True):
     title: Annotated[str, msgspec.Meta(max_length=200)] = ""
     props: PropsDict = msgspec.field(default_factory=dict)  # typed by spine.layers.event_props_type(layer)
     snapshot: Annotated[str, msgspec.Meta(max_length=128)] | None = None  # a stored image (camera events)
+    msg: MsgKey | None = None  # the text as a catalogue key; `title` is the fallback
+    params: MsgParams = msgspec.field(default_factory=dict)  # the key's {placeholders}
 
 
 def check_typed(obj: EntityUpdate | Event) -> EntityUpdate | Event:
