@@ -36,6 +36,18 @@ _drone_state = msgspec.json.Decoder(EntityUpdate)
 
 
 @dataclass
+
+def _params(params: dict) -> dict:
+    """A rule's message params fitted to the contract (Event.params): names from our code, values
+    from config (zone and line names) cut to the bound, so a long name shortens, never rejects."""
+    out: dict = {}
+    for k, v in list(params.items())[:16]:
+        if isinstance(v, bool | int | float):
+            out[k] = v
+        elif v is not None:
+            out[k] = str(v)[:200]
+    return out
+
 class Timings:
     """Moving averages in ms, for the status line and the benchmark."""
 
@@ -170,6 +182,7 @@ class CameraPipeline:
         lat, lon, _ = self.position()
         ev = Event(v=1, id=event_id, type=hit.type, severity=hit.severity, ts=int(ts * 1000), layer="camera",
                    entity=self.camera.id, lat=lat, lon=lon, title=hit.title[:200],
+                   msg=hit.msg, params=_params(hit.params),
                    props={**hit.props, "camera": self.camera.name,
                           "bbox": [round(v, 1) for v in hit.box] if hit.box else None},
                    snapshot=snapshot)

@@ -23,8 +23,14 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from spine.layers import N_
 from vision.config import VEHICLE_CLASSES, Camera, Line, Zone
 from vision.detections import Detections
+
+# Words that travel as event params (`cls`, `direction`) and are shown translated (cc/i18n.js):
+# listed here so the catalogue extraction finds them.
+PARAM_WORDS = (N_("person"), N_("car"), N_("truck"), N_("bus"), N_("motorcycle"), N_("bicycle"),
+               N_("in"), N_("out"))
 
 CROWD_REARM_S = 30.0  # a crowd must be gone this long before the same zone can raise it again
 
@@ -38,6 +44,10 @@ class RuleHit:
     title: str
     props: dict
     box: tuple[float, float, float, float] | None = None  # pixels, for the snapshot highlight
+    # The text as a catalogue key and params (spine.contract.Event.msg), rendered in each viewer's
+    # language; `title` is the same text in English for readers without the catalogue.
+    msg: str | None = None
+    params: dict = field(default_factory=dict)
 
 
 def side_of(line: Line, p: tuple[float, float]) -> float:
@@ -164,7 +174,9 @@ class RuleEngine:
                 hits.append(RuleHit("line_crossing", "info",
                                     f"{tr.cls} crossed {line.name or line.id} ({direction})",
                                     {"line": line.id, "class": tr.cls, "direction": direction,
-                                     "track_id": tid}, box))
+                                     "track_id": tid}, box,
+                                    N_("{cls} crossed {line} ({direction})"),
+                                    {"cls": tr.cls, "line": line.name or line.id, "direction": direction}))
         return hits
 
     # ---- zones ---------------------------------------------------------------------------------
@@ -203,12 +215,15 @@ class RuleEngine:
         zname = zone.name or zone.id
         base = {"zone": zone.id, "class": tr.cls, "track_id": tid}
         if zone.intrusion and tr.cls in zone.intrusion and self._fire_once(tr, zone, "intrusion"):
-            hits.append(RuleHit("zone_intrusion", zone.severity, f"{tr.cls} entered {zname}", base, box))
+            hits.append(RuleHit("zone_intrusion", zone.severity, f"{tr.cls} entered {zname}", base, box,
+                                N_("{cls} entered {zone}"), {"cls": tr.cls, "zone": zname}))
         dwell = ts - tr.zone_since.get(zone.id, ts)
         if (zone.loiter_s and tr.cls == "person" and dwell > zone.loiter_s
                 and self._fire_once(tr, zone, "loitering")):
             hits.append(RuleHit("loitering", zone.severity, f"person loitering in {zname} ({dwell:.0f} s)",
-                                {**base, "dwell_s": round(dwell, 1)}, box))
+                                {**base, "dwell_s": round(dwell, 1)}, box,
+                                N_("person loitering in {zone} ({seconds} s)"),
+                                {"zone": zname, "seconds": round(dwell)}))
         if zone.no_stopping_s and tr.cls in VEHICLE_CLASSES:
             if tr.still_at is None or np.hypot(tr.anchor[0] - tr.still_at[0],
                                                tr.anchor[1] - tr.still_at[1]) > self.still_tolerance:
@@ -217,7 +232,9 @@ class RuleEngine:
             if stopped > zone.no_stopping_s and self._fire_once(tr, zone, "no_stopping"):
                 hits.append(RuleHit("vehicle_stopped", zone.severity,
                                     f"{tr.cls} stopped in {zname} ({stopped:.0f} s)",
-                                    {**base, "stopped_s": round(stopped, 1)}, box))
+                                    {**base, "stopped_s": round(stopped, 1)}, box,
+                                    N_("{cls} stopped in {zone} ({seconds} s)"),
+                                    {"cls": tr.cls, "zone": zname, "seconds": round(stopped)}))
         return hits
 
     def _crowding(self, people_in: dict[str, int], ts: float) -> list[RuleHit]:
@@ -231,7 +248,8 @@ class RuleEngine:
                 if self._crowd_armed[zone.id]:
                     self._crowd_armed[zone.id] = False
                     hits.append(RuleHit("crowding", zone.severity, f"{n} people in {zone.name or zone.id}",
-                                        {"zone": zone.id, "people": n, "limit": zone.crowd_max}))
+                                        {"zone": zone.id, "people": n, "limit": zone.crowd_max}, None,
+                                        N_("{n} people in {zone}"), {"n": n, "zone": zone.name or zone.id}))
             else:
                 # Re-arm only after the crowd has really gone: a person missed for a frame or two
                 # must not raise the same crowd again.
@@ -263,5 +281,6 @@ class RuleEngine:
         if ts - tr.down_since >= limit and ("*", "person_down") not in tr.fired:
             tr.fired.add(("*", "person_down"))
             return [RuleHit("person_down", "high", "person down (possible fall)",
-                            {"track_id": tid, "down_s": round(ts - tr.down_since, 1)}, box)]
+                            {"track_id": tid, "down_s": round(ts - tr.down_since, 1)}, box,
+                            N_("person down (possible fall)"))]
         return []
