@@ -19,11 +19,21 @@ from feeds.sensors.config import RuleConfig, SensorsConfig
 from feeds.sensors.observation import Reading, parse
 from feeds.sensors.rules import METRIC_HOURS, Accumulator, RuleState, level_props, step
 from spine.contract import Event, Rejected, validate_event
+from spine.layers import N_
 from spine.publisher import Publisher
 
 __all__ = ["SensorAdapter", "broker_address"]
 
 MAX_UNKNOWN_SENSORS = 1000  # with discovery on (accept_unknown): self-described sensors beyond the registry
+
+
+# Event texts as gettext message ids (translations/): [without, with] the rainfall span.
+_ACTIVE_MSG = (N_("{name}: {rule}, {value} {unit} {op} {level}"),
+               N_("{name}: {rule}, {value} {unit} ({what}) {op} {level}"))
+_CLEARED_MSG = (N_("{name}: {rule} cleared, {value} {unit}"),
+                N_("{name}: {rule} cleared, {value} {unit} ({what})"))
+_SPAN_WORDS = {"value": None, "sum_1h": N_("1 h total"), "sum_3h": N_("3 h total"),
+               "sum_12h": N_("12 h total")}
 
 
 @dataclass
@@ -204,8 +214,15 @@ class SensorAdapter(Adapter):
         title = (f"{s.name}: {rule.name} cleared, {value:.2f} {s.unit}{what}" if cleared else
                  f"{s.name}: {rule.name}, {value:.2f} {s.unit}{what} "
                  f"{'≥' if rule.direction == 'above' else '≤'} {rule.level}")
+        # The same text as a catalogue key and params, shown in each viewer's language (issue 9).
+        span = _SPAN_WORDS[rule.metric]
+        msg = (_CLEARED_MSG if cleared else _ACTIVE_MSG)[span is not None]
+        params = {"name": s.name[:200], "rule": rule.name[:200], "value": round(value, 2),
+                  "unit": s.unit[:200], "op": "≥" if rule.direction == "above" else "≤",
+                  "level": rule.level, **({"what": span} if span else {})}
         try:
             ev: Event = validate_event({
+                "msg": msg, "params": params,
                 "v": 1, "id": f"ev-{s.id}-r{i}-{'clr' if cleared else 'act'}-{t_ms}",
                 "type": "threshold_clear" if cleared else "threshold",
                 "severity": "info" if cleared else rule.severity, "ts": t_ms, "layer": "sensor",
