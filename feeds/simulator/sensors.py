@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from feeds.simulator.world import district_index
 from spine.contract import Event
-from spine.layers import sensor_level
+from spine.layers import N_, sensor_level
 
 # (kind, unit, name, district id, baseline, caution threshold)
 SITES: tuple[tuple[str, str, str, str, float, float], ...] = (
@@ -102,6 +102,9 @@ class SensorNetwork:
                                     severity="medium", ts=now_ms, layer="sensor", entity=s.id,
                                     lat=s.lat, lon=s.lon,
                                     title=f"{s.name}: {s.value:.2f} {s.unit} over {s.threshold}",
+                                    msg=N_("{name}: {value} {unit} over {threshold}"),
+                                    params={"name": s.name, "value": round(s.value, 2), "unit": s.unit,
+                                            "threshold": s.threshold},
                                     props={"value": round(s.value, 3), "threshold": s.threshold}))
             elif s.alarmed and s.value < s.threshold * 0.95:
                 s.alarmed = False
