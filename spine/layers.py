@@ -56,7 +56,9 @@ Severity = Literal["critical", "high", "medium", "low", "info"]
 SEVERITIES: tuple[str, ...] = get_args(Severity)
 SEVERITY_LABELS = {"critical": N_("Critical"), "high": N_("High"), "medium": N_("Medium"), "low": N_("Low"),
                    "info": N_("Info")}
-SEVERITY_COLORS = {"critical": "#f85149", "high": "#ff7b72", "medium": "#f0883e", "low": "#d29922",
+# A lightness ramp as well as a hue ramp, so the order survives a colour-vision deficiency (min CIE76
+# distance after protan/deutan/tritan simulation >= 18, tests/test_browser_legibility.py).
+SEVERITY_COLORS = {"critical": "#ff4d5e", "high": "#ff8c1a", "medium": "#ffe066", "low": "#8fd0ff",
                    "info": "#8b949e"}
 
 # Sensor levels: the Korean four-stage scale (관심/주의/경계/심각, e.g. flood stages) as codes.
@@ -69,18 +71,20 @@ SENSOR_LEVEL_LABELS = {"normal": N_("정상 Normal"), "attention": N_("관심 At
                        "critical": N_("심각 Critical")}
 # The Korean alert colours (관심 blue, 주의 yellow, 경계 orange, 심각 red), darker blue than CCTV; red and
 # orange keep their alarm meaning (standards.md 7.3); normal is the layer's calm hue.
-SENSOR_LEVEL_COLORS = {"normal": "#bc8cff", "attention": "#1f6feb", "caution": "#d29922",
-                       "warning": "#f0883e", "critical": "#ff4040"}
+# Yellow, orange and red step down in lightness too (told apart with a colour-vision deficiency).
+SENSOR_LEVEL_COLORS = {"normal": "#bc8cff", "attention": "#1f6feb", "caution": "#ffe066",
+                       "warning": "#ff8c1a", "critical": "#e0203a"}
 _LEVEL_OF_SEVERITY = {"info": "attention", "low": "attention", "medium": "caution", "high": "warning",
                       "critical": "critical"}
 
 # Air grades: the CAI / PM grade names AirKorea publishes are the codes (stable, and what the
-# source says); the English words are labels. Colours are AirKorea's.
+# source says); the English words are labels. Colours are AirKorea's hues (blue, green, orange, red)
+# with lightness spread so the grades stay apart for colour-blind viewers.
 AirGrade = Literal["좋음", "보통", "나쁨", "매우나쁨"]
 AIR_GRADES: tuple[str, ...] = get_args(AirGrade)
 AIR_GRADE_LABELS = {"좋음": N_("Good"), "보통": N_("Moderate"), "나쁨": N_("Unhealthy"),
                     "매우나쁨": N_("Very unhealthy")}
-AIR_GRADE_COLORS = {"좋음": "#32a1ff", "보통": "#00c73c", "나쁨": "#fd9b5a", "매우나쁨": "#ff5959"}
+AIR_GRADE_COLORS = {"좋음": "#32a1ff", "보통": "#7ee08a", "나쁨": "#ff9a3c", "매우나쁨": "#d42a3a"}
 
 # Korea's CAI breakpoints (standards.md 1.1, 2018 PM2.5 bands): pollutant -> (low, high) concentration of
 # 좋음, 보통, 나쁨, 매우나쁨, and the index band of each grade. Here, not in feeds/air/cai.py (which computes
