@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, WebSocketRoute, sync_playwright
+from playwright.sync_api import Browser, Page, WebSocketRoute
 from shapely.geometry import mapping
 
 from dashboard.store import Store
@@ -18,25 +16,22 @@ from spine.contract import Event, now_ms
 from spine.publisher import Publisher, connect
 from spine.servers.embedded_redis import EmbeddedRedis
 from tests.stack import RunningStack, start_stack
+from tests.webtools import CheckedBrowser, chromium
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail("chromium is missing in CI: scripts/setup.sh should have installed it")
-        pytest.skip("chromium not installed")
-    # Playwright gives each launch a fresh temporary profile (the --user-data-dir of the docs).
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+def browser() -> Iterator[CheckedBrowser]:
+    with chromium() as b:  # every page it opens is watched for page and console errors
         yield b
-        b.close()
+
+
+@pytest.fixture(autouse=True)
+def no_page_errors(browser: CheckedBrowser) -> Iterator[None]:
+    """Any uncaught page error or console error during a test fails it (issue 9)."""
+    browser.errors.take()
+    yield
+    browser.errors.assert_clean()
 
 
 @pytest.fixture(scope="module")
@@ -219,7 +214,9 @@ def test_an_event_appears_in_the_list_and_as_a_ring_on_the_map(browser: Browser,
         timeout=10_000)
     assert "HIGH" in page.inner_text("#cc-events li:first-child")
     rings = page.evaluate("ccLive.eventRings.getLayers().map(r => [r.getLatLng().lat, r.options.color])")
-    assert [37.456, "#ff7b72"] in rings
+    from spine.layers import SEVERITY_COLORS
+
+    assert [37.456, SEVERITY_COLORS["high"]] in rings
     page.close()
 
 

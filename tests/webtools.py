@@ -1,4 +1,5 @@
-"""Helpers for the web tests: cheap password hashing, a real waitress server, a small cookie client.
+"""Helpers for the web tests: cheap password hashing, a real waitress server, a small cookie client,
+headless Chromium whose pages fail the test on any page or console error.
 
 The client speaks plain HTTP through http.client and keeps cookies the simple way a browser
 does, and it can replay a cookie copied earlier: that is how a stolen or left-behind session
@@ -8,12 +9,16 @@ cookie is tried after logout, a password change, disabling or token revocation.
 from __future__ import annotations
 
 import http.client
+import os
 import re
+import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlencode
 
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 from waitress.server import create_server
 
 from dashboard.store import password_hasher
@@ -94,3 +99,83 @@ class Client:
         status, _, _ = self.request("POST", "/login", {"username": name, "password": password,
                                                       "csrf": self.csrf()})
         return status
+
+
+# ---- headless Chromium with a page-error check (issue 9 point 3) -----------------------------------
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def need_chromium() -> None:
+    """Skip without Chromium, except in CI, where scripts/setup.sh installs it and a skip would hide a gap."""
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing in CI: scripts/setup.sh should have installed it")
+        pytest.skip("chromium not installed")
+
+
+class PageErrors:
+    """Collects every uncaught page error and every console error of the pages it watches.
+
+    A page error that nobody reads is how the dash-leaflet `equals` TypeError went unnoticed: each
+    browser test ends with `assert_clean()` (the `no_page_errors` fixtures), so any such error fails it.
+    """
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+        self._pages: list[Page] = []
+
+    def watch(self, page: Page) -> Page:
+        if any(p is page for p in self._pages):
+            return page
+        self._pages.append(page)
+        page.on("pageerror", lambda e: self.errors.append(f"pageerror on {page.url}: {e} {e.stack}"[:1000]))
+        page.on("console", lambda m: self.errors.append(
+            f"console.error on {page.url}: {m.text} at {m.location.get('url')}"[:1000])
+            if m.type == "error" else None)
+        return page
+
+    def take(self) -> list[str]:
+        out, self.errors = self.errors, []
+        self._pages = [p for p in self._pages if not p.is_closed()]
+        return out
+
+    def assert_clean(self) -> None:
+        errors = self.take()
+        assert errors == [], "page or console errors:\n" + "\n".join(errors)
+
+
+class CheckedBrowser:
+    """A playwright Browser whose every page (browser.new_page, and pages of browser.new_context)
+    reports to one PageErrors; everything else is the Browser's own."""
+
+    def __init__(self, browser: Browser) -> None:
+        self._browser = browser
+        self.errors = PageErrors()
+
+    def new_page(self, **kw: object) -> Page:
+        page = self._browser.new_page(**kw)
+        page.context.on("page", self.errors.watch)  # popups the page opens
+        return self.errors.watch(page)
+
+    def new_context(self, **kw: object) -> BrowserContext:
+        context = self._browser.new_context(**kw)
+        context.on("page", self.errors.watch)
+        return context
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._browser, name)
+
+
+@contextmanager
+def chromium() -> Iterator[CheckedBrowser]:
+    """Debian's headless Chromium (each launch a fresh temporary profile), pages watched for errors."""
+    need_chromium()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+        try:
+            yield CheckedBrowser(browser)
+        finally:
+            browser.close()
