@@ -129,6 +129,29 @@ def test_frigate_shaped_junk_is_typed_or_refused(kind: str, fields: dict) -> Non
             assert reasons[0].startswith("invalid:") and len(reasons[0]) < 80
 
 
+_FIELDS = ["id", "camera", "label", "sub_label", "top_score", "score", "current_zones", "entered_zones",
+           "has_snapshot", "start_time", "end_time", "false_positive"]
+_values = (st.none() | st.booleans() | st.integers(-10, 10**12) | st.floats(allow_nan=True)
+           | st.text(max_size=80) | st.lists(st.text(max_size=70) | st.floats(0, 1), max_size=70)
+           | st.sampled_from(["front_door", "yard", EID, "driveway", ["Kim", 0.9]]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["new", "update", "end"]),
+       st.dictionaries(st.sampled_from(_FIELDS), _values, max_size=4))
+def test_adapter_accepts_or_counts_each_frigate_like_event(kind: str, changes: dict) -> None:
+    """A documented-shape event with some fields replaced by anything: one published event or one
+    counted reject (a false positive: neither), never an exception and never a bad Event."""
+    a = FrigateAdapter(redis.Redis(port=1), _cfg(), {"cam-gate": GATE})  # nothing is flushed here
+    got = a.ingest(_events(kind, _obj(**changes)), "frigate/events")
+    assert got in (0, 1)
+    if got == 1 or changes.get("false_positive") is not True:
+        assert a.rejects.total == 1 - got
+    for ev in a.publisher._pending_events:
+        assert ev.entity in ("cam-gate", "cam-yard") and ev.props.get("score", 0) <= 1
+        assert len(ev.props.get("zones", [])) <= 16 and len(ev.title) <= 200
+
+
 def test_adapter_survives_junk_with_counted_reasons(redis_url: str) -> None:
     a = _adapter(redis_url)
     junk = [("frigate/events", b"{nope"), ("frigate/events", b"[]"), ("frigate/reviews", b"\x00\xff"),
