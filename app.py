@@ -4,10 +4,11 @@
                                        (CC_PROFILE=demo: config/overlays/demo.yaml), field adapters,
                                        vision, live gateway and web server; Ctrl-C stops them all
     python app.py                      the same stack on the deployment's configuration (no simulator)
-    python app.py --only web           one part (web | gateway | feeds | vision | simulator), for
+    python app.py --only web           one part (web | gateway | feeds | vision | alarms | simulator), for
                                        deployments that spread parts over machines (needs REDIS_URL);
                                        feeds = the field adapters, from configuration alone;
-                                       simulator = the demo city's wire servers (demo only)
+                                       simulator = the demo city's wire servers (demo only);
+                                       alarms = the alarm service (event stream -> SQL -> live channel)
     python app.py user add NAME --role operator|supervisor|commander|admin
     python app.py user passwd NAME | user disable NAME | user enable NAME | user list
     python app.py device-token create NAME [--role operator] | device-token revoke NAME
@@ -33,7 +34,7 @@ from spine.servers.embedded_redis import EmbeddedRedis
 from spine.servers.supervision import RestartPolicy
 
 ROOT = Path(__file__).resolve().parent
-PARTS = ("simulator", "feeds", "vision", "gateway", "web")  # every part, in start order
+PARTS = ("simulator", "feeds", "vision", "alarms", "gateway", "web")  # every part, in start order
 ONLY = PARTS
 log = logging.getLogger("app")
 
@@ -72,6 +73,10 @@ def run_part(part: str, settings: Settings) -> None:
         from feeds.field import main
 
         main(_redis_url(settings))
+    elif part == "alarms":
+        from alarms.service import main
+
+        main(_redis_url(settings), settings.database.resolved_url())
     elif part == "gateway":
         from dashboard.store import Store
         from gateway import main

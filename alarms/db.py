@@ -233,10 +233,10 @@ class AlarmStore:
     def _flush(self, tx: _Tx) -> None:
         conn = tx.conn
         if tx.dirty:
-            cols = [c for c in alarms.c if c not in ("id", "key")]
-            conn.execute(alarms.update().where(alarms.c.id == sa.bindparam("_id"))
-                         .values({c: sa.bindparam(c) for c in cols}),
-                         [{"_id": r["id"], **{c: r[c] for c in cols}} for r in tx.dirty.values()])
+            cols = [col.name for col in alarms.columns if col.name not in ("id", "key")]
+            conn.execute(alarms.update().where(alarms.c.id == sa.bindparam("b_id"))
+                         .values({c: sa.bindparam(f"b_{c}") for c in cols}),
+                         [{"b_id": r["id"], **{f"b_{c}": r[c] for c in cols}} for r in tx.dirty.values()])
         if tx.events:
             conn.execute(alarm_events.insert(), tx.events)
         if tx.changes:

@@ -107,4 +107,5 @@ alarm_outbox = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("ts", BigInteger, nullable=False),
     Column("payload", Text, nullable=False),
+    sqlite_autoincrement=True,  # ids never reused after a trim: the publish cursor relies on it
 )

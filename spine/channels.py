@@ -36,3 +36,17 @@ TICKET_USED_TTL_S = 120  # longer than a ticket lives (60 s), so a claimed ticke
 def ticket_used_key(ticket_id: str) -> str:
     """SET NX by the gateway when it accepts a live-socket ticket: a second use is refused."""
     return f"{PREFIX}:ticket-used:{ticket_id}"
+
+
+# ---- alarms (docs/alarms.md) ----------------------------------------------------------------------
+# Every event is also appended to this stream (in the Publisher's flush pipeline, beside the LPUSH and
+# PUBLISH), one entry {"e": <event JSON>}: the durable path the alarm service reads with a consumer
+# group. Trimmed to about EVENTS_STREAM_MAXLEN entries (MAXLEN ~), so an alarm service that stays
+# away longer than that many events loses the oldest: the health of the group says so (lag).
+EVENTS_STREAM = f"{PREFIX}:events:stream"
+EVENTS_STREAM_MAXLEN = 100_000
+ALARMS_GROUP = "alarms"  # the consumer group of the alarm service(s)
+ALARM_CHANNEL = f"{PREFIX}:alarm"  # pub/sub: {"t": "alarms", "n", "a": [alarms], "ev"} or {"t": "resync"}
+ALARMS_OPEN_KEY = f"{PREFIX}:alarms:open"  # hash: alarm id -> alarm JSON, every alarm not NORM
+ALARMS_CURSOR_KEY = f"{PREFIX}:alarms:published"  # the last outbox id published on ALARM_CHANNEL
+ALARMS_STATS_KEY = f"{PREFIX}:alarms:stats"  # hash: consumer -> its stats JSON, every few seconds

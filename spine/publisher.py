@@ -196,6 +196,10 @@ class Publisher:
                 raw = encode(ev)
                 pipe.lpush(channels.RECENT_EVENTS_KEY, raw)
                 pipe.publish(channels.EVENTS_CHANNEL, raw)
+                # The durable path (the alarm service's consumer group). A flush that is resent
+                # after an unclear failure may append an event twice: consumers dedupe on its id.
+                pipe.xadd(channels.EVENTS_STREAM, {"e": raw}, maxlen=channels.EVENTS_STREAM_MAXLEN,
+                          approximate=True)
             if self._pending_events:
                 pipe.ltrim(channels.RECENT_EVENTS_KEY, 0, channels.RECENT_EVENTS_KEEP - 1)
             if resend:

@@ -40,6 +40,11 @@ RULES: dict[str, tuple[str, str, str]] = {
     # The live gateway: reads everything, claims single-use tickets, writes its own stats.
     "gateway": (f"%R~{P}:* ~{P}:ticket-used:* ~{P}:gateway:*",
                 f"&{P}:entity:* &{P}:event &{P}:frame &{P}:*", f"{_SAFE} {_SUBSCRIBE}"),
+    # The alarm service: its consumer group on the event stream, its own keys, the alarm channel;
+    # reads (never writes) feed health and camera state for suppression by design. MULTI/WATCH:
+    # the outbox cursor and the open-alarm hash change with the publish, atomically.
+    "alarms": (f"~{P}:events:stream ~{P}:alarms:* %R~{P}:health %R~{P}:state:camera",
+               f"&{P}:alarm", f"{_SAFE} +publish +@transaction"),
     # The web server: feed APIs, MJPEG frames, /api/health; its own namespace for anything it keeps.
     "web": (f"%R~{P}:* ~{P}:web:*", f"&{P}:entity:* &{P}:event &{P}:frame &{P}:*",
             f"{_SAFE} {_SUBSCRIBE}"),
@@ -47,7 +52,7 @@ RULES: dict[str, tuple[str, str, str]] = {
 
 # Which user each part of the stack runs as (app.py --only <part>).
 PART_USER = {"simulator": "feeds", "feeds": "feeds", "vision": "vision", "gateway": "gateway",
-             "web": "web"}
+             "web": "web", "alarms": "alarms"}
 
 
 def acl_weakness(major: int) -> str | None:

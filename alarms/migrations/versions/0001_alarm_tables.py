@@ -92,6 +92,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("ts", sa.BigInteger, nullable=False),
         sa.Column("payload", sa.Text, nullable=False),
+        sqlite_autoincrement=True,  # ids never reused after a trim: the publish cursor relies on it
     )
 
 

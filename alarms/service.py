@@ -1,0 +1,257 @@
+"""The alarm service (`app.py --only alarms`): event stream -> SQL -> live channel.
+
+    start   migrate the alarm tables; create the consumer group (from the stream's start, so events
+            written before the first start are not lost); publish what was committed but not yet
+            published; rewrite the open-alarm hash from SQL and announce a resync
+    loop    take this consumer's own pending entries (after a restart), entries another consumer
+            left pending longer than `claim_idle_ms` (XAUTOCLAIM: a consumer killed with -9), then
+            new entries (XREADGROUP >); apply them in one SQL transaction; publish the committed
+            outbox rows (PUBLISH + the open-alarm hash + the cursor, one MULTI); XACK only then
+    timers  grouping quiet time, one-off auto clear, shelve expiry, chattering (every `tick_s`);
+            suppression from camera state, feed health and silences (every suppression.poll_s);
+            outbox rows written by the web's operator actions (every `outbox_s`)
+
+At-least-once delivery from the stream plus an idempotent SQL write (event id) gives exactly-once
+alarms; the outbox cursor in Redis, advanced in the same MULTI as the PUBLISH, gives each committed
+change one message on the channel. Any number of services may share the group.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from typing import Any
+
+import redis
+
+from alarms.config import AlarmConfig, load_alarm_config
+from alarms.db import AlarmStore, Context, now_ms
+from spine import channels
+from spine.contract import RejectLog, decode_stored_event
+from spine.publisher import REDIS_DOWN, connect
+
+log = logging.getLogger(__name__)
+
+BATCH = 200  # entries per read: small batches keep the entries in flight (and a kill's cost) small
+BLOCK_MS = 50
+CLAIM_IDLE_MS = 3000  # an entry pending this long belongs to a dead consumer (a batch takes ~10 ms)
+CLAIM_EVERY_S = 0.5
+TICK_S = 0.5
+OUTBOX_S = 0.1
+STATS_S = 2.0
+
+
+def consumer_name() -> str:
+    """Stable per host and instance, so a restarted service re-reads its own pending entries at
+    once; a second service on the same host sets CC_ALARMS_INSTANCE."""
+    return f"{socket.gethostname()[:40]}-{os.environ.get('CC_ALARMS_INSTANCE', '1')[:20]}"
+
+
+class AlarmService:
+    def __init__(self, redis_url: str, store: AlarmStore, consumer: str | None = None,
+                 batch: int = BATCH, claim_idle_ms: int = CLAIM_IDLE_MS) -> None:
+        self.r = connect(redis_url)
+        self.store = store
+        self.cfg: AlarmConfig = store.cfg
+        self.consumer = consumer or consumer_name()
+        self.batch = batch
+        self.claim_idle_ms = claim_idle_ms
+        self.rejects = RejectLog(log)
+        self.ctx = Context()
+        self.processed = 0  # stream entries acknowledged
+        self.applied = 0  # events that changed an alarm
+        self.published = 0  # outbox rows published
+        self._own_pending = True  # after a (re)start, first re-read what this consumer holds
+        self._next = {"claim": 0.0, "tick": 0.0, "ctx": 0.0, "outbox": 0.0, "stats": 0.0}
+
+    # -- start ---------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.store.migrate()
+        try:
+            self.r.xgroup_create(channels.EVENTS_STREAM, channels.ALARMS_GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self.refresh_context()
+        self.publish_outbox()
+        self.rebuild_open()
+        log.info("alarm service %s consuming %s (group %s)", self.consumer, channels.EVENTS_STREAM,
+                 channels.ALARMS_GROUP)
+
+    def rebuild_open(self) -> None:
+        """The open-alarm hash from SQL (the truth), then a resync notice for pages."""
+        docs = self.store.open_docs()
+        pipe = self.r.pipeline(transaction=True)
+        pipe.delete(channels.ALARMS_OPEN_KEY)
+        if docs:
+            pipe.hset(channels.ALARMS_OPEN_KEY, mapping={str(d["id"]): json.dumps(d) for d in docs})
+        pipe.publish(channels.ALARM_CHANNEL, json.dumps({"t": "resync", "ts": now_ms()}))
+        pipe.execute()
+
+    # -- suppression context -------------------------------------------------------------------------
+    def refresh_context(self) -> None:
+        ctx = Context(silences=self.store.active_silences())
+        try:
+            if self.cfg.suppression.stale_feed:
+                for name, raw in self.r.hgetall(channels.HEALTH_KEY).items():
+                    if not name.startswith(b"layer:"):
+                        continue
+                    try:
+                        h = json.loads(raw)
+                    except ValueError:
+                        continue
+                    if isinstance(h, dict) and h.get("stale") is True:
+                        ctx.stale_layers.add(name.decode("utf-8", "replace")[6:])
+            if self.cfg.suppression.camera_offline:
+                for cid, raw in self.r.hscan_iter(channels.state_key("camera"), count=1000):
+                    if b'"offline"' not in raw:  # cheap: most cameras are online
+                        continue
+                    try:
+                        props = json.loads(raw).get("props") or {}
+                    except (ValueError, AttributeError):
+                        continue
+                    if props.get("status") == "offline":
+                        ctx.offline_cameras.add(cid.decode("utf-8", "replace"))
+        except REDIS_DOWN as exc:
+            log.warning("could not read feed health / camera state (%s); suppression unchanged", exc)
+            ctx.offline_cameras, ctx.stale_layers = self.ctx.offline_cameras, self.ctx.stale_layers
+        self.ctx = ctx
+
+    # -- the stream ------------------------------------------------------------------------------------
+    def _read(self) -> list[tuple[bytes, dict]]:
+        if self._own_pending:
+            got = self.r.xreadgroup(channels.ALARMS_GROUP, self.consumer, {channels.EVENTS_STREAM: "0"},
+                                    count=self.batch)
+            entries = got[0][1] if got else []
+            entries = [(eid, f) for eid, f in entries if f]  # trimmed entries come back empty
+            if len(entries) < self.batch:
+                self._own_pending = False
+            if entries:
+                return entries
+        now = time.monotonic()
+        if now >= self._next["claim"]:
+            self._next["claim"] = now + CLAIM_EVERY_S
+            res = self.r.xautoclaim(channels.EVENTS_STREAM, channels.ALARMS_GROUP, self.consumer,
+                                    self.claim_idle_ms, start_id="0-0", count=self.batch)
+            claimed = [(eid, f) for eid, f in (res[1] if len(res) > 1 else []) if f]
+            if claimed:
+                log.info("claimed %d entries left pending by a stopped consumer", len(claimed))
+                return claimed
+        got = self.r.xreadgroup(channels.ALARMS_GROUP, self.consumer, {channels.EVENTS_STREAM: ">"},
+                                count=self.batch, block=BLOCK_MS)
+        return got[0][1] if got else []
+
+    def handle(self, entries: list[tuple[bytes, dict]]) -> None:
+        items = []
+        for eid, fields in entries:
+            raw = fields.get(b"e")
+            entry = eid.decode()
+            if not isinstance(raw, bytes):
+                self.rejects.add("malformed_entry", f"entry {entry} has no event", channels.EVENTS_STREAM)
+                continue
+            ev = decode_stored_event(raw, self.rejects, channels.EVENTS_STREAM)
+            if ev is not None:
+                items.append((entry, ev))
+        if items:
+            self.applied += self.store.ingest(items, self.ctx)  # committed here
+        self.publish_outbox()
+        ids = [eid for eid, _ in entries]
+        if ids:
+            self.r.xack(channels.EVENTS_STREAM, channels.ALARMS_GROUP, *ids)  # only after the commit
+        self.processed += len(ids)
+
+    # -- publishing ---------------------------------------------------------------------------------
+    def publish_outbox(self) -> int:
+        """Publish committed outbox rows after the cursor, in order; each once, even with several
+        services (the cursor is WATCHed: a service that lost the race re-reads it next round)."""
+        sent = 0
+        while True:
+            cursor = int(self.r.get(channels.ALARMS_CURSOR_KEY) or 0)
+            rows = self.store.outbox_after(cursor)
+            if not rows:
+                return sent
+            try:
+                with self.r.pipeline(transaction=True) as pipe:
+                    pipe.watch(channels.ALARMS_CURSOR_KEY)
+                    if int(pipe.get(channels.ALARMS_CURSOR_KEY) or 0) != cursor:
+                        continue
+                    pipe.multi()
+                    for oid, payload in rows:
+                        msg = json.loads(payload)
+                        msg["n"] = oid
+                        pipe.publish(channels.ALARM_CHANNEL, json.dumps(msg))
+                        for a in msg.get("a", []):
+                            if a["state"] == "NORM":
+                                pipe.hdel(channels.ALARMS_OPEN_KEY, str(a["id"]))
+                            else:
+                                pipe.hset(channels.ALARMS_OPEN_KEY, str(a["id"]), json.dumps(a))
+                    pipe.set(channels.ALARMS_CURSOR_KEY, rows[-1][0])
+                    pipe.execute()
+            except redis.WatchError:
+                continue
+            sent += len(rows)
+            self.published += len(rows)
+            self.store.outbox_trim(rows[-1][0])
+
+    # -- the loop --------------------------------------------------------------------------------------
+    def step(self) -> None:
+        """One round: read and apply a batch, then whatever timer is due."""
+        entries = self._read()
+        if entries:
+            self.handle(entries)
+        now = time.monotonic()
+        if now >= self._next["ctx"]:
+            self._next["ctx"] = now + self.cfg.suppression.poll_s
+            self.refresh_context()
+        if now >= self._next["tick"]:
+            self._next["tick"] = now + TICK_S
+            self.store.tick(self.ctx)
+            self.publish_outbox()
+        if now >= self._next["outbox"]:
+            self._next["outbox"] = now + OUTBOX_S
+            self.publish_outbox()
+        if now >= self._next["stats"]:
+            self._next["stats"] = now + STATS_S
+            self.r.hset(channels.ALARMS_STATS_KEY, self.consumer, json.dumps(self.stats()))
+
+    def stats(self) -> dict[str, Any]:
+        return {"ts": now_ms(), "processed": self.processed, "applied": self.applied,
+                "published": self.published, "rejects": self.rejects.summary(),
+                "offline_cameras": len(self.ctx.offline_cameras),
+                "stale_layers": sorted(self.ctx.stale_layers), "silences": len(self.ctx.silences)}
+
+    def run(self, stop: threading.Event) -> None:
+        backoff = 0.5
+        started = False
+        while not stop.is_set():
+            try:
+                if not started:
+                    self.start()
+                    started = True
+                self.step()
+                backoff = 0.5
+            except REDIS_DOWN as exc:
+                # Nothing acknowledged is lost: unacknowledged entries stay pending for us.
+                log.warning("Redis unavailable (%s); retrying in %.1fs", exc, backoff)
+                self._own_pending = True
+                started = False  # after Redis returns: the group may be gone (a Redis restarted empty)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+
+def main(redis_url: str, database_url: str) -> None:
+    store = AlarmStore(database_url, load_alarm_config())
+    service = AlarmService(redis_url, store)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        service.run(stop)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        store.dispose()
