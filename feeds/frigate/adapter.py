@@ -148,6 +148,9 @@ class FrigateAdapter(Adapter):
             self.reject("internal_error", f"{type(exc).__name__}: {exc}")
 
     def run_once(self) -> None:
+        # Before the wait as well: Adapter.run() resets `connected` and `error` before each step,
+        # and health must not read those resets for half a second.
+        self._health()
         self._stop.wait(0.5)
         self._health()
 
