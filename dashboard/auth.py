@@ -28,17 +28,18 @@ from html import escape
 from typing import Any
 from urllib.parse import urlsplit
 
-from dash import html
-from flask import Flask, abort, has_request_context, jsonify, redirect, request, session
+from dash import dcc, html
+from flask import Flask, abort, g, has_request_context, jsonify, redirect, request, session
 from flask_login import LoginManager, current_user, login_user, logout_user
 
 from config.settings import Settings
 from dashboard import pages
 from dashboard.audit_limit import AuditSampler
+from dashboard.i18n import LANG_NAMES, LANGS, _, current_lang, in_lang, valid_lang
 from dashboard.store import Store
 from spine.tickets import issue_ticket
 
-PUBLIC_PATHS = {"/login", "/device/login", "/healthz", "/logout"}
+PUBLIC_PATHS = {"/login", "/device/login", "/healthz", "/logout", "/lang"}
 # Dash serves its index page for "/" and any other path: these are the page requests.
 PAGE_ENDPOINTS = {"/", "/<path:path>"}
 API_PREFIXES = ("/_dash", "/api", "/assets", "/_reload", "/_favicon", "/video")
@@ -92,10 +93,26 @@ def sign_out_form(class_name: str = "cc-link") -> html.Form:
     look = {} if "cc-touch" in class_name else {"background": "none", "border": "0", "padding": "0",
                                                   "color": "inherit", "font": "inherit",
                                                   "textDecoration": "underline", "cursor": "pointer"}
-    return html.Form(html.Button("Sign out", type="submit", name="csrf", value=token,
+    return html.Form(html.Button(_("Sign out"), type="submit", name="csrf", value=token,
                                  className=class_name, id="cc-sign-out", style=look),
                      action="/logout", method="POST", className="cc-sign-out",
                      style={"display": "inline", "margin": 0})
+
+
+def lang_form(class_name: str = "cc-link") -> html.Form:
+    """The language switch: one button per other language, a POST to /lang with the form token;
+    the choice is kept in SQL for the user (dashboard/i18n.py) and the page reloads in it."""
+    token = csrf_token() if has_request_context() else ""
+    here = (g.get("cc_page_path") if has_request_context() else None) or "/"
+    now = current_lang()
+    buttons = [html.Button(LANG_NAMES[lang], type="submit", name="lang", value=lang, lang=lang,
+                           className=f"{class_name} cc-lang-button", id=f"cc-lang-{lang}")
+               for lang in LANGS if lang != now]
+    # dcc.Input: Dash's html package has no <input>; a hidden one is sent with the form as usual.
+    return html.Form([dcc.Input(type="hidden", name="csrf", value=token, id="cc-lang-csrf"),
+                      dcc.Input(type="hidden", name="next", value=here, id="cc-lang-next"), *buttons],
+                     action="/lang", method="POST", className="cc-lang-form",
+                     title=_("Interface language"), style={"display": "inline", "margin": 0})
 
 
 def safe_next(target: str | None, fallback: str) -> str:
@@ -108,9 +125,9 @@ def safe_next(target: str | None, fallback: str) -> str:
     return target
 
 
-_LOGIN_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+_LOGIN_PAGE = """<!doctype html><html lang="{lang}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Sign in - Incheon control room</title><style>
+<title>{t_title}</title><style>
 body{{margin:0;height:100vh;display:flex;align-items:center;justify-content:center;
 background:#0b111a;color:#e6edf3;font-family:"Noto Sans KR","DejaVu Sans",sans-serif}}
 form{{background:#141c27;padding:32px;border:1px solid #2b3645;border-radius:8px;width:340px}}
@@ -119,20 +136,57 @@ input{{width:100%;box-sizing:border-box;min-height:48px;font-size:18px;padding:8
 background:#0b111a;color:#e6edf3;border:1px solid #3d4b5e;border-radius:4px}}
 button{{margin-top:20px;width:100%;min-height:52px;font-size:18px;background:#2f6feb;color:#fff;
 border:0;border-radius:4px;cursor:pointer}} .err{{color:#ff7b72;margin-top:12px}}
+.lang{{background:none;border:0;margin:0;width:auto;min-height:48px;color:#e6edf3;text-decoration:underline;
+font-size:16px}} .langs{{position:fixed;top:12px;right:16px;background:none;border:0;padding:0;width:auto}}
 </style></head><body><form method="post" action="/login">
-<h1>Incheon control room</h1>
+<h1>{t_heading}</h1>
 <input type="hidden" name="csrf" value="{csrf}"><input type="hidden" name="next" value="{next}">
-<label for="username">User</label><input id="username" name="username" autocomplete="username"
+<label for="username">{t_user}</label><input id="username" name="username" autocomplete="username"
  autofocus required>
-<label for="password">Password</label><input id="password" name="password" type="password"
+<label for="password">{t_password}</label><input id="password" name="password" type="password"
  autocomplete="current-password" required>
-<button type="submit" id="login-button">Sign in</button>{error}</form></body></html>"""
+<button type="submit" id="login-button">{t_sign_in}</button>{error}</form>
+<form method="post" action="/lang" class="langs"><input type="hidden" name="csrf" value="{csrf}">
+<input type="hidden" name="next" value="/login?next={next}">
+<button type="submit" class="lang" name="lang" value="{other}" lang="{other}"
+ id="cc-lang-{other}">{other_name}</button>
+</form></body></html>"""
 
 # GET /logout (an old bookmark, a link) only asks; signing out takes the POST this form sends.
-_LOGOUT_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
-<title>Sign out - Incheon control room</title></head><body>
+_LOGOUT_PAGE = """<!doctype html><html lang="{lang}"><head><meta charset="utf-8">
+<title>{t_title}</title></head><body>
 <form method="post" action="/logout"><input type="hidden" name="csrf" value="{csrf}">
-<button type="submit" id="logout-button">Sign out</button></form></body></html>"""
+<button type="submit" id="logout-button">{t_sign_out}</button></form></body></html>"""
+
+
+def _anon_lang() -> str:
+    """Before sign-in: the language this browser chose (session), else Korean."""
+    return valid_lang(session.get("lang")) or LANGS[0]
+
+
+def login_page(nxt: str, error: str = "") -> str:
+    lang = _anon_lang()
+    other = next(x for x in LANGS if x != lang)
+    with in_lang(lang):
+        return _LOGIN_PAGE.format(
+            lang=lang, csrf=csrf_token(), next=escape(nxt), error=error, other=other,
+            other_name=LANG_NAMES[other], t_title=escape(_("Sign in - Incheon control room")),
+            t_heading=escape(_("Incheon control room")), t_user=escape(_("User")),
+            t_password=escape(_("Password")), t_sign_in=escape(_("Sign in")))
+
+
+def logout_page() -> str:
+    lang = _anon_lang()
+    with in_lang(lang):
+        return _LOGOUT_PAGE.format(lang=lang, csrf=csrf_token(),
+                                   t_title=escape(_("Sign out - Incheon control room")),
+                                   t_sign_out=escape(_("Sign out")))
+
+
+def _login_error(text: str) -> str:
+    """An error line of the login page; `text` is already translated."""
+    return f'<div class="err" role="alert">{escape(text)}</div>'
+
 
 
 def api_login_required(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -267,14 +321,18 @@ def install_auth(server: Flask, store: Store, settings: Settings, secret: str) -
             if wait > 0:
                 unsigned_audit.audit(name[:64] or "?", "login_throttled", remote())
                 minutes = max(1, round(wait / 60))
-                error = (f'<div class="err" role="alert">Too many failed sign-ins. Try again in '
-                         f'{minutes} min.</div>')
-                return _LOGIN_PAGE.format(csrf=csrf_token(), next=escape(nxt), error=error), 429
+                with in_lang(_anon_lang()):
+                    error = _login_error(_("Too many failed sign-ins. Try again in {minutes} min.")
+                                         .format(minutes=minutes))
+                return login_page(nxt, error), 429
             user = store.authenticate(name, request.form.get("password", ""))
             if user is not None:
                 throttle.succeeded(name, remote())
+                chosen = valid_lang(session.get("lang"))  # picked on the login page
                 session.clear()  # a new session id and form token: nothing carried over
                 session.permanent = True
+                if chosen and store.user_lang(user.username, "user") is None:
+                    store.set_user_lang(user.username, "user", chosen)
                 sid = store.create_session(user.username, "user", remote())
                 login_user(SessionUser(sid, user.username, user.role, "user"))
                 csrf_token()
@@ -282,8 +340,9 @@ def install_auth(server: Flask, store: Store, settings: Settings, secret: str) -
                 return redirect(safe_next(nxt, HOME_BY_ROLE.get(user.role, "/wall/1")))
             throttle.failed(name, remote())
             unsigned_audit.audit(name[:64] or "?", "login_failed", remote())
-            error = '<div class="err" role="alert">Wrong user or password.</div>'
-        return _LOGIN_PAGE.format(csrf=csrf_token(), next=escape(nxt), error=error)
+            with in_lang(_anon_lang()):
+                error = _login_error(_("Wrong user or password."))
+        return login_page(nxt, error)
 
     @server.route("/device/login")
     def device_login():
@@ -310,7 +369,7 @@ def install_auth(server: Flask, store: Store, settings: Settings, secret: str) -
         if request.method == "GET":  # never signs out: a GET can come from any page's <img>
             if not current_user.is_authenticated:
                 return redirect("/login")
-            return _LOGOUT_PAGE.format(csrf=csrf_token())
+            return logout_page()
         if not csrf_ok(request.form.get("csrf")):
             abort(400, description="the form expired; reload the page")
         if current_user.is_authenticated:

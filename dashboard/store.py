@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 Role = Literal["operator", "supervisor", "commander", "admin"]
 ROLES: tuple[str, ...] = ("operator", "supervisor", "commander", "admin")
 SessionKind = Literal["user", "device"]
+LANGS: tuple[str, ...] = ("ko", "en")  # interface languages (dashboard/i18n.py)
 
 SESSION_ID_MAX = 64  # longer ids are never ours: refused without a query
 # Ours are URL-safe base64 (token_urlsafe); anything else (NUL bytes, quotes, huge strings) is
@@ -74,6 +75,18 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class UserPref(Base):
+    """A person's or a screen's interface choices. A table of its own, not a column of `users`:
+    create_all adds a missing table to an existing database but never alters one, so a store made
+    by an older version gains it at the next start without a migration step."""
+
+    __tablename__ = "user_prefs"
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)  # "user" | "device"
+    principal: Mapped[str] = mapped_column(String(64), primary_key=True)
+    lang: Mapped[str] = mapped_column(String(8), default="ko")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
 
 
 class DeviceToken(Base):
@@ -239,6 +252,28 @@ class Store:
                 s.execute(update(User).where(User.id == user.id)
                           .values(password_hash=self.hasher.hash(password)))
         return user
+
+    # ---- preferences ------------------------------------------------------------------------
+
+    def user_lang(self, principal: str, kind: str = "user") -> str | None:
+        """The interface language a user (or device) chose, or None (the page's default)."""
+        if not isinstance(principal, str) or not 0 < len(principal) <= 64 or "\x00" in principal:
+            return None
+        with self.session() as s:
+            return s.scalar(select(UserPref.lang).where(UserPref.kind == kind,
+                                                        UserPref.principal == principal))
+
+    def set_user_lang(self, principal: str, kind: str, lang: str) -> None:
+        if lang not in LANGS:
+            raise ValueError(f"unknown language {lang!r}; one of {', '.join(LANGS)}")
+        if kind not in ("user", "device") or not 0 < len(principal) <= 64 or "\x00" in principal:
+            raise ValueError("not a user or device name")
+        with self.session() as s, s.begin():
+            row = s.get(UserPref, (kind, principal))
+            if row is None:
+                s.add(UserPref(kind=kind, principal=principal, lang=lang))
+            else:
+                row.lang = lang
 
     # ---- wall device tokens -----------------------------------------------------------------
 

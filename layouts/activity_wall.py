@@ -11,6 +11,7 @@ from __future__ import annotations
 from dash import html
 
 from config.settings import ConfigError, Settings
+from dashboard.i18n import _
 from dashboard.pages import PageContext, register_page
 from vision.config import load_vision_config
 from widgets.panels import clock, live_status
@@ -32,8 +33,8 @@ def layout(settings: Settings, n_tiles: int) -> html.Div:
     for i in range(n):
         cam = cameras[i] if i < len(cameras) else None
         tiles.append(video_tile(cam.id if cam else None, cam.name if cam else "", i))
-    header = [html.H1(f"Activity wall: {n} most active cameras", className="cc-title"), live_status(),
-              clock()]
+    header = [html.H1(_("Activity wall: {n} most active cameras").format(n=n), className="cc-title"),
+              live_status(), clock()]
     if problem:
         header.append(html.P(problem, className="cc-error"))
     return html.Div([

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dash import html
 
 from config.settings import Settings
-from dashboard.auth import sign_out_form
+from dashboard.auth import lang_form, sign_out_form
+from dashboard.i18n import _
 from dashboard.pages import PageContext, register_page
 from layouts.drone_panel import drone_cameras, drone_panel
 from spine.geography import Edition
@@ -17,13 +18,13 @@ LAYERS = ["camera", "sensor", "drone", "bus", "air"]
 
 def layout(settings: Settings, edition: Edition, username: str) -> html.Div:
     return html.Div([
-        html.Header([html.H1("Incident command", className="cc-title"), live_status(),
-                     sign_out_form("cc-link cc-touch")],
+        html.Header([html.H1(_("Incident command"), className="cc-title"), live_status(),
+                     lang_form("cc-link cc-touch"), sign_out_form("cc-link cc-touch")],
                     className="cc-header"),
         layer_toggles(LAYERS),
         html.Main([city_map(settings.map, edition, LAYERS, routes=False, layers_collapsed=True),
                    html.Aside([*[p for c in drone_cameras() for p in drone_panel(c.id)],
-                               event_list("Events - tap to locate")], className="cc-side")],
+                               event_list(_("Events - tap to locate"))], className="cc-side")],
                   className="cc-body"),
     ], className="cc-page cc-commander")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dash import html
 
 from config.settings import ConfigError
+from dashboard.i18n import _
 from vision.config import load_vision_config
 from widgets.video_tile import drone_tile
 
@@ -22,6 +23,7 @@ def drone_panel(camera_id: str | None) -> list:
         return []
     cam = next((c for c in drone_cameras() if c.id == camera_id), None)
     if cam is None:
-        return [html.Div(f"Camera {camera_id} is not a drone-mounted camera in config/cameras.yaml",
+        return [html.Div(_("Camera {camera} is not a drone-mounted camera in config/cameras.yaml")
+                         .format(camera=camera_id),
                          className="cc-panel cc-error")]
     return [drone_tile(cam.id, cam.mount, cam.name)]

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dash import html
 
 from config.settings import Settings
-from dashboard.auth import sign_out_form
+from dashboard.auth import lang_form, sign_out_form
+from dashboard.i18n import _
 from dashboard.pages import PageContext, register_page
 from spine.geography import Edition
 from widgets.city_map import city_map
@@ -17,10 +18,10 @@ LAYERS = ["bus", "camera", "sensor", "air", "drone"]
 
 def layout(settings: Settings, edition: Edition, username: str) -> html.Div:
     return html.Div([
-        html.Header([html.H1("Incheon integrated control - supervisor", className="cc-title"),
+        html.Header([html.H1(_("Incheon integrated control - supervisor"), className="cc-title"),
                      live_status(), clock(),
                      html.Span(username, className="cc-user"),
-                     sign_out_form("cc-link")],
+                     lang_form("cc-link"), sign_out_form("cc-link")],
                     className="cc-header"),
         kpi_strip(LAYERS),
         html.Main([city_map(settings.map, edition, LAYERS, routes=False),

@@ -33,3 +33,5 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   for extra in scripts/setup_*.sh; do [ -e "$extra" ] && bash "$extra"; done
   echo "$want" > "$stamp"
 fi
+# The interface's message catalogues (.po -> .mo); the web process also compiles them at start.
+scripts/i18n.sh compile >/dev/null

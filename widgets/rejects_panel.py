@@ -14,6 +14,7 @@ import flask
 from dash import Input, Output, callback, dcc, html
 
 from dashboard.feeds_api import EXTENSION, WEB_REJECTS, gateway_report
+from dashboard.i18n import _, in_lang, ngettext
 from spine.publisher import REDIS_DOWN
 
 TOP_SOURCES = 8  # rows: the sources with most rejects; the total covers the rest
@@ -21,8 +22,9 @@ REFRESH_MS = 10_000
 
 
 def rejects_panel() -> html.Div:
-    return html.Div([html.H2("Rejected messages", className="cc-panel-title"),
-                     html.Div("waiting for the gateway", id="cc-rejects-body", className="cc-rejects-body"),
+    return html.Div([html.H2(_("Rejected messages"), className="cc-panel-title"),
+                     html.Div(_("waiting for the gateway"), id="cc-rejects-body",
+                              className="cc-rejects-body"),
                      dcc.Interval(id="cc-rejects-tick", interval=REFRESH_MS, n_intervals=0)],
                     className="cc-panel cc-rejects")
 
@@ -33,21 +35,24 @@ def render(report: dict[str, Any], web: dict[str, Any] | None = None) -> list:
     `web`: what this web process refused when it read producer-written hashes (health, shapes)."""
     rejects = report.get("rejects", {})
     live = report.get("live", 0)
-    head = html.P(f"{rejects.get('total', 0)} rejected since start · {live} gateway"
-                  f"{'' if live == 1 else 's'} reporting", className="cc-rejects-total")
+    head = html.P(ngettext("{total} rejected since start · {live} gateway reporting",
+                           "{total} rejected since start · {live} gateways reporting", live)
+                  .format(total=rejects.get("total", 0), live=live), className="cc-rejects-total")
     if live == 0:
-        head = html.P("no gateway reporting", className="cc-rejects-total cc-health-down")
+        head = html.P(_("no gateway reporting"), className="cc-rejects-total cc-health-down")
     by_reason = rejects.get("by_reason", {})
-    reasons = html.P(_counts_text(by_reason) or "none", className="cc-rejects-reasons")
+    reasons = html.P(_counts_text(by_reason) or _("none"), className="cc-rejects-reasons")
     by_source = sorted(rejects.get("by_source", {}).items(), key=lambda kv: -sum(kv[1].values()))
     rows = [html.Tr([html.Td(str(source)), html.Td(str(sum(counts.values()))), html.Td(_counts_text(counts))])
             for source, counts in by_source[:TOP_SOURCES]]
-    table = html.Table([html.Thead(html.Tr([html.Th("source"), html.Th("rejects"), html.Th("reasons")])),
+    head_row = html.Tr([html.Th(_("source")), html.Th(_("rejects")), html.Th(_("reasons"))])
+    table = html.Table([html.Thead(head_row),
                         html.Tbody(rows)], className="cc-table")
     out = [head, reasons, table] if rows else [head, reasons]
     if web and web.get("total"):
         reasons_text = _counts_text(web.get("by_reason", {}))
-        out.append(html.P(f"web: {web['total']} stored values refused ({reasons_text})",
+        out.append(html.P(_("web: {total} stored values refused ({reasons})").format(
+                              total=web["total"], reasons=reasons_text),
                           className="cc-rejects-web"))
     return out
 
@@ -58,10 +63,12 @@ def _counts_text(counts: dict[str, int]) -> str:
 
 @callback(Output("cc-rejects-body", "children"), Input("cc-rejects-tick", "n_intervals"))
 def _refresh(_n: int | None) -> list | str:
-    client = flask.current_app.extensions.get(EXTENSION)
-    if client is None:
-        return "no live store configured"
-    try:
-        return render(gateway_report(client), WEB_REJECTS.summary())
-    except REDIS_DOWN:
-        return "live store unavailable"
+    langs = flask.current_app.extensions.get("cc_lang")
+    with in_lang(langs.user_lang() if langs else "ko"):  # the supervisor's own language
+        client = flask.current_app.extensions.get(EXTENSION)
+        if client is None:
+            return _("no live store configured")
+        try:
+            return render(gateway_report(client), WEB_REJECTS.summary())
+        except REDIS_DOWN:
+            return _("live store unavailable")

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 from dash import html
 
+from dashboard.i18n import _
+
 
 def video_tile(camera_id: str | None, name: str = "", index: int = 0) -> html.Div:
     """One tile; `camera_id` None gives an empty tile that cc/tiles.js fills from live activity."""
     return html.Div([
-        html.Img(className="cc-video-img", alt=f"Live video: {name}" if name else "Live video"),
+        html.Img(className="cc-video-img",
+                 alt=_("Live video: {name}").format(name=name) if name else _("Live video")),
         html.Div([html.Span(name or "-", className="cc-video-name"),
                   html.Span("", className="cc-video-age")], className="cc-video-overlay"),
-        html.Button("Pin", className="cc-video-pin", title="Keep this camera in this tile",
+        html.Button(_("Pin"), className="cc-video-pin", title=_("Keep this camera in this tile"),
                     **{"aria-pressed": "false"}),
     ], className="cc-video-tile", id=f"cc-video-tile-{index}",
         **{"data-camera": camera_id or "", "data-name": name, "data-pinned": "false"})

@@ -1,3 +1,8 @@
+import { timeKst, ageText } from './i18n.js';
+
+/* Times and ages are formatted in i18n.js (KST, the page's language); re-exported for the renderers. */
+export { timeKst, ageText };
+
 /* Building DOM from data: every string goes in as text (textContent or an attribute value set by
  * setAttribute), never as markup, so a message cannot add elements or run script. */
 export function el(tag, attrs, children) {
@@ -28,12 +33,3 @@ export function setAll(sel, fn) {
 /* A finite number or the fallback: props are typed by the contract, but the page never trusts it. */
 export function num(v, fallback) { return (typeof v === 'number' && isFinite(v)) ? v : fallback; }
 
-export function timeKst(ms) {
-  return new Date(ms).toLocaleTimeString('en-GB', { hour12: false, timeZone: 'Asia/Seoul' });
-}
-
-export function ageText(ms) {
-  if (!ms) { return '-'; }
-  const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
-  return s < 60 ? s + ' s ago' : Math.round(s / 60) + ' min ago';
-}

@@ -2,6 +2,7 @@
  * colour comes from the registry. Clicking (or tapping) an event flies the map to it. */
 import { cc } from './state.js';
 import { el, timeKst } from './dom.js';
+import { t, eventText } from './i18n.js';
 import { severityColor, severityLabel, isAlarmSeverity } from './registry.js';
 
 const MAX_SHOWN = 40;
@@ -42,13 +43,13 @@ export function addEvents(list) {
 }
 
 function item(e, i) {
-  const sev = el('span', { className: 'cc-event-sev', text: severityLabel(e.severity).toUpperCase() });
+  const sev = el('span', { className: 'cc-event-sev', text: severityLabel(e.severity).toLocaleUpperCase() });
   sev.style.background = severityColor(e.severity);
   const li = el('li', { className: 'cc-event', 'data-cc-event': i, tabindex: 0, 'data-cc-severity': e.severity },
     [el('span', { className: 'cc-event-time', text: timeKst(e.ts) }), sev,
-      el('span', { className: 'cc-event-title', text: e.title || e.type })]);
+      el('span', { className: 'cc-event-title', text: eventText(e) })]);
   if (e.snapshot && i < SNAPSHOTS_SHOWN) {
-    li.append(el('img', { className: 'cc-event-snap', alt: 'snapshot', loading: 'lazy',
+    li.append(el('img', { className: 'cc-event-snap', alt: t('snapshot'), loading: 'lazy',
       src: '/api/snapshots/' + encodeURIComponent(e.snapshot) + '.jpg' }));
   }
   return li;

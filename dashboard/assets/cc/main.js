@@ -1,5 +1,6 @@
 /* Entry point of the live page code (an ES module, loaded by the page index in
  * dashboard/app_factory.py). Each imported module has one job:
+ *   i18n.js      the page's language: message catalogue JSON, t(key, params), KST times
  *   registry.js  the layer registry JSON (colours, vocabularies, popup fields)
  *   state.js     the shared state, exposed as window.ccLive (the test surface)
  *   map.js       Leaflet hooks          markers.js  layer renderers     popups.js  marker popups
@@ -16,8 +17,10 @@ import { syncVideo } from './video.js';
 import { startTiles } from './tiles.js';
 import { connect } from './socket.js';
 import { reg } from './registry.js';
+import { lang } from './i18n.js';
 
 cc.registry = reg;
+cc.lang = lang;
 
 hookLeaflet(onMapForEvents, (layer, group) => {
   if (layer === 'routes') { loadRoutes(group); } else { onGroup(layer, group); }

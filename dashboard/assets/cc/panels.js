@@ -2,12 +2,17 @@
  * per-layer counts and ages, the clock, feed health (/api/health every 5 s) and layer toggles. */
 import { cc } from './state.js';
 import { el, setAll, num, timeKst, ageText } from './dom.js';
+import { t } from './i18n.js';
 import { LAYERS, isAlarmLevel, airGradeOrder, cameraActive, thresholds } from './registry.js';
 
 const STALE_MS = 6000;
 const HOUR_MS = 3600000;
 
-const STATUS_TEXT = { live: 'LIVE', stale: 'STALE', reconnecting: 'RECONNECTING', ended: 'SESSION ENDED' };
+const STATUS_TEXT = { live: () => t('LIVE'), stale: () => t('STALE'), reconnecting: () => t('RECONNECTING'),
+  ended: () => t('SESSION ENDED') };
+/* Feed health states (spine/health.py) as words; an unknown state is shown as its code. */
+const HEALTH_TEXT = { starting: () => t('STARTING'), ok: () => t('OK'), stale: () => t('STALE'),
+  down: () => t('DOWN'), error: () => t('ERROR') };
 
 function statusNow() {
   if (cc.sessionEnded) { return 'ended'; }
@@ -23,7 +28,7 @@ export function updateStatus() {
   if (node.dataset.state !== s) {
     node.dataset.state = s;
     node.className = 'cc-status cc-status-' + s;
-    node.textContent = STATUS_TEXT[s];
+    node.textContent = STATUS_TEXT[s]();
   }
 }
 
@@ -40,11 +45,12 @@ function kpis() {
 }
 
 function telemetryText(d) {
-  if (!d) { return 'no telemetry'; }
+  if (!d) { return t('no telemetry'); }
   const p = d.props || {}, age = Math.round((Date.now() - d.ts) / 1000);
-  return 'ALT ' + Math.round(num(p.alt_m, 0)) + ' m  HDG ' + Math.round(num(p.heading, 0)) + '\u00b0  ' +
-    num(p.speed_ms, 0).toFixed(1) + ' m/s  BAT ' + Math.round(num(p.battery_pct, 0)) + ' %  ' +
-    String(p.mode || '') + (age > 5 ? '  (' + age + ' s old)' : '');
+  return t('ALT {alt} m  HDG {hdg}\u00b0  {speed} m/s  BAT {bat} %', { alt: Math.round(num(p.alt_m, 0)),
+    hdg: Math.round(num(p.heading, 0)), speed: num(p.speed_ms, 0).toFixed(1),
+    bat: Math.round(num(p.battery_pct, 0)) }) + '  ' + String(p.mode || '') +
+    (age > 5 ? '  ' + t('({n} s old)', { n: age }) : '');
 }
 
 function setText(node, text) { if (node.textContent !== text) { node.textContent = text; } }
@@ -56,7 +62,7 @@ export function renderPanels() {
   setAll('[data-cc-kpi]', (n) => setText(n, String(k[n.dataset.ccKpi])));
   setAll('[data-cc-count]', (n) => { const m = cc.entities[n.dataset.ccCount]; setText(n, m ? String(m.size) : '-'); });
   setAll('[data-cc-age]', (n) => setText(n, ageText(cc.lastLayerTs[n.dataset.ccAge])));
-  setAll('[data-cc-clock]', (n) => setText(n, timeKst(Date.now()) + ' KST'));
+  setAll('[data-cc-clock]', (n) => setText(n, timeKst(Date.now()) + ' ' + t('KST')));
 }
 
 function markStaleLayers(h) {
@@ -68,10 +74,12 @@ function markStaleLayers(h) {
 }
 
 function healthRow(name, f) {
-  const age = typeof f.age_s !== 'number' ? '-' : (f.age_s < 60 ? f.age_s.toFixed(0) + ' s' : (f.age_s / 60).toFixed(0) + ' min');
+  const age = typeof f.age_s !== 'number' ? '-' : (f.age_s < 60 ? t('{n} s', { n: Math.round(f.age_s) })
+    : t('{n} min', { n: Math.round(f.age_s / 60) }));
   const state = String(f.state);
-  const tr = el('tr', null, [el('td', { text: name }), el('td', { text: state.toUpperCase() }),
-    el('td', { text: age + ' / ' + f.contract_s + ' s' }), el('td', { text: f.msgs_per_s }),
+  const word = Object.prototype.hasOwnProperty.call(HEALTH_TEXT, state) ? HEALTH_TEXT[state]() : state.toUpperCase();
+  const tr = el('tr', null, [el('td', { text: name }), el('td', { text: word, 'data-cc-state': state }),
+    el('td', { text: age + ' / ' + t('{n} s', { n: f.contract_s }) }), el('td', { text: f.msgs_per_s }),
     el('td', { text: f.rejects })]);
   tr.className = 'cc-health-' + (state === 'error' ? 'down' : state.replace(/[^a-z]/g, '')); tr.title = f.error || '';
   return tr;
@@ -91,9 +99,9 @@ export function renderHealth() {
       const names = Object.keys(h).filter((k) => k.indexOf('layer:') !== 0 && k[0] !== '_' && h[k]
         && typeof h[k] === 'object' && 'state' in h[k]).sort();
       const tbody = table.querySelector('tbody');
-      if (names.length) { tbody.replaceChildren(...names.map((k) => healthRow(k, h[k]))); } else { healthMessage(tbody, 'no feed reports health'); }
+      if (names.length) { tbody.replaceChildren(...names.map((k) => healthRow(k, h[k]))); } else { healthMessage(tbody, t('no feed reports health')); }
     })
-    .catch(() => { if (table) { healthMessage(table.querySelector('tbody'), 'health unavailable'); } });
+    .catch(() => { if (table) { healthMessage(table.querySelector('tbody'), t('health unavailable')); } });
 }
 
 /* Layer toggles for the tablet (layouts/commander.py). */

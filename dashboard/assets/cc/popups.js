@@ -2,6 +2,7 @@
  * fields the registry lists are shown; every value goes in as text. */
 import { cc } from './state.js';
 import { el, svg, num, timeKst } from './dom.js';
+import { t } from './i18n.js';
 import { popupFields, labelOf, ui, airGuides } from './registry.js';
 import { watchVideo } from './video.js';
 
@@ -9,7 +10,7 @@ function formatValue(format, v) {
   if (v === null || v === undefined) { return null; }
   switch (format) {
     case 'time': return typeof v === 'number' ? timeKst(v) : String(v);
-    case 'bool': return v ? 'yes' : 'no';
+    case 'bool': return v ? t('yes') : t('no');
     case 'list': return Array.isArray(v) ? (v.length ? v.map(String).join(', ') : null) : String(v);
     case 'json': return typeof v === 'object' ? JSON.stringify(v) : String(v);
     case 'level': case 'grade': case 'severity': return labelOf(format, v);
@@ -26,22 +27,22 @@ function rows(layer, u) {
   });
   const aqi = p.aqi_us;
   if (aqi && typeof aqi === 'object' && aqi.value !== null && aqi.value !== undefined) {
-    out.push(el('tr', null, [el('th', { text: String(aqi.scale || 'US EPA AQI') }),
+    out.push(el('tr', null, [el('th', { text: String(aqi.scale || t('US EPA AQI')) }),
       el('td', { text: aqi.value + ' ' + (aqi.category || '') })]));
   }
-  out.push(el('tr', null, [el('th', { text: 'updated' }), el('td', { text: timeKst(u.ts) })]));
+  out.push(el('tr', null, [el('th', { text: t('updated') }), el('td', { text: timeKst(u.ts) })]));
   return out;
 }
 
 export function popupContent(layer, id) {
   const u = cc.entities[layer].get(id);
-  if (!u) { return el('div', { className: 'cc-popup', text: 'gone' }); }
+  if (!u) { return el('div', { className: 'cc-popup', text: t('gone') }); }
   const p = u.props || {};
   const parts = [el('h3', { text: id })];
   if (layer === 'camera' && p.video) {
-    parts.push(el('img', { className: 'cc-popup-video', alt: 'live video of ' + (p.name || id) }));
+    parts.push(el('img', { className: 'cc-popup-video', alt: t('live video of {name}', { name: p.name || id }) }));
   }
-  if (layer === 'air') { parts.push(el('div', { className: 'cc-chart', text: 'loading 24 h...' })); }
+  if (layer === 'air') { parts.push(el('div', { className: 'cc-chart', text: t('loading 24 h...') })); }
   parts.push(el('table', null, rows(layer, u)));
   return el('div', { className: 'cc-popup' }, parts);
 }
@@ -54,7 +55,7 @@ function airChart(id, box) {
       const pts = (Array.isArray(h.points) ? h.points : [])
         .map((p) => ({ t: num(p.t, null), pm10: num(p.pm10, null), pm25: num(p.pm25, null) }))
         .filter((p) => p.t !== null && (p.pm10 !== null || p.pm25 !== null));
-      if (!pts.length) { box.textContent = 'no history yet'; return; }
+      if (!pts.length) { box.textContent = t('no history yet'); return; }
       const W = 320, H = 110, t0 = pts[0].t, t1 = pts[pts.length - 1].t || t0 + 1;
       // PM10's grade edges (spine/layers.py AIR_BREAKPOINTS) as faint guides; the scale reaches at
       // least the second edge, so a clean day still reads against the first.
@@ -63,7 +64,7 @@ function airChart(id, box) {
         ...pts.map((p) => Math.max(p.pm10 || 0, p.pm25 || 0)));
       const x = (t) => 30 + (t - t0) / Math.max(1, t1 - t0) * (W - 36);
       const y = (v) => H - 16 - v / ymax * (H - 24);
-      const chart = svg('svg', { width: W, height: H, role: 'img', 'aria-label': 'PM10 and PM2.5, last 24 hours' });
+      const chart = svg('svg', { width: W, height: H, role: 'img', 'aria-label': t('PM10 and PM2.5, last 24 hours') });
       guides.filter((v) => v < ymax).forEach((v) => {
         chart.append(svg('line', { x1: 30, x2: W, y1: y(v), y2: y(v), stroke: ui.chart_guide, 'stroke-dasharray': '3 3' }));
         chart.append(svg('text', { x: 2, y: y(v) + 4, fill: ui.chart_text, 'font-size': 10 }, v));
@@ -74,10 +75,10 @@ function airChart(id, box) {
         if (d) { chart.append(svg('path', { d, fill: 'none', stroke: color, 'stroke-width': 2 })); }
       });
       chart.append(svg('text', { x: 30, y: H - 2, fill: ui.chart_text, 'font-size': 10 },
-        '24 h: PM10 (blue) PM2.5 (violet) \u00b5g/m\u00b3'));
+        t('24 h: PM10 (blue) PM2.5 (violet) \u00b5g/m\u00b3')));
       box.replaceChildren(chart);
     })
-    .catch(() => { box.textContent = 'history unavailable'; });
+    .catch(() => { box.textContent = t('history unavailable'); });
 }
 
 export function bindPopup(m, u) {
