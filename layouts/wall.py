@@ -9,6 +9,7 @@ from __future__ import annotations
 from dash import html
 
 from config.settings import Settings
+from dashboard.i18n import _
 from dashboard.pages import PageContext, register_page
 from layouts.drone_panel import drone_panel
 from spine.geography import Edition
@@ -19,16 +20,17 @@ from widgets.panels import clock, event_list, kpi_strip, live_status
 def layout(settings: Settings, edition: Edition, screen: int) -> html.Div:
     wall = settings.walls.get(screen)
     if wall is None:
-        known = ", ".join(f"/wall/{n}" for n in sorted(settings.walls)) or "none"
-        return html.Div([html.H1(f"No wall screen {screen} in config/walls.yaml"),
-                         html.P(f"Configured screens: {known}")], className="cc-page cc-error")
+        known = ", ".join(f"/wall/{n}" for n in sorted(settings.walls)) or _("none")
+        return html.Div([html.H1(_("No wall screen {screen} in config/walls.yaml").format(screen=screen)),
+                         html.P(_("Configured screens: {screens}").format(screens=known))],
+                        className="cc-page cc-error")
     return html.Div([
         html.Header([html.H1(wall.title, className="cc-title"), kpi_strip(wall.layers),
                      live_status(), clock()], className="cc-header"),
         html.Main([city_map(settings.map, edition, wall.layers, wall.center, wall.zoom,
                             interactive=False, bounds=wall.bounds,
                             routes=True if wall.routes else None),
-                   html.Aside([*drone_panel(wall.drone_video), event_list("Latest events")],
+                   html.Aside([*drone_panel(wall.drone_video), event_list(_("Latest events"))],
                               className="cc-side")],
                   className="cc-body"),
     ], className="cc-page cc-wall", **{"data-cc-screen": str(screen)})
