@@ -501,3 +501,12 @@ class AlarmStore:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def kpis(store: AlarmStore, hours: float = 24.0, now: int | None = None) -> dict:
+    """The operator-load figures over the last `hours` (alarms.kpis.compute on this store's rows)."""
+    from alarms.kpis import compute
+
+    end = now or now_ms()
+    start = end - int(hours * 3_600_000)
+    return compute(store.changes_since(start), store.open_docs(), start, end, store.cfg)
