@@ -11,6 +11,7 @@ from flask_login import current_user
 
 from config.settings import Settings
 from dashboard import bench_pages, pages
+from dashboard.alarms_api import install_alarm_routes
 from dashboard.auth import csrf_ok, install_auth, safe_next
 from dashboard.csp import install_csp
 from dashboard.feeds_api import install_feed_routes
@@ -80,6 +81,7 @@ def create_app(settings: Settings, store: Store, secret: str) -> dash.Dash:
 
     app.interpolate_index = interpolate_index
     install_csp(server, app, settings.gateway)
+    install_alarm_routes(server, settings, store)  # alarm list, actions, KPIs (docs/alarms.md)
     app.layout = html.Div([dcc.Location(id="url", refresh=False), html.Div(id="cc-root")])
 
     if settings.redis.url:
