@@ -75,13 +75,18 @@ def read_mqtt_log(data: bytes, tally: Tally, name: str = "") -> Iterator[Record]
                            f"({reason.removeprefix('capture:')}; first at line {first})")
 
 
+def _topic_ok(topic: str) -> bool:
+    """A topic a message can be published on: no wildcards, no NUL, bounded."""
+    return bool(topic) and len(topic) <= MAX_TOPIC and not any(c in topic for c in "+#\x00")
+
+
 def _json_line(line: bytes) -> Record | None:
     try:
         doc = _decode_line.decode(line)
     except (msgspec.DecodeError, msgspec.ValidationError):
         return None
     payload = _payload(doc.payload)
-    if payload is None or not doc.topic or len(doc.topic) > MAX_TOPIC:
+    if payload is None or not _topic_ok(doc.topic):
         return None
     return Record(payload, doc.ts, {"topic": doc.topic})
 
@@ -96,6 +101,6 @@ def _mosquitto_line(line: bytes) -> Record | None:
         topic = first.decode("utf-8")
     except UnicodeDecodeError:
         return None
-    if not topic or len(topic) > MAX_TOPIC or any(c in topic for c in "+#\x00"):
+    if not _topic_ok(topic):
         return None
     return Record(rest, ts, {"topic": topic})

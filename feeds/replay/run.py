@@ -238,6 +238,9 @@ def _notes(rp: Replay, h: dict[str, Any]) -> list[str]:
     for reason, text in NOTE_TEXT.items():
         if counts.get(reason):
             notes.append(text(counts[reason]))
+    if rp.tally.problems.get("capture:topic_not_subscribed"):
+        notes.append(f"{rp.tally.problems['capture:topic_not_subscribed']} message(s) on topics the live "
+                     "feed does not subscribe to (feeds.sensors.topic_prefix + v1.1/#): skipped")
     if rp.paging is not None:
         pg = rp.paging
         if pg.total is not None and pg.received < pg.total:

@@ -1,0 +1,300 @@
+"""`python -m feeds replay`: captures made with the real encoders (tests/field/captures/make_captures.py)
+replayed through the CLI as an integrator runs it, compared with what the live adapters publish to Redis,
+plus the capture readers under hypothesis."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+import redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from feeds.replay.bodies import read_airkorea, read_gtfs
+from feeds.replay.cli import parse_area
+from feeds.replay.mavlink_log import frame_len, is_tlog, read_mavlink, read_raw, read_tlog
+from feeds.replay.mqtt_log import read_mqtt_log
+from feeds.replay.records import Tally
+from feeds.replay.run import UsageError, replay
+from feeds.sensors.adapter import SensorAdapter
+from feeds.transit.adapter import TransitAdapter
+from feeds.transit.config import TransitConfig
+from spine import channels
+from tests.field.captures import make_captures as mk
+
+ROOT = Path(__file__).resolve().parents[2]
+CAP = Path(__file__).parent / "captures"
+
+
+def cli(*args: str | Path) -> tuple[int, list[dict[str, Any]], dict[str, Any] | None, str]:
+    p = subprocess.run([sys.executable, "-m", "feeds", "replay", *map(str, args)], cwd=ROOT,
+                       capture_output=True, timeout=120)
+    lines = [json.loads(x) for x in p.stdout.decode().splitlines()]
+    summary = lines[-1]["summary"] if lines and "summary" in lines[-1] else None
+    return p.returncode, [x for x in lines if "layer" in x], summary, p.stderr.decode()
+
+
+def _entities(lines: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {x["id"]: x for x in lines}  # the last update per entity: what the map ends up showing
+
+
+# --- each source --------------------------------------------------------------------------------------
+def test_gtfs_rt_replay_counts_and_lines() -> None:
+    rc, lines, s, err = cli("gtfs_rt", CAP / "gtfs_incheon.pb", CAP / "gtfs_incheon_later.pb")
+    assert rc == 0 and err == "" and s is not None
+    assert [x["id"] for x in lines] == ["bus-1", "bus-2", "bus-3", "bus-1", "bus-2"]
+    assert set(lines[0]) == {"layer", "id", "lat", "lon", "props"} and lines[0]["layer"] == "bus"
+    assert lines[0]["lat"] == pytest.approx(37.4563, abs=1e-5) and lines[0]["props"]["route"] == "R1"
+    assert s["accepted"] == 5 and s["records"] == 2 and s["updates"] == 5
+    assert s["rejected"] == {"missing:position": 1}  # the subway car: a note in health, not a fault
+    assert s["health"]["state"] == "ok" and s["health"]["notes"] == {"missing:position": 1}
+    assert any("without a position" in n for n in s["notes"])
+
+
+def test_gtfs_rt_lines_are_what_the_live_adapter_writes_to_redis(tmp_path: Path, redis_url: str,
+                                                                 rclient: redis.Redis, area) -> None:
+    now = int(time.time())
+    capture = tmp_path / "now.pb"
+    capture.write_bytes(mk.gtfs(mk.INCHEON, now))
+    rclient.delete(channels.state_key("bus"))
+    live = TransitAdapter(redis.Redis.from_url(redis_url), TransitConfig(), area)
+    assert live.ingest(capture.read_bytes()) == 3 and live.flush()
+    stored = _state(rclient, "bus")
+    rc, lines, s, _ = cli("gtfs_rt", capture, "--clock", "now")
+    assert rc == 0 and s is not None and s["accepted"] == 3
+    got = _entities(lines)
+    assert set(got) == set(stored) == {"bus-1", "bus-2", "bus-3"}
+    for vid, upd in stored.items():
+        assert (got[vid]["lat"], got[vid]["lon"], got[vid]["props"]) == (upd["lat"], upd["lon"], upd["props"])
+
+
+def test_airkorea_pages_and_incomplete_page_note() -> None:
+    rc, lines, s, _ = cli("airkorea", CAP / "airkorea_p1.json", CAP / "airkorea_p2.json")
+    assert rc == 0 and s is not None
+    assert sorted(x["id"] for x in lines) == ["air-부평", "air-송림", "air-신흥"]
+    assert s["accepted"] == 3 and s["health"]["state"] == "ok"
+    assert all(x["props"]["pm25"] == 18.0 and x["props"]["grade"] for x in lines)
+    assert not any("incomplete" in n for n in s["notes"])
+    rc, lines, s, _ = cli("airkorea", CAP / "airkorea_p1.json")  # page 2 not captured
+    assert rc == 0 and s is not None and s["accepted"] == 2 and len(lines) == 2
+    assert any("2 of totalCount 3" in n for n in s["notes"])
+
+
+def test_mavlink_tlog_and_raw_stream_show_the_autopilot() -> None:
+    for f in ("drone.tlog", "drone_raw.bin"):
+        rc, lines, s, _ = cli("mavlink", CAP / f)
+        assert rc == 0 and s is not None, f
+        last = _entities(lines)["drone-1"]
+        assert last["lat"] == pytest.approx(37.4563) and last["lon"] == pytest.approx(126.7077)  # last fix
+        p = last["props"]
+        assert (p["mode"], p["armed"], p["gps_fix"], p["voltage_v"], p["battery_pct"]) == \
+            ("LOITER", True, True, 16.2, None)  # -1 % keeps the voltage
+        assert s["rejected"] == {} and s["health"]["state"] == "ok", f  # GCS heartbeats are no rejects
+        assert any("ground-station" in n for n in s["notes"])
+    assert is_tlog((CAP / "drone.tlog").read_bytes()) and not is_tlog((CAP / "drone_raw.bin").read_bytes())
+
+
+def test_mavlink_no_fix_is_never_at_zero_and_noted() -> None:
+    rc, lines, s, _ = cli("mavlink", CAP / "drone_nofix.tlog")
+    assert rc == 0 and s is not None
+    assert [(x["id"], x["lat"], x["lon"]) for x in lines] == [("drone-1", None, None)]
+    assert lines[0]["props"]["gps"] == "no GPS fix" and lines[0]["props"]["mode"] == "LOITER"
+    assert any(n.startswith("no GPS fix: drone-1") for n in s["notes"])
+    assert "no GPS fix" in s["health"]["error"]
+
+
+def test_mqtt_sensors_both_log_forms_and_the_live_adapter(redis_url: str, rclient: redis.Redis,
+                                                        area) -> None:
+    rc, lines, s, _ = cli("mqtt_sensors", CAP / "sensors.jsonl")
+    assert rc == 0 and s is not None
+    assert s["accepted"] == 4 and s["records"] == 5  # 6 lines: 4 observations, 1 foreign topic, 1 cut
+    assert s["rejected"] == {"capture:bad_line": 1, "capture:topic_not_subscribed": 1}
+    assert any("line 4" in n for n in s["notes"])
+    rc2, lines2, s2, _ = cli("mqtt_sensors", CAP / "sensors_mosquitto.txt")
+    assert rc2 == 0 and lines2 == lines and s2 is not None and s2["accepted"] == 4
+    # The same payloads into the live adapter (on the capture's time) give the same picture.
+    cfg = _feeds_config().sensors
+
+    class At:
+        t = float(mk.T0 + 240)
+
+        def time(self) -> float:
+            return self.t
+
+        def monotonic(self) -> float:
+            return self.t
+
+    rclient.delete(channels.state_key("sensor"))
+    live = SensorAdapter(redis.Redis.from_url(redis_url), cfg, area, clock=At())
+    for row in map(json.loads, (CAP / "sensors.jsonl").read_text().splitlines()[:2] +
+                   (CAP / "sensors.jsonl").read_text().splitlines()[4:]):
+        payload = row["payload"] if isinstance(row["payload"], str) else json.dumps(row["payload"])
+        live.ingest(payload.encode(), topic=row["topic"])
+    assert live.flush()
+    stored = _state(rclient, "sensor")
+    got = _entities(lines)
+    assert set(got) == set(stored)
+    for sid, upd in stored.items():
+        assert got[sid]["props"] == upd["props"] and got[sid]["lat"] == upd["lat"]
+
+
+def _feeds_config() -> Any:
+    from config.root import load_config
+
+    return load_config(None, check_references=False).feeds
+
+
+def _state(rclient: redis.Redis, layer: str) -> dict[str, Any]:
+    return {k.decode(): msgspec.json.decode(v) for k, v in rclient.hgetall(channels.state_key(layer)).items()}
+
+
+# --- clock, area, bad input, usage ----------------------------------------------------------------
+def test_clock_feed_replays_an_old_capture_as_ok_and_now_as_stale() -> None:
+    _, _, feed, _ = cli("mqtt_sensors", CAP / "sensors.jsonl")
+    _, _, now, _ = cli("mqtt_sensors", CAP / "sensors.jsonl", "--clock", "now")
+    assert feed is not None and now is not None
+    assert feed["health"]["state"] == "ok" and feed["health"]["ts"] < 1_800_000_000_000
+    assert now["health"]["state"] == "stale" and "old" in now["health"]["error"]
+    assert any("--clock feed" in n for n in now["notes"])
+    pages = (CAP / "airkorea_p1.json", CAP / "airkorea_p2.json")
+    _, lines, air_now, _ = cli("airkorea", *pages, "--clock", "now")
+    assert air_now is not None and air_now["health"]["state"] != "ok" and lines == []
+    assert any("too old to show" in n for n in air_now["notes"])
+
+
+def test_area_lets_a_foreign_capture_through() -> None:
+    rc, lines, s, _ = cli("gtfs_rt", CAP / "gtfs_portland.pb")
+    assert rc == 0 and s is not None and lines == [] and s["accepted"] == 0
+    assert s["rejected"] == {"outside_service_area": 2} and s["health"]["state"] == "error"
+    hint = next(n for n in s["notes"] if "outside the service area" in n)
+    assert "--area 45.50,-122.69,45.53,-122.65" in hint
+    rc, lines, s, _ = cli("gtfs_rt", CAP / "gtfs_portland.pb", "--area", "45.50,-122.69,45.53,-122.65")
+    assert rc == 0 and s is not None and s["accepted"] == 2
+    assert {x["id"] for x in lines} == {"pdx-101", "pdx-102"}
+    assert s["health"]["state"] == "ok"
+
+
+def test_corrupt_and_truncated_captures_are_noted_not_fatal(tmp_path: Path) -> None:
+    good = (CAP / "drone.tlog").read_bytes()
+    bad = tmp_path / "cut.tlog"
+    bad.write_bytes(good[:400] + b"\x00garbage\xfe\x01" + good[400:-7])  # a corrupt stretch and a cut end
+    rc, lines, s, err = cli("mavlink", bad)
+    assert rc == 0 and "Traceback" not in err and s is not None
+    assert s["rejected"]["capture:tlog_unframed"] >= 2 and lines
+    assert any("could not be read as [timestamp][MAVLink frame]" in n for n in s["notes"])
+    flipped = bytearray(good)
+    flipped[8 + 10 + 2] ^= 0xFF  # in the first heartbeat's payload (after stamp, v2 header): CRC fails
+    (tmp_path / "crc.tlog").write_bytes(bytes(flipped))
+    rc, _, s, err = cli("mavlink", tmp_path / "crc.tlog")
+    assert rc == 0 and s is not None and "Traceback" not in err
+    assert s["rejected"].get("bad_frame", 0) >= 1 and any("could not be parsed" in n for n in s["notes"])
+    (tmp_path / "x.pb").write_bytes(b"\x0a\xff\xff garbage")
+    (tmp_path / "x.json").write_bytes(b'{"response": {"header": ')
+    for source, f, reason in (("gtfs_rt", "x.pb", "malformed_protobuf"),
+                              ("airkorea", "x.json", "malformed_json")):
+        rc, lines, s, err = cli(source, tmp_path / f)
+        assert rc == 0 and "Traceback" not in err and s is not None and lines == []
+        assert s["rejected"] == {reason: 1} and any(reason in n for n in s["notes"])
+
+
+@pytest.mark.parametrize("args, says", [
+    (["ferry", "x"], "unknown source"),
+    (["gtfs_rt", "/nonexistent/feed.pb"], "cannot read"),
+    (["gtfs_rt", "tests/field/captures/gtfs_portland.pb", "--area", "45,-122,44,-121"], "--area"),
+    (["gtfs_rt", "tests/field/captures/gtfs_portland.pb", "--area", "a,b"], "--area"),
+    (["gtfs_rt"], "required"),
+    (["mavlink", "x", "--clock", "tomorrow"], "--clock"),
+])
+def test_usage_errors_exit_2_with_one_line(args: list[str], says: str) -> None:
+    rc, lines, s, err = cli(*args)
+    assert rc == 2 and lines == [] and s is None
+    assert len(err.strip().splitlines()) == 1 and says in err and "Traceback" not in err
+
+
+def test_not_a_replay_command() -> None:
+    p = subprocess.run([sys.executable, "-m", "feeds"], cwd=ROOT, capture_output=True, timeout=60)
+    assert p.returncode == 2 and b"usage" in p.stderr
+
+
+def test_parse_area() -> None:
+    assert parse_area("45.4,-122.8,45.6,-122.5") == (45.4, -122.8, 45.6, -122.5)
+    for bad in ("1,2,3", "nan,0,1,1", "0,10,1,5", "0,0,91,1"):
+        with pytest.raises(UsageError):
+            parse_area(bad)
+
+
+# --- readers under hypothesis -------------------------------------------------------------------------
+def _frames_len(data: bytes) -> int:
+    return sum(len(r.data) for r in read_tlog(data, Tally()))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=3000), st.integers(0, 2000))
+def test_tlog_reader_accounts_for_every_byte(noise: bytes, cut: int) -> None:
+    good = (CAP / "drone.tlog").read_bytes()
+    for data in (noise, good[:cut] + noise + good[cut:], good[:cut]):
+        t = Tally()
+        recs = list(read_tlog(data, t))
+        assert t.records == len(recs)
+        assert 8 * len(recs) + sum(len(r.data) for r in recs) + t.skipped_bytes == len(data)
+        assert all(frame_len(r.data, 0) == len(r.data) for r in recs)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=3000))
+def test_raw_and_log_readers_never_raise(data: bytes) -> None:
+    t = Tally()
+    chunks = list(read_raw(data, t))
+    assert b"".join(r.data for r in chunks) == data and t.records == len(chunks)
+    list(read_mavlink(data, Tally()))
+    t = Tally()
+    recs = list(read_mqtt_log(data, t))
+    lines = [ln.rstrip(b"\r") for ln in data.split(b"\n")]
+    blank = sum(1 for ln in lines if not ln.strip() or ln.startswith(b"//"))
+    assert len(recs) == t.records and t.records + sum(t.problems.values()) + blank == len(lines)
+    for reader in (read_gtfs, read_airkorea):
+        t = Tally()
+        assert len(list(reader(data, t))) == 1 == t.records
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(source=st.sampled_from(["gtfs_rt", "airkorea", "mavlink", "mqtt_sensors"]),
+       data=st.binary(max_size=2000))
+def test_random_bytes_through_every_source(area, source: str, data: bytes) -> None:
+    cfg = _feeds_config()
+    out: list[dict[str, Any]] = []
+    summary = replay(source, [("random", data)], cfg, area, "feed", out.append)["summary"]
+    assert not any("the adapter raised" in n for n in summary["notes"])
+    assert summary["updates"] == len([x for x in out if "layer" in x])
+    msgspec.json.encode(out)  # every line is JSON
+
+
+def test_mqtt_log_forms() -> None:
+    t = Tally()
+    data = (b'{"ts": 1714532400.5, "topic": "a/b", "payload": {"b64": "AAE="}}\n'
+            b'1714532401.25 a/c hello world\n'
+            b"a/d {\"x\": 1}\n"
+            b"// a comment\n\n"
+            b'{"topic": "a/e", "payload": {"k": [1, 2]}}\n'
+            b'{"topic": "a/#", "payload": "x"}\n')
+    recs = list(read_mqtt_log(data, t))
+    assert [(r.context["topic"], r.data, r.t_s) for r in recs] == [
+        ("a/b", b"\x00\x01", 1714532400.5), ("a/c", b"hello world", 1714532401.25),
+        ("a/d", b'{"x": 1}', None), ("a/e", b'{"k":[1,2]}', None)]
+    assert t.problems == {"capture:bad_line": 1}
+
+
+def test_fixtures_are_what_make_captures_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mk, "HERE", tmp_path)
+    mk.main()
+    for f in tmp_path.iterdir():
+        assert f.read_bytes() == (CAP / f.name).read_bytes(), f.name
+    assert datetime.fromtimestamp(mk.T0, UTC).year == 2024
