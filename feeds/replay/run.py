@@ -269,11 +269,12 @@ def _notes(rp: Replay, h: dict[str, Any]) -> list[str]:
     if a.stats.messages == 0:
         notes.append(f"nothing in the capture reached the map: health would show {h['state']}"
                      + (f" ({h['error']})" if h.get("error") else ""))
-        if rp.clock.mode == "now" and old:
+        if rp.clock.mode == "now" and old and rp.source != "frigate":
             when = datetime.fromtimestamp(rp.captured_until or 0, UTC).strftime("%Y-%m-%d %H:%M UTC")
             notes.append(f"replayed on wall time (--clock now), the capture (up to {when}) is too old to "
                          "show; --clock feed replays it as it was seen then")
-    elif rp.clock.mode == "now" and (h.get("source_age_s") or 0) > 2 * a.contract_s:
+    elif rp.clock.mode == "now" and rp.source != "frigate" \
+            and (h.get("source_age_s") or 0) > 2 * a.contract_s:
         notes.append("replayed on wall time (--clock now): the capture's data is old, so health is "
                      "stale; --clock feed replays it as it was seen then")
     return notes

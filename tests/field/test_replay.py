@@ -5,6 +5,7 @@ plus the capture readers under hypothesis."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -222,6 +223,27 @@ def test_usage_errors_exit_2_with_one_line(args: list[str], says: str) -> None:
 def test_not_a_replay_command() -> None:
     p = subprocess.run([sys.executable, "-m", "feeds"], cwd=ROOT, capture_output=True, timeout=60)
     assert p.returncode == 2 and b"usage" in p.stderr
+
+
+def test_frigate_log_replays_reviews_and_camera_status() -> None:
+    env = {**os.environ, "CC_FEEDS__FRIGATE__SERVERS": mk.FRIGATE_SERVERS}
+    p = subprocess.run([sys.executable, "-m", "feeds", "replay", "frigate", str(CAP / "frigate.log")],
+                       cwd=ROOT, capture_output=True, timeout=120, env=env)
+    assert p.returncode == 0, p.stderr
+    out = [json.loads(x) for x in p.stdout.decode().splitlines()]
+    cams = [(x["id"], x["props"]["status"]) for x in out if "layer" in x]
+    assert cams == [("frigate-gate-yard", "online"), ("frigate-gate-yard", "offline")]
+    events = [x["event"] for x in out if "event" in x]
+    assert [(e["type"], e["props"]["phase"], e["title"]) for e in events] == [
+        ("frigate_alert", "new", "Gate yard: person in driveway"),
+        ("frigate_alert", "end", "Gate yard: person in driveway ended")]
+    assert events[0]["ts"] == 1714532410500  # Frigate's own start time
+    s = out[-1]["summary"]
+    assert s["events"] == 2 and s["records"] == 5 and "offline" in s["health"]["error"]
+    assert any("wall time" in n for n in s["notes"])
+    # Without servers configured the replay cannot map topics: a usage error, one line.
+    rc, _, _, err = cli("frigate", CAP / "frigate.log")
+    assert rc == 2 and "feeds.frigate.servers" in err and len(err.strip().splitlines()) == 1
 
 
 def test_parse_area() -> None:

@@ -112,6 +112,37 @@ def main() -> None:
     mosq = [f"{s['topic']} {json.dumps(s['payload']) if isinstance(s['payload'], dict) else s['payload']}"
             for s in sensors]
     (HERE / "sensors_mosquitto.txt").write_text("\n".join(mosq) + "\n", encoding="utf-8")
+    (HERE / "frigate.log").write_text(frigate_log(), encoding="utf-8")
+
+
+FRIGATE_SERVERS = ('{gate: {mqtt_url: "mqtt://127.0.0.1:1883", topic_prefix: frigate, cameras: '
+                   '{yard: {id: frigate-gate-yard, name: Gate yard, lat: 37.45, lon: 126.70, heading: 90}}}}')
+
+
+def frigate_log() -> str:
+    """A Frigate server's MQTT as `mosquitto_sub -v -F '%U %t %p'` and JSON lines show it: online, a
+    0.14+ review from new to end, a 0.10-era event on a camera no map camera maps to, offline."""
+    start = T0 + 10.5
+    review = {"id": "1714532410.500000-rv0001", "camera": "yard", "start_time": start, "end_time": None,
+              "severity": "alert", "thumb_path": "/media/frigate/clips/review/thumb-yard.webp",
+              "data": {"detections": ["1714532410.400000-ab12cd"], "objects": ["person"], "sub_labels": [],
+                       "zones": ["driveway"], "audio": []}}
+    ended = {**review, "end_time": start + 20}
+    old_event = {"id": "1714532420.475377-mxklsc", "camera": "garage", "frame_time": start + 10,
+                 "label": "car", "sub_label": "", "top_score": 0.72, "false_positive": False,
+                 "start_time": start + 9, "end_time": None, "current_zones": [], "entered_zones": [],
+                 "has_snapshot": False, "has_clip": False, "thumbnail": None}
+    rows = [
+        f"{T0 + 1:.3f} frigate/available online",
+        json.dumps({"ts": start, "topic": "frigate/reviews",
+                    "payload": {"type": "new", "before": review, "after": review}}),
+        json.dumps({"ts": start + 10, "topic": "frigate/events",
+                    "payload": json.dumps({"type": "new", "before": old_event, "after": old_event})}),
+        json.dumps({"ts": start + 20, "topic": "frigate/reviews",
+                    "payload": {"type": "end", "before": review, "after": ended}}),
+        f"{T0 + 40:.3f} frigate/available offline",
+    ]
+    return "\n".join(rows) + "\n"
 
 
 if __name__ == "__main__":
