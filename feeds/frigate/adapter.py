@@ -106,6 +106,7 @@ class FrigateAdapter(Adapter):
             c.username_pw_set(srv.cfg.username, password)
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
+        c.on_subscribe = self._on_subscribe
         c.on_message = self._on_message
         c.connect_async(host, port, keepalive=30)
         c.loop_start()
@@ -131,7 +132,16 @@ class FrigateAdapter(Adapter):
             self.log.warning("frigate %s: broker %s refused: %s", srv.name, redact(srv.cfg.mqtt_url), reason)
             return
         client.subscribe([(t, 1) for t in self._topics(srv)])
-        srv.connected = True
+
+    def _on_subscribe(self, client: mqtt.Client, srv: _Server, mid: int, reasons: list,
+                      properties: object = None) -> None:
+        # Connected once the broker granted the subscriptions (an ACL may refuse them: then say so).
+        refused = [str(r) for r in reasons if getattr(r, "is_failure", False)]
+        srv.connected = not refused
+        if refused:
+            self.log.warning("frigate %s: broker refused subscriptions under %s/: %s", srv.name,
+                             srv.cfg.topic_prefix, ", ".join(refused))
+            return
         self.log.info("frigate %s: subscribed to %s/... at %s", srv.name, srv.cfg.topic_prefix,
                       redact(srv.cfg.mqtt_url))
 
@@ -161,7 +171,7 @@ class FrigateAdapter(Adapter):
             if srv.online is False:
                 problems.append(f"frigate {srv.name}: offline (Frigate's last will)")
             elif srv.mqtt is not None and not srv.connected:
-                problems.append(f"frigate {srv.name}: broker {redact(srv.cfg.mqtt_url)} not connected")
+                problems.append(f"frigate {srv.name}: not subscribed at {redact(srv.cfg.mqtt_url)}")
         self.stats.error = "; ".join(problems)[:300]
         # Connected while any server can still speak; with every one offline the source is down
         # once its contract passes without a sign of life.
