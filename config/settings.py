@@ -147,6 +147,22 @@ class WallScreen(Section):
     routes: bool = False  # draw the bus route lines (GTFS shapes)
     drone_video: str | None = None  # camera id of a drone's video tile shown beside the map
     lang: Literal["ko", "en"] = "ko"  # the screen's language (a wall has no user to choose one)
+    # Legibility (issue 9): map marks (markers, lines, map labels, badges) are sized for the reference
+    # screen, VIEW_REFERENCE: 1920 px across 1.21 m (a 55-inch 16:9 panel) seen from 5 m = scale 1. The
+    # browser, which knows the resolution, scales them so they subtend the same angle on this screen:
+    # scale = (px across / 1920) * (1.21 / width_m) * (distance_m / 5), or `scale` when given. Without
+    # either, the screen is taken to be the reference size (scale = px across / 1920).
+    scale: float | None = Field(None, gt=0, le=10)
+    width_m: float | None = Field(None, gt=0.1, le=100)  # physical width of the screen's picture
+    distance_m: float = Field(5.0, gt=0.3, le=200)  # viewing distance
+
+    def view(self) -> dict[str, object]:
+        """What the page embeds for the browser's one scale computation (assets/cc/map.js viewScale)."""
+        return {"scale": self.scale, "width_m": self.width_m, "distance_m": self.distance_m,
+                "reference": VIEW_REFERENCE}
+
+
+VIEW_REFERENCE = {"px": 1920, "width_m": 1.21, "distance_m": 5.0}
 
 
 class Settings(BaseSettings):

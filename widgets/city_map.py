@@ -7,6 +7,7 @@ saturates the browser at a few thousand points (docs/architecture.md).
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 
 import dash_leaflet as dl
@@ -18,7 +19,17 @@ from spine.geography import Edition, district_geojson
 from spine.layers import LAYER_COLORS, LAYER_LABELS, LEGEND_TITLES
 from spine.layers import legend as registry_legend
 
-__all__ = ["LAYER_COLORS", "LAYER_LABELS", "bus_fade_s", "city_map", "legend"]
+__all__ = ["LAYER_COLORS", "LAYER_LABELS", "LEVEL_SHAPES", "bus_fade_s", "city_map", "legend"]
+
+# Severity carried by shape as well as colour (issue 9): the calm state is a circle, the worst a star,
+# so a colour-blind operator, or a glance at a far wall, still tells the levels apart. The page draws
+# markers with these (assets/cc/markers.js reads them from the map's data-cc-shapes) and the legend
+# shows the same shapes.
+LEVEL_SHAPES: dict[str, dict[str, str]] = {
+    "sensor": {"normal": "circle", "attention": "square", "caution": "diamond", "warning": "triangle",
+               "critical": "star"},
+    "air": {"좋음": "circle", "보통": "square", "나쁨": "triangle", "매우나쁨": "star"},
+}
 
 
 @lru_cache(maxsize=1)
@@ -51,7 +62,9 @@ def legend(layers: list[str], edition: Edition) -> html.Div:
         title = LEGEND_TITLES.get(layer)
         if title:
             rows.append(html.Div(title, className="cc-legend-title", **{"data-cc-legend": layer}))
-        items = [html.Div([html.Span(className="cc-swatch", style={"background": e["color"]}), e["label"]],
+        shapes = LEVEL_SHAPES.get(layer, {})
+        items = [html.Div([html.Span(className=f"cc-swatch cc-shape-{shapes.get(e['code'], 'circle')}",
+                                     style={"background": e["color"]}), e["label"]],
                           className="cc-legend-row", **({} if title else {"data-cc-legend": layer}))
                  for e in entries]
         # A scale (several colours of one layer) wraps into rows, so the legend hides less of the map.
@@ -63,8 +76,10 @@ def legend(layers: list[str], edition: Edition) -> html.Div:
 def city_map(settings: MapSettings, edition: Edition, layers: list[str],
              center: list[float] | None = None, zoom: float | None = None,
              interactive: bool = True, bounds: list[list[float]] | None = None,
-             routes: bool | None = None, layers_collapsed: bool | None = None) -> html.Div:
-    """routes: None leaves out the bus-route overlay, False adds it unchecked, True checked."""
+             routes: bool | None = None, layers_collapsed: bool | None = None,
+             view: dict | None = None) -> html.Div:
+    """routes: None leaves out the bus-route overlay, False adds it unchecked, True checked.
+    view: a wall screen's physical size (WallScreen.view()), from which the page scales map marks."""
     base: list = []
     if settings.tile_url:
         base.append(dl.TileLayer(url=settings.tile_url, attribution=settings.tile_attribution))
@@ -83,17 +98,26 @@ def city_map(settings: MapSettings, edition: Edition, layers: list[str],
                                    checked=routes))
     overlays.append(dl.Overlay(dl.LayerGroup(_district_labels(edition)), name="District names",
                                checked=True))
-    # react-leaflet only fits `bounds` when no centre and zoom are given.
-    view = ({"bounds": bounds} if bounds else
-            {"center": center or settings.center, "zoom": zoom or settings.zoom})
+    # The map always gets a centre: a map given `bounds` alone has no `center` prop, and dash-leaflet's
+    # viewport tracker calls L.latLng(center).equals(...) on it, which threw "Cannot read properties
+    # of undefined (reading 'equals')" at every load of /wall/1 (issue 9). With bounds, the centre is
+    # theirs and no zoom is given: react-leaflet fits the bounds when it has no zoom, and dash-leaflet
+    # re-applies a `zoom` prop after the fit, so a zoom would undo it.
+    if bounds:
+        (s, w), (n, e) = bounds
+        view_props: dict = {"bounds": bounds, "center": [(s + n) / 2, (w + e) / 2]}
+    else:
+        view_props = {"center": center or settings.center, "zoom": zoom or settings.zoom}
     collapsed = (not interactive) if layers_collapsed is None else layers_collapsed
     children = [*base, dl.LayersControl(overlays, collapsed=collapsed),
                 dl.ScaleControl(position="bottomleft", imperial=False)]
+    data = {"data-cc-bus-fade-s": f"{bus_fade_s():g}", "data-cc-shapes": json.dumps(LEVEL_SHAPES),
+            "data-cc-view": json.dumps(view or {})}
     return html.Div([
-        # trackViewport off: no callback reads the view, and with `bounds` alone dash-leaflet's
-        # tracker reads an undefined centre and throws on every page load.
-        dl.Map(children, id="cc-map", **view, zoomSnap=0.25, preferCanvas=True, trackViewport=False,
+        # trackViewport off as well: no callback reads the view, and tracking costs a Dash round
+        # trip on every pan and zoom of every wall.
+        dl.Map(children, id="cc-map", **view_props, zoomSnap=0.25, preferCanvas=True, trackViewport=False,
                zoomControl=interactive, attributionControl=True,
                style={"width": "100%", "height": "100%"}),
         legend(layers, edition),
-    ], className="cc-map-wrap", **{"data-cc-bus-fade-s": f"{bus_fade_s():g}"})
+    ], className="cc-map-wrap", **data)

@@ -1,5 +1,8 @@
 /* Layer renderers: one Leaflet marker per entity, moved and restyled in place. Colours come from
- * the registry; strings from data reach the DOM only as text (badges, the drone icon). */
+ * the registry; strings from data reach the DOM only as text (badges, the drone icon). Every size
+ * (radius, line width, icon) is a reference size times the screen's scale (map.js viewScale), so a
+ * mark subtends the same angle on a 4K wall as on a 1080p one; sensor and air markers take the
+ * shape of their level too (widgets/city_map.py LEVEL_SHAPES), not only its colour. */
 import { cc } from './state.js';
 import { el, num } from './dom.js';
 import { ui, layerColor, sensorLevelColor, isAlarmLevel, airGradeColor, cameraTypeColor,
@@ -24,27 +27,45 @@ function fadeAfterMs() {
   return busFadeMs;
 }
 
+/* The level -> shape tables, from the map widget (data-cc-shapes); a code without one is a circle. */
+let shapes = null;
+function shapeOf(layer, code) {
+  if (shapes === null) {
+    const node = document.querySelector('[data-cc-shapes]');
+    if (!node) { return 'circle'; }  // map not built yet: ask again next time
+    try { shapes = JSON.parse(node.getAttribute('data-cc-shapes')) || {}; } catch (e) { shapes = {}; }
+  }
+  const table = shapes[layer];
+  return table && typeof code === 'string' && Object.prototype.hasOwnProperty.call(table, code) ? table[code] : 'circle';
+}
+
+function scale() { return cc.scale || 1; }
+
+/* Sizes in reference px (scale 1); `stroke` marks an alarm or an active camera with an outline. */
 export function styleFor(u) {
   const p = u.props || {};
+  const k = scale();
   switch (u.layer) {
     case 'bus': {
       const old = p.stale || (Date.now() - u.ts > fadeAfterMs());
-      return { radius: 4, color: old ? ui.bus_faded : layerColor('bus'), key: old ? 'bo' : 'b' };
+      return { radius: 4 * k, color: old ? ui.bus_faded : layerColor('bus'), key: old ? 'bo' : 'b' };
     }
     case 'camera': {
       const active = activeCamera(p);
       const c = cameraStatusColor(p.status) || cameraTypeColor(p.type) || layerColor('camera');
-      return { radius: active ? 7 : 4.5, color: c, stroke: active, key: c + active };
+      return { radius: (active ? 7 : 4.5) * k, color: c, stroke: active, key: c + active };
     }
     case 'sensor': {
       const c = sensorLevelColor(p.level) || layerColor('sensor');
-      return { radius: 7, color: c, stroke: isAlarmLevel(p.level), key: c };
+      const shape = shapeOf('sensor', p.level);
+      return { radius: 7 * k, color: c, stroke: isAlarmLevel(p.level), shape, key: c + shape };
     }
     case 'air': {
       const c = airGradeColor(p.grade) || layerColor('air');
-      return { radius: 9, color: c, key: c };
+      const shape = shapeOf('air', p.grade);
+      return { radius: 9 * k, color: c, shape, key: c + shape };
     }
-    default: return { radius: 8, color: layerColor(u.layer), key: 'd' };
+    default: return { radius: 8 * k, color: layerColor(u.layer), key: 'd' };
   }
 }
 
@@ -52,7 +73,9 @@ export function styleFor(u) {
 function droneIcon(u) {
   const arrow = el('div', { text: '\u27A4' });
   arrow.style.transform = 'rotate(' + num(u.props && u.props.heading, 0) + 'deg)';
-  return window.L.divIcon({ className: 'cc-drone-icon', iconSize: [34, 34], iconAnchor: [17, 17], html: arrow });
+  const size = Math.round(34 * scale());  // the glyph's font size follows --cc-scale (controlroom.css)
+  return window.L.divIcon({ className: 'cc-drone-icon', iconSize: [size, size], iconAnchor: [size / 2, size / 2],
+    html: arrow });
 }
 
 function cone(m, u) {
@@ -68,7 +91,7 @@ function cone(m, u) {
     pts.push([u.lat + reach * Math.cos(r) / 111320, u.lon + reach * Math.sin(r) / (111320 * cosLat)]);
   }
   if (!m.ccCone) {
-    m.ccCone = window.L.polygon(pts, { color: ui.camera_cone, weight: 1, opacity: 0.5, fillOpacity: 0.12,
+    m.ccCone = window.L.polygon(pts, { color: ui.camera_cone, weight: scale(), opacity: 0.5, fillOpacity: 0.12,
       pane: 'cc-base', interactive: false });
     cc.groups[u.layer].addLayer(m.ccCone);
   } else {
@@ -86,7 +109,7 @@ function badge(m, u) {
     : num(p.people, 0) + ' people \u00b7 ' + num(p.vehicles, 0) + ' vehicles';
   if (!m.ccBadge) {
     m.ccBadge = document.createTextNode(text);
-    m.bindTooltip(m.ccBadge, { permanent: true, direction: 'right', offset: [8, 0],
+    m.bindTooltip(m.ccBadge, { permanent: true, direction: 'right', offset: [8 * scale(), 0],
       className: 'cc-cam-badge' + (active ? ' cc-cam-active' : '') });
   } else {
     m.ccBadge.textContent = text;
@@ -99,7 +122,8 @@ function footprint(m, u) {
   const fp = u.props && u.props.footprint;
   if (!Array.isArray(fp) || fp.length < 3) { return; }
   if (!m.ccFootprint) {
-    m.ccFootprint = window.L.polygon(fp, { color: ui.drone_footprint, weight: 1.5, dashArray: '2 4',
+    const k = scale();
+    m.ccFootprint = window.L.polygon(fp, { color: ui.drone_footprint, weight: 1.5 * k, dashArray: (2 * k) + ' ' + (4 * k),
       fillOpacity: 0.08, interactive: false });
     cc.groups[u.layer].addLayer(m.ccFootprint);
   } else {
@@ -119,7 +143,8 @@ function placeDrone(group, markers, m, u, ll) {
   const L = window.L;
   if (!m) {
     m = L.marker(ll, { icon: droneIcon(u), keyboard: false });
-    m.ccTrail = L.polyline([ll], { color: ui.drone_trail, weight: 2, opacity: 0.6, dashArray: '4 6' });
+    const k = scale();
+    m.ccTrail = L.polyline([ll], { color: ui.drone_trail, weight: 2 * k, opacity: 0.6, dashArray: (4 * k) + ' ' + (6 * k) });
     group.addLayer(m.ccTrail);
     bindPopup(m, u);
     group.addLayer(m);
@@ -147,9 +172,10 @@ export function place(u) {
   const s = styleFor(u);
   const heading = num(u.props && u.props.heading, null);
   if (!m) {
-    const opts = { radius: s.radius, color: ui.marker_stroke, weight: s.stroke ? 2 : 0, stroke: !!s.stroke,
-      fillColor: s.color, fillOpacity: 0.9, heading: heading };
-    m = (u.layer === 'bus' && heading !== null) ? new cc.ArrowMarker(ll, opts) : window.L.circleMarker(ll, opts);
+    const opts = { radius: s.radius, color: ui.marker_stroke, weight: s.stroke ? 2 * scale() : 0, stroke: !!s.stroke,
+      fillColor: s.color, fillOpacity: 0.9, heading: heading, shape: s.shape };
+    m = (u.layer === 'bus' && heading !== null) ? new cc.ArrowMarker(ll, opts)
+      : s.shape ? new cc.ShapeMarker(ll, opts) : window.L.circleMarker(ll, opts);
     m.ccKey = s.key;
     bindPopup(m, u);
     group.addLayer(m);
@@ -159,7 +185,8 @@ export function place(u) {
     m.setLatLng(ll);
     if (m.ccKey !== s.key) {
       m.ccKey = s.key;
-      m.setStyle({ fillColor: s.color, stroke: !!s.stroke, weight: s.stroke ? 2 : 0 });
+      m.options.shape = s.shape;
+      m.setStyle({ fillColor: s.color, stroke: !!s.stroke, weight: s.stroke ? 2 * scale() : 0 });
       m.setRadius(s.radius);
     }
   }
@@ -187,7 +214,7 @@ export function loadRoutes(group) {
         const sh = shapes[k];
         const hex = typeof sh.color === 'string' && /^#?[0-9a-fA-F]{6}$/.test(sh.color)
           ? '#' + sh.color.replace('#', '') : ui.route_default;
-        group.addLayer(window.L.polyline(sh.coords, { color: hex, weight: 2, opacity: 0.35, pane: 'cc-base',
+        group.addLayer(window.L.polyline(sh.coords, { color: hex, weight: 2 * scale(), opacity: 0.35, pane: 'cc-base',
           interactive: false }));
       });
     })
