@@ -29,7 +29,7 @@ def layout(settings: Settings, edition: Edition, screen: int) -> html.Div:
                      live_status(), clock()], className="cc-header"),
         html.Main([city_map(settings.map, edition, wall.layers, wall.center, wall.zoom,
                             interactive=False, bounds=wall.bounds,
-                            routes=True if wall.routes else None),
+                            routes=True if wall.routes else None, view=wall.view()),
                    html.Aside([*drone_panel(wall.drone_video), event_list(_("Latest events"))],
                               className="cc-side")],
                   className="cc-body"),
