@@ -205,6 +205,7 @@ class AlarmStore:
         self.engine = engine or make_engine(url)
         self.pg = self.engine.dialect.name == "postgresql"
         self.chatter = (cfg.chattering.transitions, int(cfg.chattering.window_s * 1000))
+        self.never_shelved = tuple(p for p, c in cfg.priorities.items() if not c.shelvable)
 
     def migrate(self) -> None:
         migrate(self.engine)
@@ -303,7 +304,7 @@ class AlarmStore:
                     row["suppress_reason"] = reason
                     _from_machine(row, a)
                     tx.record(row, ch)
-                a, ch = states.condition(a, m.active, ev.ts, m.priority, self.chatter)
+                a, ch = states.condition(a, m.active, ev.ts, m.priority, self.chatter, self.never_shelved)
                 _from_machine(row, a)
                 row["total"] += 1
                 row["last_ts"] = max(row["last_ts"], ev.ts)

@@ -21,6 +21,7 @@ a person can read.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal
 
@@ -97,8 +98,18 @@ def _chatter(a: Alarm, ts: int, chatter: Chatter) -> tuple[tuple[int, ...], bool
 
 
 def condition(a: Alarm, active: bool, ts: int, priority: Priority | None = None,
-              chatter: Chatter = CHATTER) -> tuple[Alarm, Change | None]:
-    """The process condition was seen active (with this priority) or clear at `ts`."""
+              chatter: Chatter = CHATTER, never_shelved: Collection[str] = ("critical",)
+              ) -> tuple[Alarm, Change | None]:
+    """The process condition was seen active (with this priority) or clear at `ts`. A shelved
+    alarm that gets a priority in `never_shelved` is unshelved at once: it may never be hidden."""
+    b, ch = _condition(a, active, ts, priority, chatter)
+    if b.shelve is not None and b.priority in never_shelved:
+        return _change("escalate", a, _release(b, shelve=None, shelved_until=None))
+    return b, ch
+
+
+def _condition(a: Alarm, active: bool, ts: int, priority: Priority | None,
+               chatter: Chatter) -> tuple[Alarm, Change | None]:
     if ts < a.cond_ts and active != a.active:
         return a, None  # an older event delivered late must not undo a newer change
     if active:
