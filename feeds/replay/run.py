@@ -119,6 +119,17 @@ def _records(rp: Replay, name: str, data: bytes) -> Iterator[Record]:
     return read_mqtt_log(data, rp.tally, name)
 
 
+def _reading_times(records: list[Record]) -> None:
+    """A log line without a delivery time (plain `mosquitto_sub -v`): the feed clock takes the time
+    the observation itself carries (peeked; the adapter parses it again and counts what is wrong)."""
+    from feeds.sensors.observation import parse
+
+    for r in records:
+        if r.t_s is None:
+            reading = parse(r.context.get("topic", ""), r.data, lambda reason, detail: None)
+            r.t_s = None if reading is None else reading.t_ms / 1000
+
+
 def _watch_area(rp: Replay) -> None:
     """Remember where refused positions lie; the check itself stays the adapter's."""
     check = rp.adapter.in_area
@@ -147,6 +158,8 @@ def replay(source: str, files: list[tuple[str, bytes]], cfg: FeedsConfig, area: 
     # The records first (captures are read whole anyway): the adapter starts at the capture's time.
     shell = SimpleNamespace(source=source, tally=tally, paging=paging)
     records = [r for name, data in files for r in _records(shell, name, data)]  # type: ignore[arg-type]
+    if source == "mqtt_sensors":
+        _reading_times(records)
     clock.advance(next((r.t_s for r in records if r.t_s is not None), None))
     pub = CapturePublisher(emit, src=f"replay-{source}")
     adapter = _make_adapter(source, cfg, area, clock, pub)

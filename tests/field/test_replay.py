@@ -121,6 +121,7 @@ def test_mqtt_sensors_both_log_forms_and_the_live_adapter(redis_url: str, rclien
     assert any("line 4" in n for n in s["notes"])
     rc2, lines2, s2, _ = cli("mqtt_sensors", CAP / "sensors_mosquitto.txt")
     assert rc2 == 0 and lines2 == lines and s2 is not None and s2["accepted"] == 4
+    assert s2["health"]["state"] == "ok"  # no delivery times: the observations' own times are the clock
     # The same payloads into the live adapter (on the capture's time) give the same picture.
     cfg = _feeds_config().sensors
 
