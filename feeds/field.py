@@ -19,7 +19,7 @@ from feeds.adapter import Adapter, service_area
 from feeds.air.adapter import AirAdapter
 from feeds.config import FeedsConfig
 from feeds.drone.adapter import DroneAdapter
-from feeds.frigate.adapter import FrigateAdapter, map_cameras
+from feeds.frigate.adapter import FrigateAdapter
 from feeds.sensors.adapter import SensorAdapter
 from feeds.sensors.broker import broker_address, redact
 from feeds.transit.adapter import TransitAdapter
@@ -89,10 +89,7 @@ class FieldRunner:
         if cfg.sensors.enabled:
             self.adapters.append(SensorAdapter(client, cfg.sensors, area, broker_url=self.broker_url))
         if cfg.frigate.enabled and cfg.frigate.servers:
-            from vision.config import load_vision_config  # the map's cameras (config/cameras.yaml)
-
-            cameras = map_cameras(load_vision_config().cameras)
-            self.adapters.append(FrigateAdapter(client, cfg.frigate, cameras))
+            self.adapters.append(FrigateAdapter.from_config(client, cfg.frigate))
         for a in self.adapters:
             a.start()
         self.health = HealthWriter(client, self.adapters, cfg.health.interval_s)

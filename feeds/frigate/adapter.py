@@ -86,6 +86,19 @@ class FrigateAdapter(Adapter):
         self.servers = {name: _Server(name, s) for name, s in cfg.servers.items()}
         # Longest prefix first, so "frigate/site2" is not taken for "frigate".
         self._by_prefix = sorted(self.servers.values(), key=lambda s: -len(s.cfg.topic_prefix))
+        for srv in self.servers.values():
+            for camera, target in srv.cfg.cameras.items():
+                if isinstance(target, str) and target not in self.cameras:
+                    self.log.warning("frigate %s: camera %s is mapped to %s, which config/cameras.yaml "
+                                     "does not have: its events will be rejected", srv.name, camera, target)
+
+    @classmethod
+    def from_config(cls, client: redis.Redis, cfg: FrigateConfig, area: ServiceArea | None = None
+                    ) -> FrigateAdapter:
+        """With the map's cameras from the configuration root (config/cameras.yaml)."""
+        from vision.config import load_vision_config
+
+        return cls(client, cfg, map_cameras(load_vision_config().cameras), area)
 
     # --- transport ------------------------------------------------------------------------------
     def connect(self) -> None:

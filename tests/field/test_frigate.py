@@ -20,6 +20,7 @@ from feeds.field import FieldRunner
 from feeds.frigate.adapter import FrigateAdapter
 from feeds.frigate.config import CameraSite, FrigateConfig
 from feeds.frigate.payload import EventMessage, ReviewMessage, parse
+from spine.contract import validate_update
 from spine.servers.embedded_mqtt import EmbeddedMosquitto
 from tests.field.conftest import wait_for
 
@@ -84,6 +85,31 @@ def _recent(rclient: redis.Redis) -> list[dict[str, Any]]:
 
 def _adapter(redis_url: str, cfg: FrigateConfig | None = None) -> FrigateAdapter:
     return FrigateAdapter(redis.Redis.from_url(redis_url), cfg or _cfg(), {"cam-gate": GATE})
+
+
+# ---- configuration -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("server,why", [
+    ({"password": "hunter2"}, "Extra inputs"),                       # passwords only from the environment
+    ({"password_env": "lower-case"}, "password_env"),
+    ({"topic_prefix": "frigate/#"}, "topic_prefix"),                 # no wildcards
+    ({"topic_prefix": "frigate/"}, "topic_prefix"),
+    ({"http_url": "http://user:pw@nvr:5000"}, "no credentials"),
+    ({"http_url": "file:///etc/passwd"}, "http_url"),
+    ({"mqtt_url": "ws://nvr:9001"}, "mqtt_url"),
+    ({"cameras": {"front door": "cam-gate"}}, "cameras"),
+])
+def test_config_refuses(server: dict, why: str) -> None:
+    with pytest.raises(ValueError, match=why):
+        FrigateConfig(servers={"gate": server})
+
+
+def test_config_names_and_prefixes() -> None:
+    with pytest.raises(ValueError, match="servers"):
+        FrigateConfig(servers={"gate.1": {}})  # a dot would split a snapshot id
+    with pytest.raises(ValueError, match="unique prefix"):
+        FrigateConfig(servers={"a": {}, "b": {}})  # one broker, one prefix: whose events?
+    assert FeedsConfig().frigate.servers == {}  # none by default: the source is not started
 
 
 # ---- the parser -----------------------------------------------------------------------------------
@@ -288,6 +314,8 @@ def test_real_broker_two_servers_events_and_availability(redis_url: str, rclient
                                                                             ("cam-bay2", "depot")]
         assert evs[1]["props"]["sub_label"] == "Truck 12"
         state = {k.decode(): json.loads(v) for k, v in rclient.hgetall("cc:v1:state:camera").items()}
+        for upd in state.values():
+            validate_update(upd)  # the camera layer's registry (CameraProps), as the gateway checks
         assert state["cam-bay1"]["props"]["status"] == "offline" == state["cam-bay2"]["props"]["status"]
         assert state["cam-bay1"]["props"]["name"] == "Bay 1" and state["cam-bay1"]["lat"] == 37.47
         assert "cam-gate" not in state  # the other server said nothing about its cameras
