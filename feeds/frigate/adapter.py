@@ -74,6 +74,15 @@ def _ts_ms(t: float | None, now_ms: int) -> int:
     return ms if 0 < ms <= now_ms + 60_000 else now_ms
 
 
+def _stats_time(stats: dict) -> int | None:
+    """Frigate's own clock in a stats message (`service.last_updated`, epoch seconds), if readable."""
+    service = stats.get("service")
+    t = service.get("last_updated") if isinstance(service, dict) else None
+    if isinstance(t, int | float) and not isinstance(t, bool) and 0 < t < 1e11:
+        return int(t * 1000)
+    return None
+
+
 class FrigateAdapter(Adapter):
     source = "frigate"
     layer = "camera"
@@ -218,13 +227,19 @@ class FrigateAdapter(Adapter):
                 return self._review(srv, msg)
             if msg in ("online", "offline"):
                 return self._available(srv, msg == "online")
-            self._alive()  # stats: a sign of life, nothing to show
+            self._alive(_stats_time(msg))  # stats: a sign of life, nothing to show
             return 0
 
-    def _alive(self) -> None:
-        # Fresh without ending a batch: a quiet server that keeps talking is not stale, and a
-        # sign of life does not hide the rejects of the last batch.
-        self.stats.last_message_at = time.monotonic()
+    def _alive(self, source_ts_ms: int | None = None) -> None:
+        """Fresh without ending a batch: a quiet server that keeps talking is not stale (health also
+        judges the data's own age, and a camera that saw nothing for an hour is not old data), and a
+        sign of life does not hide the rejects of the last batch."""
+        st = self.stats
+        st.last_message_at = time.monotonic()
+        now = int(time.time() * 1000)
+        ts = min(source_ts_ms or now, now)
+        if st.last_source_ts_ms is None or ts > st.last_source_ts_ms:
+            st.last_source_ts_ms = ts
 
     def _site(self, srv: _Server, camera: str) -> CameraSite | None:
         target = srv.cfg.cameras.get(camera)

@@ -21,6 +21,7 @@ from feeds.frigate.adapter import FrigateAdapter
 from feeds.frigate.config import CameraSite, FrigateConfig
 from feeds.frigate.payload import EventMessage, ReviewMessage, parse
 from spine.contract import validate_update
+from spine.health import assess
 from spine.servers.embedded_mqtt import EmbeddedMosquitto
 from tests.field.conftest import wait_for
 
@@ -254,6 +255,21 @@ def test_reviews_take_over_from_events_and_carry_severity(redis_url: str, rclien
     assert (alert["type"], alert["severity"]) == ("frigate_alert", "high")
     assert alert["props"]["label"] == "person, car" and alert["props"]["zones"] == ["porch"]
     assert end["severity"] == "info" and end["props"]["phase"] == "end"
+
+
+def test_a_quiet_site_that_keeps_talking_is_not_stale(redis_url: str) -> None:
+    """Health judges the newest record's own age; a camera that saw nothing for an hour is not old
+    data while Frigate's stats (every 60 s) say the server is alive and current."""
+    a = _adapter(redis_url, FrigateConfig(contract_s=60, servers=_cfg().servers))
+    a.stats.connected = True
+    hour_ago = time.time() - 3600
+    assert a.ingest(_events("new", _obj(start_time=hour_ago)), "frigate/events") == 1
+    assert assess(a, 0.0).state == "stale"  # the only record is an hour old, nothing since
+    stats = {"cameras": {"front_door": {"camera_fps": 5.0}}, "service": {"last_updated": time.time(),
+             "uptime": 86400, "version": "0.14.1-f4f3cfa"}}
+    assert a.ingest(json.dumps(stats).encode(), "frigate/stats") == 0
+    h = assess(a, 0.0)
+    assert h.state == "ok" and h.source_age_s is not None and h.source_age_s < 5 and h.messages == 1
 
 
 # ---- through a real broker ------------------------------------------------------------------------
