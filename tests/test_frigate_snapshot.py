@@ -25,6 +25,7 @@ JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 8 + b"\xff\xd9"
 CASES = {  # event id -> what the stand-in Frigate answers
     EID: (200, "image/jpeg", JPEG),
     "1767225600.123456-big000": (200, "image/jpeg", b"\xff\xd8\xff" + b"\0" * (2 * 1024 * 1024 + 10)),
+    "1767225600.123456-big001": (200, "image/jpeg", b"\xff\xd8\xff" + b"\0" * (2 * 1024 * 1024 + 10)),
     "1767225600.123456-html00": (200, "image/jpeg", b"<html><script>alert(1)</script></html>"),
     "1767225600.123456-gone00": (404, "application/json", b'{"success": false}'),
     "1767225600.123456-redir0": (302, "text/plain", b""),
@@ -47,7 +48,8 @@ class _Frigate(BaseHTTPRequestHandler):
             self.send_header("Location", f"http://127.0.0.1:{self.server.server_address[1]}"
                                          f"/api/events/{EID}/snapshot.jpg")
         self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
+        if not self.path.startswith("/api/events/1767225600.123456-big001/"):  # that one: read to the end
+            self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
 
@@ -144,7 +146,8 @@ def test_bad_ids_are_404_and_never_reach_frigate(client: FlaskClient, store: Sto
 
 
 @pytest.mark.parametrize("event_id,status", [
-    ("1767225600.123456-big000", 502),   # over 2 MiB
+    ("1767225600.123456-big000", 502),   # over 2 MiB, said in Content-Length
+    ("1767225600.123456-big001", 502),   # over 2 MiB, no length given
     ("1767225600.123456-html00", 502),   # says image/jpeg, is not one
     ("1767225600.123456-redir0", 502),   # a redirect is not followed
     ("1767225600.123456-slow00", 502),   # past the configured timeout
