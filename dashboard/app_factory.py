@@ -6,7 +6,7 @@ from pathlib import Path
 
 import dash
 from dash import Input, Output, dcc, html
-from flask import Flask, g, request
+from flask import Flask, g, has_request_context, request
 from flask_login import current_user
 
 from config.settings import Settings
@@ -15,7 +15,7 @@ from dashboard.alarms_api import install_alarm_routes
 from dashboard.auth import csrf_ok, install_auth, safe_next
 from dashboard.csp import install_csp
 from dashboard.feeds_api import install_feed_routes
-from dashboard.i18n import LangResolver, _, browser_catalogue_json, in_lang, install_i18n
+from dashboard.i18n import DEFAULT_LANG, LangResolver, _, browser_catalogue_json, in_lang, install_i18n
 from dashboard.store import Store
 from dashboard.video import StreamLimits, install_video_routes
 from spine.geography import load_edition
@@ -73,7 +73,7 @@ def create_app(settings: Settings, store: Store, secret: str) -> dash.Dash:
 
     def interpolate_index(**kwargs):
         # The page load itself: its language decides <html lang> and the catalogue it carries.
-        lang = langs.page_lang(request.path)
+        lang = langs.page_lang(request.path) if has_request_context() else DEFAULT_LANG
         with in_lang(lang):
             kwargs["title"] = _("Incheon control room")
         page = dash_index(**kwargs)

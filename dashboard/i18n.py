@@ -28,8 +28,20 @@ from zoneinfo import ZoneInfo
 
 from babel.messages.mofile import read_mo, write_mo
 from babel.messages.pofile import read_po
-from flask import Flask, abort, g, has_request_context, redirect, request, session
-from flask_babel import Babel, force_locale, gettext, ngettext
+from flask import (
+    Flask,
+    abort,
+    current_app,
+    g,
+    has_app_context,
+    has_request_context,
+    redirect,
+    request,
+    session,
+)
+from flask_babel import Babel, force_locale
+from flask_babel import gettext as _babel_gettext
+from flask_babel import ngettext as _babel_ngettext
 from flask_login import current_user
 
 from dashboard import pages
@@ -46,6 +58,24 @@ KST = ZoneInfo("Asia/Seoul")
 WALL_TEMPLATES = {"/wall", "/wall/<int(max=9999):screen>"}
 # Endonyms: a language is offered in its own name, so a user who cannot read the current one finds it.
 LANG_NAMES = {"ko": "한국어", "en": "English"}
+
+
+
+def _babel_ready() -> bool:
+    return has_app_context() and "babel" in current_app.extensions
+
+
+def gettext(text: str) -> str:
+    """The text in the current request's language. Outside a Flask-Babel app (a unit test that
+    builds a layout alone, a script) the msgid itself: English, as gettext's own fallback is."""
+    return _babel_gettext(text) if _babel_ready() else text
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    if _babel_ready():
+        return _babel_ngettext(singular, plural, n)
+    return singular if n == 1 else plural
+
 
 _ = gettext
 __all__ = ["N_", "_", "gettext", "ngettext"]
