@@ -292,11 +292,12 @@ class FrigateAdapter(Adapter):
         score = o.top_score if o.top_score is not None else o.score
         return self._publish(srv, "event", msg.type, o.id, o.camera, o.label or "object",
                              sub_label_name(o.sub_label), [*o.entered_zones, *o.current_zones], score, None,
-                             o.start_time, o.end_time, o.id if o.has_snapshot else None)
+                             o.start_time, o.end_time, o.id if o.has_snapshot else None, o.frame_time)
 
     def _publish(self, srv: _Server, what: str, phase: str, fid: str, camera: str, label: str,
                  sub_label: str | None, zones_in: list[str], score: float | None, review: str | None,
-                 start: float | None, end: float | None, snap_event: str | None) -> int:
+                 start: float | None, end: float | None, snap_event: str | None,
+                 frame: float | None = None) -> int:
         site = self._site(srv, camera)
         if site is None:
             return 0
@@ -312,7 +313,8 @@ class FrigateAdapter(Adapter):
             self._alive()
             return 0
         now = int(time.time() * 1000)
-        ts = _ts_ms(start, now) if phase == "new" else _ts_ms(end, now) if phase == "end" else now
+        # Frigate's own times (a recorded log replays with them); an update without a frame time: now.
+        ts = _ts_ms(start if phase == "new" else end if phase == "end" else frame, now)
         if review:
             severity = "info" if phase == "end" else SEVERITY_OF_REVIEW[review]
         else:

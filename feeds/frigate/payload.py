@@ -49,6 +49,7 @@ class TrackedObject(msgspec.Struct):
     has_snapshot: bool = False
     start_time: Epoch | None = None
     end_time: Epoch | None = None
+    frame_time: Epoch | None = None  # the frame this message describes (an update's own time)
     false_positive: bool | None = None
 
 

@@ -203,7 +203,9 @@ def test_events_publish_on_meaningful_changes_only(redis_url: str, rclient: redi
     t = "frigate/events"
     assert a.ingest(_events("new", _obj()), t) == 1
     assert a.ingest(_events("update", _obj(top_score=0.95)), t) == 0  # a better snapshot: not news
-    assert a.ingest(_events("update", _obj(entered_zones=["driveway"], current_zones=["driveway"])), t) == 1
+    frame = time.time() - 30.5  # a recorded update keeps Frigate's own time
+    assert a.ingest(_events("update", _obj(entered_zones=["driveway"], current_zones=["driveway"],
+                                           frame_time=frame)), t) == 1
     assert a.ingest(_events("update", _obj(entered_zones=["driveway"], current_zones=[])), t) == 0
     assert a.ingest(_events("update", _obj(entered_zones=["driveway"], sub_label=["Kim", 0.9])), t) == 1
     assert a.ingest(_events("end", _obj(entered_zones=["driveway"], end_time=time.time())), t) == 1
@@ -218,6 +220,7 @@ def test_events_publish_on_meaningful_changes_only(redis_url: str, rclient: redi
     assert first["props"]["frigate_server"] == "gate" and first["props"]["frigate_id"] == EID
     assert first["snapshot"] == f"frigate.gate.{EID}"
     assert zone["props"]["zones"] == ["driveway"] and "driveway" in zone["title"]
+    assert zone["ts"] == int(frame * 1000)
     assert named["props"]["sub_label"] == "Kim" and "(Kim)" in named["title"]
     assert end["severity"] == "info" and end["title"].endswith("ended")
     assert len({e["id"] for e in evs}) == 5
