@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -78,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"{PROG}: {exc}\n")
         return 2
     except BrokenPipeError:  # `| head`: the reader left; not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return 0
     return 0
 

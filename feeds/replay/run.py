@@ -200,6 +200,7 @@ def _unplaced(rp: Replay, emit: Emit) -> None:
                 "name": rp.adapter.cfg.names.get(sysid, f"Drone {sysid}"), "sysid": sysid,  # type: ignore[attr-defined]
                 "mode": v.mode, "armed": v.armed, "gps": v.gps_text(), "gps_fix": v.has_fix,
                 "battery_pct": pct, "voltage_v": volts, "on_map": False}))
+            rp.publisher.lines += 1  # `updates` counts every entity line
 
 
 def health(adapter: Adapter, clock: ReplayClock) -> dict[str, Any]:

@@ -112,6 +112,16 @@ def test_mavlink_no_fix_is_never_at_zero_and_noted() -> None:
     assert "no GPS fix" in s["health"]["error"]
 
 
+def test_mavlink_lost_fix_stays_at_the_last_good_position() -> None:
+    rc, lines, s, _ = cli("mavlink", CAP / "drone_lostfix.tlog")
+    assert rc == 0 and s is not None
+    assert all(x["lat"] is not None and x["lat"] != 0 for x in lines)  # never (0, 0), never dropped
+    last = lines[-1]
+    assert (last["lat"], last["lon"]) == (pytest.approx(37.4563), pytest.approx(126.7062))  # fix at T0+2
+    assert last["props"]["gps"] == "no GPS fix" and last["props"]["footprint"] is None
+    assert any("at its last good position" in n for n in s["notes"])
+
+
 def test_mqtt_sensors_both_log_forms_and_the_live_adapter(redis_url: str, rclient: redis.Redis,
                                                         area) -> None:
     rc, lines, s, _ = cli("mqtt_sensors", CAP / "sensors.jsonl")
@@ -269,6 +279,20 @@ def test_tlog_reader_accounts_for_every_byte(noise: bytes, cut: int) -> None:
         assert t.records == len(recs)
         assert 8 * len(recs) + sum(len(r.data) for r in recs) + t.skipped_bytes == len(data)
         assert all(frame_len(r.data, 0) == len(r.data) for r in recs)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cut=st.integers(0, 1700), noise=st.binary(max_size=64), raw=st.booleans())
+def test_spliced_mavlink_through_replay(area, cut: int, noise: bytes, raw: bool) -> None:
+    """Good frames with noise spliced in or the end cut: every record is read or accounted for, and
+    the adapter never raises."""
+    good = (CAP / ("drone_raw.bin" if raw else "drone.tlog")).read_bytes()
+    data = good[:cut] + noise + good[cut:] if noise else good[:cut]
+    out: list[dict[str, Any]] = []
+    s = replay("mavlink", [("spliced", data)], _feeds_config(), area, "feed", out.append)["summary"]
+    assert not any("the adapter raised" in n for n in s["notes"])
+    assert s["updates"] == sum(1 for x in out if "layer" in x)
+    assert all(x["lat"] is None or abs(x["lat"]) > 1 for x in out)  # never at (0, 0)
 
 
 @settings(max_examples=200, deadline=None)

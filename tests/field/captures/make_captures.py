@@ -95,6 +95,9 @@ def main() -> None:
     (HERE / "airkorea_p2.json").write_bytes(airkorea(names[2:], total=3, page=2, rows=2))
     (HERE / "drone.tlog").write_bytes(tlog(drone_messages(fix=True)))
     (HERE / "drone_nofix.tlog").write_bytes(tlog(drone_messages(fix=False)))
+    lost = [(t, f) for t, f in drone_messages(fix=True) if t < T0 + 3]
+    lost += [(t, f) for t, f in drone_messages(fix=False) if t >= T0 + 3]
+    (HERE / "drone_lostfix.tlog").write_bytes(tlog(lost))
     (HERE / "drone_raw.bin").write_bytes(b"".join(f for _, f in drone_messages(fix=True)))
     sensors = []
     for i, (ds, value) in enumerate([("sen-water_level-01", 2.1), ("sen-water_level-01", 2.2),
