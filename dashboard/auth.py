@@ -304,9 +304,10 @@ def install_auth(server: Flask, store: Store, settings: Settings, secret: str) -
         if request.endpoint in PAGE_ENDPOINTS:
             found = pages.match(path)
             if found is None:
-                abort(404, description="no such page")
+                abort(404, description=_("No such page."))
             if not pages.may_open(settings, current_user.role, found[0]):
-                abort(403, description=f"role {current_user.role} may not open {found[0].permission} pages")
+                abort(403, description=_("Role {role} may not open {permission} pages.").format(
+                    role=current_user.role, permission=found[0].permission))
         return None
 
     @server.route("/login", methods=["GET", "POST"])
@@ -315,7 +316,7 @@ def install_auth(server: Flask, store: Store, settings: Settings, secret: str) -
         nxt = request.values.get("next", "")
         if request.method == "POST":
             if not csrf_ok(request.form.get("csrf")):
-                abort(400, description="the form expired; reload the page")
+                abort(400, description=_("The form expired; reload the page."))
             name = request.form.get("username", "").strip()
             wait = throttle.wait_s(name, remote())
             if wait > 0:
@@ -357,7 +358,7 @@ def install_auth(server: Flask, store: Store, settings: Settings, secret: str) -
         if row is None:
             device_throttle.failed(DEVICE_TOKEN_KEY, remote())
             unsigned_audit.audit("?", "device_login_failed", remote())
-            abort(401, description="unknown or revoked device token")
+            abort(401, description=_("Unknown or revoked device token."))
         session.clear()
         sid = store.create_session(row.name, "device", remote())
         login_user(SessionUser(sid, row.name, row.role, "device"), remember=True)
@@ -371,7 +372,7 @@ def install_auth(server: Flask, store: Store, settings: Settings, secret: str) -
                 return redirect("/login")
             return logout_page()
         if not csrf_ok(request.form.get("csrf")):
-            abort(400, description="the form expired; reload the page")
+            abort(400, description=_("The form expired; reload the page."))
         if current_user.is_authenticated:
             store.revoke_session(current_user.sid, "logout")
             store.audit(current_user.name, "logout", remote_addr=remote())

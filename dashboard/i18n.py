@@ -85,6 +85,11 @@ def N_(text: str) -> str:  # noqa: N802 - the gettext convention: marks a string
     return text
 
 
+# Texts of modules owned elsewhere that are not routed through the catalogue yet (tiles.js,
+# widgets/city_map.py): their messages exist already, so routing them is a one-line change there.
+PENDING = (N_("Pinned"), N_("Bus routes (GTFS shapes)"), N_("District names"))
+
+
 def valid_lang(value: object) -> str | None:
     return value if isinstance(value, str) and value in LANGS else None
 
@@ -217,10 +222,10 @@ def install_i18n(server: Flask, resolver: LangResolver, csrf_ok: Callable[[str |
     @server.route("/lang", methods=["POST"])
     def set_lang():
         if not csrf_ok(request.form.get("csrf")):
-            abort(400, description="the form expired; reload the page")
+            abort(400, description=_("The form expired; reload the page."))
         lang = valid_lang(request.form.get("lang"))
         if lang is None:
-            abort(400, description=f"language must be one of {', '.join(LANGS)}")
+            abort(400, description=_("The language must be one of: {langs}.").format(langs=", ".join(LANGS)))
         if current_user and current_user.is_authenticated:
             resolver.store.set_user_lang(current_user.name, current_user.kind, lang)
             resolver.store.audit(current_user.name, "set_lang", target=lang,

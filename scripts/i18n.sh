@@ -18,7 +18,7 @@ extract() {
 case "${1:-}" in
   extract) extract ;;
   update) extract
-          "$PYBABEL" update -i "$POT" -d translations --no-wrap --ignore-obsolete ;;
+          "$PYBABEL" update -i "$POT" -d translations --no-wrap --ignore-obsolete --no-fuzzy-matching ;;
   compile) "$PYBABEL" compile -d translations --statistics ;;
   *) echo "usage: $0 extract|update|compile" >&2; exit 2 ;;
 esac

@@ -15,6 +15,20 @@ from pathlib import Path
 from babel.messages.pofile import read_po, write_po
 
 KO: dict[str, str] = {
+    "No such page.": "그런 페이지가 없습니다.",
+    "Role {role} may not open {permission} pages.": "{role} 역할은 {permission} 페이지를 열 수 없습니다.",
+    "The form expired; reload the page.": "양식이 만료되었습니다. 페이지를 새로 고치십시오.",
+    "Unknown or revoked device token.": "알 수 없거나 폐기된 장치 토큰입니다.",
+    "The language must be one of: {langs}.": "언어는 다음 중 하나여야 합니다: {langs}.",
+    "Pinned": "고정됨",
+    "Bus routes (GTFS shapes)": "버스 노선 (GTFS 경로)",
+    "District names": "구·군 이름",
+    "Crime prevention": "방범",
+    "Traffic": "교통",
+    "Disaster watch": "재난 감시",
+    "Other": "기타",
+    "online": "정상 작동",
+    "offline": "연결 끊김",
     "({n} s old)": "({n}초 전)",
     "1 h total": "1시간 누적",
     "12 h total": "12시간 누적",

@@ -382,6 +382,13 @@ POPUP_FIELDS: dict[str, tuple[tuple[str, str, str], ...]] = {
                  ("opened", N_("Opened"), "time")),
 }
 
+# Codes shown in popups as words (layer -> prop -> code -> message id); other values show as sent.
+CODE_LABELS: dict[str, dict[str, dict[str, str]]] = {
+    "camera": {"type": {"crime_prevention": N_("Crime prevention"), "traffic": N_("Traffic"),
+                        "disaster": N_("Disaster watch"), "other": N_("Other")},
+               "status": {"online": N_("online"), "offline": N_("offline")}},
+}
+
 # Colours of things that are not a layer's own hue (faded buses, offline cameras, trails, charts).
 UI_COLORS = {"bus_faded": "#4b5d73", "marker_stroke": "#e6edf3",
              "camera_cone": "#58a6ff", "drone_trail": "#f0f6fc", "drone_footprint": "#f0f6fc",
@@ -445,6 +452,7 @@ def registry() -> dict[str, Any]:
                            "alarm": lv != "normal"} for lv in SENSOR_LEVELS],
         "air_grades": [{"code": g, "label": AIR_GRADE_LABELS[g], "color": AIR_GRADE_COLORS[g]}
                        for g in AIR_GRADES],
+        "code_labels": CODE_LABELS,
         "camera_types": CAMERA_TYPE_COLORS,
         "camera_status": CAMERA_STATUS_COLORS,
         "ui": UI_COLORS,

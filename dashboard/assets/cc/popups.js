@@ -3,7 +3,7 @@
 import { cc } from './state.js';
 import { el, svg, num, timeKst } from './dom.js';
 import { t } from './i18n.js';
-import { popupFields, labelOf, ui, airGuides } from './registry.js';
+import { popupFields, labelOf, codeLabel, ui, airGuides } from './registry.js';
 import { watchVideo } from './video.js';
 
 function formatValue(format, v) {
@@ -22,7 +22,8 @@ function rows(layer, u) {
   const p = u.props || {};
   const out = [];
   popupFields(layer).forEach((f) => {
-    const text = formatValue(f.format, Object.prototype.hasOwnProperty.call(p, f.key) ? p[f.key] : null);
+    const v = Object.prototype.hasOwnProperty.call(p, f.key) ? p[f.key] : null;
+    const text = codeLabel(layer, f.key, v) || formatValue(f.format, v);
     if (text !== null) { out.push(el('tr', null, [el('th', { text: f.label }), el('td', { text })])); }
   });
   const aqi = p.aqi_us;

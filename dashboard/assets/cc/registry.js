@@ -42,6 +42,12 @@ export function cameraStatusColor(code) { return own(reg.camera_status, code) ? 
 export function popupFields(layer) {
   return own(reg.layers, layer) ? reg.layers[layer].popup.map((f) => Object.assign({}, f, { label: t(f.label) })) : [];
 }
+/* A code the registry names (camera type, status) as its word; null for any other value. */
+export function codeLabel(layer, key, v) {
+  const byKey = own(reg.code_labels || {}, layer) ? reg.code_labels[layer] : null;
+  const words = byKey && own(byKey, key) ? byKey[key] : null;
+  return words && own(words, v) ? t(words[v]) : null;
+}
 export function layerLabel(layer) { return own(reg.layers, layer) ? t(reg.layers[layer].label) : String(layer); }
 
 /* `좋음 Good` in English; just `좋음` where the translation is the grade's own name. */
