@@ -159,8 +159,8 @@ BUS_SIZE = """(id) => {
   if (!m || !m._pxBounds) { return null; }
   const b = m._pxBounds, size = b.getSize();
   // The pixels the canvas actually painted in the bus colour inside the marker's box.
-  const ctx = m._renderer._ctx, dpr = window.devicePixelRatio || 1;
-  const x = Math.floor(b.min.x * dpr), y = Math.floor(b.min.y * dpr);
+  const ctx = m._renderer._ctx, dpr = window.devicePixelRatio || 1, o = m._renderer._bounds.min;
+  const x = Math.floor((b.min.x - o.x) * dpr), y = Math.floor((b.min.y - o.y) * dpr);
   const w = Math.ceil(size.x * dpr) + 1, h = Math.ceil(size.y * dpr) + 1;
   const px = ctx.getImageData(x, y, w, h).data, want = m.options.fillColor;
   const rgb = [1, 3, 5].map((i) => parseInt(want.slice(i, i + 2), 16));
@@ -190,9 +190,11 @@ def test_a_bus_marker_doubles_on_a_4k_wall_of_the_same_physical_size(
         sizes[width] = page.evaluate(BUS_SIZE, "bus-legible")
         page.close()
     small, large = sizes[1920], sizes[3840]
+    print("bus marker at 1920 and 3840 px across:", sizes)
     assert small["scale"] == 1 and large["scale"] == 2, sizes
     assert large["width"] == pytest.approx(2 * small["width"], rel=0.15), sizes
     assert large["radius"] == pytest.approx(2 * small["radius"]), sizes
+    assert small["painted"] > 20, sizes
     assert large["painted"] == pytest.approx(4 * small["painted"], rel=0.35), sizes  # area: 2 x 2
     assert large["label"] == pytest.approx(2 * small["label"], rel=0.02), sizes
 
@@ -353,5 +355,7 @@ def test_text_contrast_meets_wcag_aa(browser: CheckedBrowser, stack: RunningStac
     assert len(texts) >= 10, texts
     low = [(t["text"], t["cls"], round(contrast(t["color"], t["bg"]), 2), t["size"])
            for t in texts if contrast(t["color"], t["bg"]) < _required(t["size"], t["weight"])]
+    worst = min(texts, key=lambda t: contrast(t["color"], t["bg"]) / _required(t["size"], t["weight"]))
+    print(path, len(texts), "texts; lowest:", worst["text"], round(contrast(worst["color"], worst["bg"]), 2))
     assert low == [], low
     page.close()
