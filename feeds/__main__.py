@@ -1,5 +1,5 @@
-"""`python -m feeds replay ...`: tools of the field feeds (the live process is `python -m config`'s
-feeds part; see README.md)."""
+"""`python -m feeds replay ...`: the integrators' replay tool (feeds/replay). The live feeds run as
+`python app.py --only feeds` (README.md)."""
 
 from __future__ import annotations
 
