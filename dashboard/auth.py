@@ -105,7 +105,10 @@ def lang_form(class_name: str = "cc-link") -> html.Form:
     token = csrf_token() if has_request_context() else ""
     here = (g.get("cc_page_path") if has_request_context() else None) or "/"
     now = current_lang()
-    buttons = [html.Button(LANG_NAMES[lang], type="submit", name="lang", value=lang, lang=lang,
+    look = {} if "cc-touch" in class_name else {"background": "none", "border": "0", "padding": "0",
+                                                  "color": "inherit", "font": "inherit",
+                                                  "textDecoration": "underline", "cursor": "pointer"}
+    buttons = [html.Button(LANG_NAMES[lang], type="submit", name="lang", value=lang, lang=lang, style=look,
                            className=f"{class_name} cc-lang-button", id=f"cc-lang-{lang}")
                for lang in LANGS if lang != now]
     # dcc.Input: Dash's html package has no <input>; a hidden one is sent with the form as usual.
