@@ -15,6 +15,16 @@ from pathlib import Path
 from babel.messages.pofile import read_po, write_po
 
 KO: dict[str, str] = {
+    "Water level": "수위",
+    "Rainfall": "강우량",
+    "Wind speed": "풍속",
+    "Seismic": "지진",
+    "Gas": "가스",
+    "Residual chlorine": "잔류염소",
+    "pH": "pH",
+    "Turbidity": "탁도",
+    "주의보 Advisory": "주의보",
+    "경보 Warning": "경보",
     "No such page.": "그런 페이지가 없습니다.",
     "Role {role} may not open {permission} pages.": "{role} 역할은 {permission} 페이지를 열 수 없습니다.",
     "The form expired; reload the page.": "양식이 만료되었습니다. 페이지를 새로 고치십시오.",

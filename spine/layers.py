@@ -387,6 +387,12 @@ CODE_LABELS: dict[str, dict[str, dict[str, str]]] = {
     "camera": {"type": {"crime_prevention": N_("Crime prevention"), "traffic": N_("Traffic"),
                         "disaster": N_("Disaster watch"), "other": N_("Other")},
                "status": {"online": N_("online"), "offline": N_("offline")}},
+    # Sensor kinds as configured (config/sensors.yaml); an unlisted kind shows as its code.
+    "sensor": {"kind": {"water_level": N_("Water level"), "rain": N_("Rainfall"), "wind": N_("Wind speed"),
+                        "seismic": N_("Seismic"), "gas": N_("Gas"), "chlorine": N_("Residual chlorine"),
+                        "ph": N_("pH"), "turbidity": N_("Turbidity")}},
+    # AirKorea's alert words are the codes; English pages show them with a gloss.
+    "air": {"alert_level": {"주의보": N_("주의보 Advisory"), "경보": N_("경보 Warning")}},
 }
 
 # Colours of things that are not a layer's own hue (faded buses, offline cameras, trails, charts).
