@@ -84,6 +84,15 @@ def test_1_a_fresh_page_is_korean(browser: CheckedBrowser, stack: RunningStack) 
                            timeout=15_000)
     states = page.locator("#cc-health tbody td[data-cc-state]").all_inner_texts()
     assert states and not any(re.fullmatch(r"[A-Z]+", s) for s in states), states  # health words in Korean
+    # t() itself, through the page's own module: params are text, vocabulary params translated, a
+    # placeholder without an own param left as it is, an unknown key shown as it is.
+    got = page.evaluate("""async () => { const m = await import('/assets/cc/i18n.js');
+      return [m.t('{n} people in {zone}', {n: 1234.5, zone: '<i>x</i>'}),
+              m.t('{cls} entered {zone}', {cls: 'person', zone: 'car'}),
+              m.t('{cls} entered {zone}', JSON.parse('{"__proto__": {"cls": "evil"}}')),
+              m.t('no such key {x}', {x: 1}), m.known('LIVE'), m.known('toString')]; }""")
+    assert got == ["<i>x</i> 밀집: 1,234.5명", "car 침입: 사람", "{zone} 침입: {cls}", "no such key 1",
+                   True, False]
     context.close()
 
 
@@ -143,6 +152,7 @@ def test_4_times_are_korea_time_whatever_the_browsers_zone(browser: CheckedBrows
     page = browser.new_context(timezone_id="America/New_York").new_page()
     sign_in(page, stack, "/supervisor")
     assert page.evaluate("() => Intl.DateTimeFormat().resolvedOptions().timeZone") == "America/New_York"
+    page.wait_for_function("() => /^\\d\\d:/.test(document.querySelector('[data-cc-clock]').textContent)")
     before = datetime.now(KST)
     clock = page.inner_text("[data-cc-clock]")
     after = datetime.now(KST)
