@@ -90,8 +90,12 @@ def _refused(adapter: Source, st: Any, age: float | None) -> dict[str, int]:
     return {k: n - since.get(k, 0) for k, n in adapter.rejects.counts.items() if n > since.get(k, 0)}
 
 
-def assess(adapter: Source, rate: float, now: float | None = None) -> SourceHealth:
+def assess(adapter: Source, rate: float, now: float | None = None,
+           wall_ms: int | None = None) -> SourceHealth:
+    """One source's health. `now` (monotonic) dates arrivals; `wall_ms` (epoch ms) dates the data's own
+    timestamps. Both default to the real clocks; the replay tool passes its capture's clock."""
     now = time.monotonic() if now is None else now
+    wall_ms = now_ms() if wall_ms is None else wall_ms
     st = adapter.stats
     age = None if st.last_message_at is None else round(now - st.last_message_at, 2)
     if age is None:
@@ -104,7 +108,7 @@ def assess(adapter: Source, rate: float, now: float | None = None) -> SourceHeal
         state = "ok"
     if not st.connected and age is not None and age > adapter.contract_s:
         state = "down"
-    src_age = None if st.last_source_ts_ms is None else round((now_ms() - st.last_source_ts_ms) / 1000, 1)
+    src_age = None if st.last_source_ts_ms is None else round((wall_ms - st.last_source_ts_ms) / 1000, 1)
     error = st.error
     if state == "ok" and src_age is not None and src_age > SOURCE_AGE_FACTOR * adapter.contract_s:
         # Bytes arrive, but what they carry is old (a frozen feed replaying yesterday's vehicles).
@@ -129,7 +133,7 @@ def assess(adapter: Source, rate: float, now: float | None = None) -> SourceHeal
                         contract_s=adapter.contract_s, msgs_per_s=round(rate, 2),
                         messages=st.messages, rejects=sum(reasons.values()),
                         reject_reasons=reasons, connected=st.connected,
-                        error=error, source_age_s=src_age, ts=now_ms(), notes=notes)
+                        error=error, source_age_s=src_age, ts=wall_ms, notes=notes)
 
 
 class HealthWriter:

@@ -21,12 +21,13 @@ from dataclasses import dataclass, field
 import paho.mqtt.client as mqtt
 import redis
 
-from feeds.adapter import Adapter, ServiceArea
+from feeds.adapter import Adapter, Clock, ServiceArea
 from feeds.frigate.config import CameraSite, FrigateConfig, FrigateServerConfig
 from feeds.frigate.payload import FRIGATE_ID, KINDS, EventMessage, ReviewMessage, parse, sub_label_name
 from feeds.frigate.snapshot import snapshot_id
 from feeds.sensors.broker import broker_address, redact
 from spine.contract import Rejected, validate_event
+from spine.publisher import Publisher
 
 __all__ = ["FrigateAdapter", "map_cameras"]
 
@@ -88,8 +89,9 @@ class FrigateAdapter(Adapter):
     layer = "camera"
 
     def __init__(self, client: redis.Redis, cfg: FrigateConfig,
-                 cameras: Mapping[str, CameraSite] | None = None, area: ServiceArea | None = None) -> None:
-        super().__init__(client, cfg.contract_s, area)
+                 cameras: Mapping[str, CameraSite] | None = None, area: ServiceArea | None = None,
+                 *, clock: Clock | None = None, publisher: Publisher | None = None) -> None:
+        super().__init__(client, cfg.contract_s, area, clock=clock, publisher=publisher)
         self.cfg = cfg
         self.cameras = dict(cameras or {})
         self.servers = {name: _Server(name, s) for name, s in cfg.servers.items()}
@@ -200,7 +202,7 @@ class FrigateAdapter(Adapter):
         self.stats.connected = any(s.connected and s.online is not False for s in self.servers.values())
 
     def tick(self) -> None:
-        cutoff = time.monotonic() - TRACK_MAX_AGE_S
+        cutoff = self.clock.monotonic() - TRACK_MAX_AGE_S
         with self._lock:
             for srv in self.servers.values():
                 while srv.tracked and next(iter(srv.tracked.values())).at < cutoff:
@@ -235,8 +237,8 @@ class FrigateAdapter(Adapter):
         judges the data's own age, and a camera that saw nothing for an hour is not old data), and a
         sign of life does not hide the rejects of the last batch."""
         st = self.stats
-        st.last_message_at = time.monotonic()
-        now = int(time.time() * 1000)
+        st.last_message_at = self.clock.monotonic()
+        now = int(self.clock.time() * 1000)
         ts = min(source_ts_ms or now, now)
         if st.last_source_ts_ms is None or ts > st.last_source_ts_ms:
             st.last_source_ts_ms = ts
@@ -256,7 +258,7 @@ class FrigateAdapter(Adapter):
     def _available(self, srv: _Server, online: bool) -> int:
         srv.online = online
         status = "online" if online else "offline"
-        now = int(time.time() * 1000)
+        now = int(self.clock.time() * 1000)
         sites = {}
         for camera in srv.cfg.cameras:
             site = self._site(srv, camera)
@@ -308,11 +310,11 @@ class FrigateAdapter(Adapter):
                 set(zones) - seen.zones or label != seen.label
                 or (sub_label and sub_label != seen.sub_label)
                 or (review == "alert" and seen.severity != "alert")):
-            seen.at = time.monotonic()
+            seen.at = self.clock.monotonic()
             srv.tracked.move_to_end(key)
             self._alive()
             return 0
-        now = int(time.time() * 1000)
+        now = int(self.clock.time() * 1000)
         # Frigate's own times (a recorded log replays with them); an update without a frame time: now.
         ts = _ts_ms(start if phase == "new" else end if phase == "end" else frame, now)
         if review:

@@ -1,19 +1,15 @@
 """The `frigate` source in a replay: feeds.frigate.adapter.FrigateAdapter on a recorded MQTT log.
 
-That adapter picks the server by topic prefix (ingest(raw, topic)) and reads the real clocks itself,
-so a Frigate replay always runs on wall time (the summary says so). Each configured server counts as
-connected: the capture was recorded from it.
+That adapter picks the server by topic prefix (ingest(raw, topic)); it runs on the replay's clock like
+the others. Each configured server counts as connected: the capture was recorded from it.
 """
 
 from __future__ import annotations
 
-from feeds.adapter import Adapter, AdapterStats, ServiceArea
+from feeds.adapter import Adapter, ServiceArea
 from feeds.config import FeedsConfig
 from feeds.replay.capture import CapturePublisher
 from feeds.replay.clock import ReplayClock
-
-WALL_CLOCK_NOTE = ("frigate: the adapter reads wall time itself, so this replay ran on wall time "
-                   "(--clock has no effect on it yet)")
 
 
 def available() -> bool:
@@ -40,10 +36,7 @@ def make_frigate(cfg: FeedsConfig, area: ServiceArea | None, clock: ReplayClock,
         cameras = map_cameras(load_vision_config().cameras)
     except Exception:
         cameras = {}
-    a = FrigateAdapter(None, fcfg, cameras, area)  # type: ignore[arg-type]
-    a.publisher = pub
-    a.clock = clock
-    a.stats = AdapterStats(started_at=clock.monotonic())
+    a = FrigateAdapter(None, fcfg, cameras, area, clock=clock, publisher=pub)  # type: ignore[arg-type]
     for srv in a.servers.values():
         srv.connected = True
     return a

@@ -8,7 +8,6 @@ health is assessed (spine.health.assess) at the replay clock's "now".
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -28,7 +27,6 @@ from feeds.replay.clock import Mode, ReplayClock, plausible
 from feeds.replay.mavlink_log import read_mavlink
 from feeds.replay.mqtt_log import read_mqtt_log
 from feeds.replay.records import Record, Tally
-from spine.contract import now_ms
 from spine.health import assess
 
 SOURCES = ("gtfs_rt", "airkorea", "mavlink", "mqtt_sensors", "frigate")
@@ -148,11 +146,6 @@ def replay(source: str, files: list[tuple[str, bytes]], cfg: FeedsConfig, area: 
            mode: Mode, emit: Emit) -> dict[str, Any]:
     """Run the replay; emit() gets every output line, the summary (returned) last."""
     tally = Tally()
-    if source == "frigate":
-        from feeds.replay.frigate import WALL_CLOCK_NOTE
-
-        mode = "now"
-        tally.notes.append(WALL_CLOCK_NOTE)
     clock = ReplayClock(mode)
     paging = Paging() if source == "airkorea" else None
     # The records first (captures are read whole anyway): the adapter starts at the capture's time.
@@ -204,24 +197,17 @@ def _unplaced(rp: Replay, emit: Emit) -> None:
 
 
 def health(adapter: Adapter, clock: ReplayClock) -> dict[str, Any]:
-    """spine.health.assess at the replay's "now". assess() reads wall time for the data's age, so
-    the newest source time is shifted by (wall - replay clock) first: the age it computes is the
-    age on the replay clock."""
+    """spine.health.assess at the replay clock's "now", for arrivals and for the data's own age."""
     st = adapter.stats
     now = clock.monotonic()
-    wall_ms = clock.time() * 1000
-    src = st.last_source_ts_ms
-    shifted = None if src is None else now_ms() - int(wall_ms - src)
-    view = SimpleNamespace(source=adapter.source, layer=adapter.layer, contract_s=adapter.contract_s,
-                           rejects=adapter.rejects, publisher=None,
-                           stats=dataclasses.replace(st, last_source_ts_ms=shifted))
+    wall_ms = int(clock.time() * 1000)
     rate = st.messages / max(now - st.started_at, 1.0)
-    h = assess(view, rate, now)
+    h = assess(adapter, rate, now, wall_ms)
     if h.state == "starting":
         # A capture shorter than the contract with nothing accepted: judged as the health panel
         # would judge it once the contract period had passed (stale, or error with the main reason).
-        h = assess(view, rate, st.started_at + adapter.contract_s + 1)
-    return msgspec.to_builtins(msgspec.structs.replace(h, ts=int(wall_ms)))
+        h = assess(adapter, rate, st.started_at + adapter.contract_s + 1, wall_ms)
+    return msgspec.to_builtins(h)
 
 
 NOTE_TEXT: dict[str, Callable[[int], str]] = {
@@ -283,11 +269,11 @@ def _notes(rp: Replay, h: dict[str, Any]) -> list[str]:
     if a.stats.messages == 0:
         notes.append(f"nothing in the capture reached the map: health would show {h['state']}"
                      + (f" ({h['error']})" if h.get("error") else ""))
-        if rp.clock.mode == "now" and old and rp.source != "frigate":
+        if rp.clock.mode == "now" and old:
             when = datetime.fromtimestamp(rp.captured_until or 0, UTC).strftime("%Y-%m-%d %H:%M UTC")
             notes.append(f"replayed on wall time (--clock now), the capture (up to {when}) is too old to "
                          "show; --clock feed replays it as it was seen then")
-    elif rp.clock.mode == "now" and rp.source != "frigate" \
+    elif rp.clock.mode == "now" \
             and (h.get("source_age_s") or 0) > 2 * a.contract_s:
         notes.append("replayed on wall time (--clock now): the capture's data is old, so health is "
                      "stale; --clock feed replays it as it was seen then")

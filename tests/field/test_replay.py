@@ -251,7 +251,8 @@ def test_frigate_log_replays_reviews_and_camera_status() -> None:
     assert events[0]["ts"] == 1714532410500  # Frigate's own start time
     s = out[-1]["summary"]
     assert s["events"] == 2 and s["records"] == 5 and "offline" in s["health"]["error"]
-    assert any("wall time" in n for n in s["notes"])
+    # The feed clock, as for every source: health is judged at the capture's own time (2024).
+    assert s["clock"] == "feed" and abs(s["health"]["ts"] - 1714532410500) < 3_600_000
     # Without servers configured the replay cannot map topics: a usage error, one line.
     rc, _, _, err = cli("frigate", CAP / "frigate.log")
     assert rc == 2 and "feeds.frigate.servers" in err and len(err.strip().splitlines()) == 1
