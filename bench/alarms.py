@@ -173,6 +173,12 @@ def main() -> int:
     print(f"kill -9 of service a at event {kill_at}; worst latency around it "
           f"{max(after_kill, default=0):.0f} ms; max overall {max(lat, default=0):.0f} ms; "
           f"{sum(1 for x in lat if x > 250)} events over 250 ms")
+    by_window: dict[int, list[float]] = {}
+    for k, t in sent.items():
+        if k in seen:
+            by_window.setdefault(max(0, int((t / 1000 - t_start) // 10)), []).append(seen[k] - t)
+    print("p99 per 10 s of sending: " + ", ".join(f"{w * 10}s {pct(v, 99):.0f} ms"
+                                                  for w, v in sorted(by_window.items())))
     print(f"db {db.split(':')[0]}; logs in {tmp}")
     print(f"alarms events_per_s={rate:.0f} e2e_p50_ms={pct(lat, 50):.1f} e2e_p99_ms={pct(lat, 99):.1f} "
           f"lost={lost} duplicated={duplicated}")
