@@ -22,8 +22,9 @@ from msgspec import Meta
 
 MAX_PAYLOAD = 256 * 1024  # an events message is ~1-2 KB; a stats message of many cameras a few tens
 # Frigate ids are "<frame time>-<6 random characters>" (e.g. 1607123955.475377-mxklsc). Strict,
-# because an id travels into a snapshot URL path on the Frigate server.
-FRIGATE_ID = re.compile(r"^[0-9]{1,12}\.[0-9]{1,9}-[a-z0-9]{1,16}$")
+# because an id travels into a snapshot URL path on the Frigate server. `\Z`, not `$`: msgspec applies
+# the pattern with re.search, where `$` also matches before a trailing newline.
+FRIGATE_ID = re.compile(r"^[0-9]{1,12}\.[0-9]{1,9}-[a-z0-9]{1,16}\Z")
 
 Name = Annotated[str, Meta(max_length=64)]
 Text = Annotated[str, Meta(max_length=200)]
@@ -131,4 +132,6 @@ def parse(kind: str, raw: bytes, reject: Reject) -> Parsed | None:
         reject(_reason(exc), f"{kind}: {str(exc)[:200]}")
     except msgspec.DecodeError as exc:
         reject("invalid:json", f"{kind}: {str(exc)[:200]}")
+    except RecursionError:  # nesting deeper than the decoder's limit (even in a key that is ignored)
+        reject("invalid:json", f"{kind}: nested too deeply")
     return None

@@ -384,3 +384,21 @@ def test_field_runner_starts_frigate_and_health_tells_offline(redis_url: str, rc
         state = json.loads(wait_for(lambda: rclient.hget("cc:v1:state:camera", "vis-bupyeong-01")))
         assert state["props"]["status"] == "offline"
     pub.loop_stop()
+
+
+def test_hostile_depth_and_trailing_newline_ids_are_counted_refusals() -> None:
+    """Nesting deeper than the decoder's recursion limit in an ignored key (well under the size bound)
+    is a counted `invalid:json`, not an exception (live: `internal_error`; replay: an 'adapter bug');
+    an id with a trailing newline is not Frigate's id shape (a `$` would let it through)."""
+    reasons: list[str] = []
+    deep = (b'{"type":"new","extra":' + b"[" * 20_000 + b"]" * 20_000
+            + b',"after":{"id":"' + EID.encode() + b'","camera":"front_door"}}')
+    assert len(deep) < 256 * 1024
+    assert parse("events", deep, lambda r, d: reasons.append(r)) is None
+    assert parse("stats", b'{"a":' * 20_000 + b"1" + b"}" * 20_000, lambda r, d: reasons.append(r)) is None
+    for eid in (EID + "\n", EID + "\r\n"):
+        assert parse("events", _events("new", _obj(eid=eid)), lambda r, d: reasons.append(r)) is None
+        assert parse("reviews", json.dumps({"type": "new", "after": {
+            "id": eid, "camera": "front_door", "severity": "alert"}}).encode(),
+            lambda r, d: reasons.append(r)) is None
+    assert reasons == ["invalid:json", "invalid:json"] + ["invalid:after.id"] * 4
