@@ -14,7 +14,6 @@ the outbox table until commit), so the publisher's cursor never skips a row comm
 from __future__ import annotations
 
 import fnmatch
-import json
 import logging
 import threading
 import time
@@ -24,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 from sqlalchemy.engine import Connection, Engine
@@ -203,6 +203,7 @@ _COLS = [col.name for col in alarms.columns if col.name not in ("id", "key")]
 _UPDATE = (alarms.update().where(alarms.c.id == sa.bindparam("b_id"))
            .values({c: sa.bindparam(f"b_{c}") for c in _COLS}))
 _INSERT = alarms.insert().returning(alarms.c.id)
+_OUTBOX = alarm_outbox.insert()
 
 
 class AlarmStore:
@@ -252,7 +253,7 @@ class AlarmStore:
                 conn.exec_driver_sql("LOCK TABLE alarm_outbox IN SHARE ROW EXCLUSIVE MODE")
             payload = {"t": "alarms", "ts": tx.now, "a": [doc(r) for r in tx.dirty.values()],
                        "ev": tx.event_ids}
-            conn.execute(alarm_outbox.insert().values(ts=tx.now, payload=json.dumps(payload)))
+            conn.execute(_OUTBOX, {"ts": tx.now, "payload": msgspec.json.encode(payload).decode()})
 
     def _rows(self, conn: Connection, where: Any) -> list[dict]:
         q = sa.select(alarms).where(where)

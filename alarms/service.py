@@ -27,6 +27,7 @@ import threading
 import time
 from typing import Any
 
+import msgspec
 import redis
 
 from alarms.config import AlarmConfig, load_alarm_config
@@ -182,14 +183,15 @@ class AlarmService:
                         continue
                     pipe.multi()
                     for oid, payload in rows:
-                        msg = json.loads(payload)
-                        msg["n"] = oid
-                        pipe.publish(channels.ALARM_CHANNEL, json.dumps(msg))
-                        for a in msg.get("a", []):
-                            if a["state"] == "NORM":
-                                pipe.hdel(channels.ALARMS_OPEN_KEY, str(a["id"]))
-                            else:
-                                pipe.hset(channels.ALARMS_OPEN_KEY, str(a["id"]), json.dumps(a))
+                        # The stored JSON is sent as it is, with "n" put in front (no re-encoding).
+                        pipe.publish(channels.ALARM_CHANNEL, f'{{"n": {oid}, {payload.lstrip()[1:]}')
+                        docs = msgspec.json.decode(payload).get("a", [])
+                        gone = [str(a["id"]) for a in docs if a["state"] == "NORM"]
+                        live = {str(a["id"]): msgspec.json.encode(a) for a in docs if a["state"] != "NORM"}
+                        if gone:
+                            pipe.hdel(channels.ALARMS_OPEN_KEY, *gone)
+                        if live:
+                            pipe.hset(channels.ALARMS_OPEN_KEY, mapping=live)
                     pipe.set(channels.ALARMS_CURSOR_KEY, rows[-1][0])
                     pipe.execute()
             except redis.WatchError:
