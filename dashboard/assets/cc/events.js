@@ -48,7 +48,9 @@ function item(e, i) {
   const li = el('li', { className: 'cc-event', 'data-cc-event': i, tabindex: 0, 'data-cc-severity': e.severity },
     [el('span', { className: 'cc-event-time', text: timeKst(e.ts) }), sev,
       el('span', { className: 'cc-event-title', text: eventText(e) })]);
-  if (e.snapshot && i < SNAPSHOTS_SHOWN) {
+  // Only a name the server can hold (vision/snapshots.py SNAPSHOT_ID): anything else is a sure 404,
+  // an error in the console of every page showing the event.
+  if (typeof e.snapshot === 'string' && /^[A-Za-z0-9_.-]{1,128}$/.test(e.snapshot) && i < SNAPSHOTS_SHOWN) {
     li.append(el('img', { className: 'cc-event-snap', alt: t('snapshot'), loading: 'lazy',
       src: '/api/snapshots/' + encodeURIComponent(e.snapshot) + '.jpg' }));
   }
