@@ -202,3 +202,25 @@ def test_hidden_alarms_are_still_evaluated() -> None:
     a, _ = states.condition(a, False, 20)
     a, ch = states.out_of_service(a, False)
     assert a.state == "NORM"
+
+
+# ---- configuration: one readable line per problem, exit status 2 ------------------------------------
+def test_config_problems_are_one_line_each() -> None:
+    from alarms.config import load_alarm_config, parse_alarm_config
+    from config.settings import ConfigError
+
+    assert load_alarm_config().priorities["critical"].shelvable is False  # the shipped file is valid
+    with pytest.raises(ConfigError) as exc:
+        parse_alarm_config({
+            "priorities": {"low": {"label": "Low", "target_share": 80}},
+            "rules": [{"name": "a", "kind": "threshold", "types": ["t"], "condition": "{props.x}{oops}"},
+                      {"name": "b", "kind": "video", "types": ["v"], "clear_types": ["w"]}],
+            "grouping": {"quiet_s": -1}, "shelving": {"max_minutes": 10, "quick_minutes": [5, 60]},
+            "typo": 1})
+    assert exc.value.code == 2
+    lines = str(exc.value).splitlines()[1:]
+    assert all(line.startswith("  - alarms.") for line in lines)
+    text = "\n".join(lines)
+    for where in ("alarms.priorities", "alarms.rules.0.condition", "alarms.rules.1",
+                  "alarms.grouping.quiet_s", "alarms.shelving", "alarms.typo"):
+        assert where in text, where
