@@ -85,6 +85,8 @@ def _json_line(line: bytes) -> Record | None:
         doc = _decode_line.decode(line)
     except (msgspec.DecodeError, msgspec.ValidationError):
         return None
+    except RecursionError:  # a payload nested past the decoder's limit: a bad line, not the end of a replay
+        return None
     payload = _payload(doc.payload)
     if payload is None or not _topic_ok(doc.topic):
         return None

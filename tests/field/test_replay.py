@@ -346,3 +346,30 @@ def test_fixtures_are_what_make_captures_writes(tmp_path: Path, monkeypatch: pyt
     for f in tmp_path.iterdir():
         assert f.read_bytes() == (CAP / f.name).read_bytes(), f.name
     assert datetime.fromtimestamp(mk.T0, UTC).year == 2024
+
+
+def test_deeply_nested_payloads_are_counted_not_a_crash(tmp_path: Path) -> None:
+    """JSON nested past the decoder's recursion limit, in a JSON-lines payload and in a mosquitto-form
+    payload: exit 0 with the line counted (capture:bad_line) or the payload refused by the adapter,
+    never a traceback and never an 'adapter raised' note."""
+    deep = b"[" * 5000 + b"]" * 5000
+    good = (CAP / "sensors_mosquitto.txt").read_bytes().splitlines()[0]
+    topic, _, obs = good.partition(b" ")
+    log = tmp_path / "deep.log"
+    log.write_bytes(b'{"topic": "' + topic + b'", "payload": ' + deep + b"}\n"
+                    + topic + b" " + deep + b"\n" + topic + b" " + obs + b"\n")
+    rc, _, s, err = cli("mqtt_sensors", log)
+    assert rc == 0 and "Traceback" not in err and s is not None, err
+    assert s["rejected"]["capture:bad_line"] == 1 and s["records"] == 2 and s["accepted"] == 1
+    assert not any("the adapter raised" in n for n in s["notes"])
+    flog = tmp_path / "frigate_deep.log"
+    event = b'{"type": "new", "extra": ' + deep + b', "after": {"id": "1.1-a", "camera": "yard"}}'
+    flog.write_bytes(b'{"topic": "frigate/events", "payload": ' + event + b"}\n"
+                     + b"frigate/events " + event + b"\n")
+    env = {**os.environ, "CC_FEEDS__FRIGATE__SERVERS": mk.FRIGATE_SERVERS}
+    p = subprocess.run([sys.executable, "-m", "feeds", "replay", "frigate", str(flog)], cwd=ROOT,
+                       capture_output=True, timeout=120, env=env)
+    assert p.returncode == 0 and b"Traceback" not in p.stderr, p.stderr
+    s = json.loads(p.stdout.decode().splitlines()[-1])["summary"]
+    assert s["rejected"] == {"capture:bad_line": 1, "invalid:json": 1}
+    assert not any("the adapter raised" in n for n in s["notes"])
