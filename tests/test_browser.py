@@ -159,6 +159,7 @@ def test_page_recovers_by_itself_when_the_gateway_dies(browser: Browser, stack: 
                                                        redis_url: str) -> None:
     page = browser.new_page(viewport={"width": 1920, "height": 1080})
     sign_in(page, stack, "/wall/1")
+    browser.errors.allow(r"WebSocket connection to .* failed")  # retrying while the gateway is down
     stack.part("gateway").kill()
     page.wait_for_function("() => document.getElementById('cc-live-status').textContent !== 'LIVE'",
                            timeout=10_000)
@@ -172,6 +173,7 @@ def test_page_recovers_by_itself_when_the_gateway_dies(browser: Browser, stack: 
 
 def test_a_signed_out_page_cannot_reach_the_live_socket(browser: Browser, stack: RunningStack) -> None:
     page = browser.new_page()
+    browser.errors.allow(r"status of 401 .* at .*/api/live/ticket")  # the refusal this test asks for
     page.goto(stack.base + "/wall/1")
     assert "/login" in page.url
     status = page.evaluate("fetch('/api/live/ticket').then(r => r.status)")
@@ -538,6 +540,7 @@ def test_a_page_whose_session_ends_says_so_and_goes_to_the_login(browser: Browse
     """Signing out in one tab ends the session on the server; the gateway closes the other tab's
     socket with 4401, and that page shows SESSION ENDED instead of reconnecting, then the login."""
     context = browser.new_context(viewport={"width": 1600, "height": 1000})
+    browser.errors.allow(r"status of 401")  # the ended session's last requests are refused
     wall = context.new_page()
     sign_in(wall, stack, "/wall/1")
     desk = context.new_page()

@@ -359,3 +359,16 @@ def test_text_contrast_meets_wcag_aa(browser: CheckedBrowser, stack: RunningStac
     print(path, len(texts), "texts; lowest:", worst["text"], round(contrast(worst["color"], worst["bg"]), 2))
     assert low == [], low
     page.close()
+
+
+def test_an_allowed_error_is_only_allowed_for_one_test() -> None:
+    with chromium() as browser:
+        page = browser.new_page()
+        browser.errors.allow("expected by this test")
+        page.evaluate("() => { console.error('expected by this test'); console.error('not this one'); }")
+        with pytest.raises(AssertionError, match="not this one") as failed:
+            browser.errors.assert_clean()
+        assert "expected by this test" not in str(failed.value)
+        page.evaluate("() => console.error('expected by this test')")  # the allowance ended with the test
+        with pytest.raises(AssertionError, match="expected by this test"):
+            browser.errors.assert_clean()

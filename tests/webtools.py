@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from urllib.parse import urlencode
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
 from waitress.server import create_server
 
 from dashboard.store import password_hasher
@@ -126,19 +126,32 @@ class PageErrors:
     def __init__(self) -> None:
         self.errors: list[str] = []
         self._pages: list[Page] = []
+        self._allowed: list[re.Pattern[str]] = []
+
+    def allow(self, pattern: str) -> None:
+        """An error this test provokes on purpose (a killed gateway, a refused request), by regex;
+        it holds until the next take(), so for the rest of one test only."""
+        self._allowed.append(re.compile(pattern))
+
+    def _add(self, text: str) -> None:
+        if not any(p.search(text) for p in self._allowed):
+            self.errors.append(text[:1000])
 
     def watch(self, page: Page) -> Page:
         if any(p is page for p in self._pages):
             return page
         self._pages.append(page)
-        page.on("pageerror", lambda e: self.errors.append(f"pageerror on {page.url}: {e} {e.stack}"[:1000]))
-        page.on("console", lambda m: self.errors.append(
-            f"console.error on {page.url}: {m.text} at {m.location.get('url')}"[:1000])
-            if m.type == "error" else None)
+        page.on("pageerror", lambda e: self._add(f"pageerror on {page.url}: {e} {e.stack}"))
+        page.on("console", lambda m: self._console(page, m))
         return page
+
+    def _console(self, page: Page, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self._add(f"console.error on {page.url}: {message.text} at {message.location.get('url')}")
 
     def take(self) -> list[str]:
         out, self.errors = self.errors, []
+        self._allowed = []
         self._pages = [p for p in self._pages if not p.is_closed()]
         return out
 

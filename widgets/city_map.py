@@ -109,7 +109,10 @@ def city_map(settings: MapSettings, edition: Edition, layers: list[str],
     else:
         view_props = {"center": center or settings.center, "zoom": zoom or settings.zoom}
     collapsed = (not interactive) if layers_collapsed is None else layers_collapsed
-    children = [*base, dl.LayersControl(overlays, collapsed=collapsed),
+    # `overlays` (the checked names) given from the start: dash-leaflet's overlayremove handler filters
+    # that prop, and without it the first layer switched off (a commander's toggle) threw a TypeError.
+    checked = [o.name for o in overlays if o.checked]
+    children = [*base, dl.LayersControl(overlays, collapsed=collapsed, overlays=checked),
                 dl.ScaleControl(position="bottomleft", imperial=False)]
     data = {"data-cc-bus-fade-s": f"{bus_fade_s():g}", "data-cc-shapes": json.dumps(LEVEL_SHAPES),
             "data-cc-view": json.dumps(view or {})}
