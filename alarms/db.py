@@ -46,7 +46,9 @@ def now_ms() -> int:
 
 
 # ---- engines and migrations ---------------------------------------------------------------------
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, writer: bool = True) -> Engine:
+    """An engine; on SQLite a `writer` engine starts every transaction with BEGIN IMMEDIATE, a reader
+    engine leaves them deferred (WAL readers never wait for the writer, nor take its lock)."""
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
@@ -60,8 +62,9 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         @sa_event.listens_for(engine, "begin")
-        def _immediate(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")  # one writer at a time: no lost update
+        def _begin(conn: Any) -> None:
+            # Writers: one at a time, so no update is lost. Readers: a plain deferred BEGIN.
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
         return engine
     return sa.create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=4)
@@ -212,6 +215,7 @@ class AlarmStore:
         self.cfg = cfg
         self.engine = engine or make_engine(url)
         self.pg = self.engine.dialect.name == "postgresql"
+        self.reader = self.engine if self.pg or engine is not None else make_engine(url, writer=False)
         self.chatter = (cfg.chattering.transitions, int(cfg.chattering.window_s * 1000))
         self.never_shelved = tuple(p for p, c in cfg.priorities.items() if not c.shelvable)
 
@@ -457,7 +461,7 @@ class AlarmStore:
         if active_only:
             q = q.where(alarm_silences.c.cancelled_ts.is_(None), alarm_silences.c.ends_ts > t,
                         alarm_silences.c.starts_ts <= t)
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
 
     def active_silences(self, now: int | None = None) -> list[Silence]:
@@ -479,7 +483,7 @@ class AlarmStore:
             q = q.where(alarms.c.layer == layer)
         if source:
             q = q.where(alarms.c.source == source)
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = [dict(r._mapping) for r in conn.execute(q.limit(max(1, min(limit, 5000))))]
         # Unacknowledged first, then by priority (highest first), then newest.
         order = {"UNACK": 0, "RTNUN": 1, "ACKED": 2, "SHLVD": 3, "DSUPR": 4, "OOSRV": 5, "NORM": 6}
@@ -487,7 +491,7 @@ class AlarmStore:
         return [doc(r) for r in rows]
 
     def get(self, alarm_id: int, history: int = 100) -> dict | None:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(sa.select(alarms).where(alarms.c.id == alarm_id)).first()
             if row is None:
                 return None
@@ -502,7 +506,7 @@ class AlarmStore:
              .order_by(alarm_changes.c.id))
         if kinds:
             q = q.where(alarm_changes.c.kind.in_(list(kinds)))
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
 
     def open_docs(self) -> list[dict]:
@@ -510,7 +514,7 @@ class AlarmStore:
 
     # -- outbox --------------------------------------------------------------------------------------
     def outbox_after(self, after: int, limit: int = 200) -> list[tuple[int, str]]:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return [(r.id, r.payload) for r in conn.execute(
                 sa.select(alarm_outbox.c.id, alarm_outbox.c.payload).where(alarm_outbox.c.id > after)
                 .order_by(alarm_outbox.c.id).limit(limit))]
@@ -521,6 +525,7 @@ class AlarmStore:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        self.reader.dispose()
 
 
 def kpis(store: AlarmStore, hours: float = 24.0, now: int | None = None) -> dict:
