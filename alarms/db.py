@@ -85,6 +85,9 @@ def migrate(engine: Engine) -> None:
             return
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
+        if _at_head(engine, cfg):  # the usual start: nothing to do, and no write lock taken for it
+            _migrated.add(key)
+            return
         for attempt in range(3):  # two processes starting together: one may lose the race, once
             try:
                 with engine.begin() as conn:
@@ -96,6 +99,27 @@ def migrate(engine: Engine) -> None:
                     raise
                 time.sleep(0.5)
         _migrated.add(key)
+
+
+def _at_head(engine: Engine, cfg: Any) -> bool:
+    """Whether the database is at the latest migration, read without the writer's lock (on SQLite an
+    upgrade's transaction holds it, which stalled another service's writes for a second at start)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(cfg).get_current_head()
+    reader = make_engine(str(engine.url.render_as_string(hide_password=False)), writer=False) \
+        if engine.dialect.name == "sqlite" else engine
+    try:
+        with reader.connect() as conn:
+            current = MigrationContext.configure(conn, opts={"version_table": "alarms_alembic_version"}
+                                                 ).get_current_revision()
+    except sa.exc.SQLAlchemyError:
+        return False
+    finally:
+        if reader is not engine:
+            reader.dispose()
+    return current == head
 
 
 # ---- rows <-> the pure machine -----------------------------------------------------------------
