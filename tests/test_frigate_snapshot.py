@@ -30,7 +30,10 @@ CASES = {  # event id -> what the stand-in Frigate answers
     "1767225600.123456-gone00": (404, "application/json", b'{"success": false}'),
     "1767225600.123456-redir0": (302, "text/plain", b""),
     "1767225600.123456-slow00": (200, "image/jpeg", JPEG),
+    "1767225600.123456-drip00": (200, "image/jpeg", JPEG[:40]),  # body: a byte every 0.2 s
+    "1767225600.123456-drip01": (200, "image/jpeg", JPEG[:40]),  # status line and headers dripped
 }
+DRIP_S = 0.2  # under the configured 0.5 s timeout: each wait is short, the whole answer takes 8 s
 
 
 class _Frigate(BaseHTTPRequestHandler):
@@ -42,6 +45,12 @@ class _Frigate(BaseHTTPRequestHandler):
         status, ctype, body = CASES.get(m.group(1) if m else "", (404, "text/plain", b""))
         if m and m.group(1).endswith("slow00"):
             time.sleep(1.5)
+        if m and m.group(1).endswith("drip01"):
+            for b in b"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nX-Pad: " + b"a" * 40:
+                self.wfile.write(bytes([b]))
+                self.wfile.flush()
+                time.sleep(DRIP_S)
+            return
         self.send_response(status)
         if status == 302:
             # To a real JPEG on the same server: followed, it would be served (and asked for twice).
@@ -51,6 +60,12 @@ class _Frigate(BaseHTTPRequestHandler):
         if not self.path.startswith("/api/events/1767225600.123456-big001/"):  # that one: read to the end
             self.send_header("Content-Length", str(len(body)))
         self.end_headers()
+        if m and m.group(1).endswith("drip00"):
+            for b in body:
+                self.wfile.write(bytes([b]))
+                self.wfile.flush()
+                time.sleep(DRIP_S)
+            return
         self.wfile.write(body)
 
     def log_message(self, *args: object) -> None:
@@ -167,3 +182,15 @@ def test_unreachable_frigate_is_502(client: FlaskClient) -> None:
     t0 = time.monotonic()
     assert _get(client, f"frigate.dead.{EID}").status_code == 502
     assert time.monotonic() - t0 < 6
+
+
+@pytest.mark.parametrize("event_id", ["1767225600.123456-drip00", "1767225600.123456-drip01"])
+def test_a_dripping_answer_is_cut_at_the_timeout(client: FlaskClient, store: Store, event_id: str) -> None:
+    """Slow-loris from the Frigate side: every byte comes within the per-read timeout, so only a bound
+    on the whole answer (headers and body) keeps a web worker from being held for as long as it drips."""
+    _login(client)
+    t0 = time.monotonic()
+    r = _get(client, f"frigate.gate.{event_id}")
+    took = time.monotonic() - t0
+    assert r.status_code == 502 and took < 2.0, (r.status_code, took)
+    assert store.audit_entries(action="view_snapshot") == []
