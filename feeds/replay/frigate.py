@@ -10,6 +10,7 @@ from feeds.adapter import Adapter, ServiceArea
 from feeds.config import FeedsConfig
 from feeds.replay.capture import CapturePublisher
 from feeds.replay.clock import ReplayClock
+from feeds.replay.records import Record
 
 
 def available() -> bool:
@@ -18,6 +19,34 @@ def available() -> bool:
     except ImportError:
         return False
     return True
+
+
+def frigate_times(records: list[Record], cfg: FeedsConfig) -> None:
+    """A log line without a delivery time (plain `mosquitto_sub -v`): the feed clock takes the time
+    Frigate's payload carries (an event's frame time, a review's end or start, stats' last_updated),
+    peeked here; the adapter parses it again and counts what is wrong. `available` carries none."""
+    from feeds.frigate.payload import EventMessage, ReviewMessage, parse
+
+    fcfg = getattr(cfg, "frigate", None)
+    prefixes = sorted((s.topic_prefix + "/" for s in (fcfg.servers.values() if fcfg else [])),
+                      key=len, reverse=True)
+    for r in records:
+        if r.t_s is not None:
+            continue
+        topic = r.context.get("topic", "")
+        prefix = next((p for p in prefixes if topic.startswith(p)), None)
+        if prefix is None or topic[len(prefix):] == "available":
+            continue
+        msg = parse(topic[len(prefix):], r.data, lambda reason, detail: None)
+        if isinstance(msg, EventMessage):
+            o = msg.after
+            r.t_s = o.frame_time or o.end_time or o.start_time
+        elif isinstance(msg, ReviewMessage):
+            r.t_s = msg.after.end_time or msg.after.start_time
+        elif isinstance(msg, dict):
+            service = msg.get("service")
+            t = service.get("last_updated") if isinstance(service, dict) else None
+            r.t_s = float(t) if isinstance(t, int | float) and not isinstance(t, bool) else None
 
 
 def make_frigate(cfg: FeedsConfig, area: ServiceArea | None, clock: ReplayClock,

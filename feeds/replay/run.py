@@ -153,6 +153,10 @@ def replay(source: str, files: list[tuple[str, bytes]], cfg: FeedsConfig, area: 
     records = [r for name, data in files for r in _records(shell, name, data)]  # type: ignore[arg-type]
     if source == "mqtt_sensors":
         _reading_times(records)
+    elif source == "frigate":
+        from feeds.replay.frigate import frigate_times
+
+        frigate_times(records, cfg)
     clock.advance(next((r.t_s for r in records if r.t_s is not None), None))
     pub = CapturePublisher(emit, src=f"replay-{source}")
     adapter = _make_adapter(source, cfg, area, clock, pub)

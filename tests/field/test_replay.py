@@ -373,3 +373,28 @@ def test_deeply_nested_payloads_are_counted_not_a_crash(tmp_path: Path) -> None:
     s = json.loads(p.stdout.decode().splitlines()[-1])["summary"]
     assert s["rejected"] == {"capture:bad_line": 1, "invalid:json": 1}
     assert not any("the adapter raised" in n for n in s["notes"])
+
+
+def test_frigate_log_without_delivery_times_runs_on_frigates_own_clock(tmp_path: Path) -> None:
+    """A plain `mosquitto_sub -v` capture (no `ts`): the feed clock takes the times Frigate's payloads
+    carry (frame/start/end times, stats' last_updated), as sensor logs take their readings' times,
+    instead of falling back to wall time and judging a 2024 capture in 2026 as current."""
+    plain = []
+    for line in (CAP / "frigate.log").read_text().splitlines():
+        if line.startswith("{"):
+            d = json.loads(line)
+            p = d["payload"] if isinstance(d["payload"], str) else json.dumps(d["payload"])
+            plain.append(f"{d['topic']} {p}")
+        else:
+            plain.append(line.split(" ", 1)[1])  # drop the leading epoch time
+    log = tmp_path / "frigate_plain.log"
+    log.write_text("\n".join(plain) + "\n")
+    env = {**os.environ, "CC_FEEDS__FRIGATE__SERVERS": mk.FRIGATE_SERVERS}
+    p = subprocess.run([sys.executable, "-m", "feeds", "replay", "frigate", str(log)], cwd=ROOT,
+                       capture_output=True, timeout=120, env=env)
+    assert p.returncode == 0, p.stderr
+    out = [json.loads(x) for x in p.stdout.decode().splitlines()]
+    s = out[-1]["summary"]
+    assert s["events"] == 2 and s["records"] == 5
+    assert abs(s["health"]["ts"] - 1714532430500) < 60_000  # the capture's end, not today
+    assert [x["event"]["ts"] for x in out if "event" in x] == [1714532410500, 1714532430500]
