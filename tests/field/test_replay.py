@@ -398,3 +398,28 @@ def test_frigate_log_without_delivery_times_runs_on_frigates_own_clock(tmp_path:
     assert s["events"] == 2 and s["records"] == 5
     assert abs(s["health"]["ts"] - 1714532430500) < 60_000  # the capture's end, not today
     assert [x["event"]["ts"] for x in out if "event" in x] == [1714532410500, 1714532430500]
+
+
+_NO_NET = """
+import runpy, sys
+def hook(event, args):
+    if event in ("socket.connect", "socket.sendto", "socket.getaddrinfo"):
+        sys.stderr.write(f"NETWORK {event} {args[1:]!r}\\n")
+sys.addaudithook(hook)
+sys.argv = ["feeds", *sys.argv[1:]]
+runpy.run_module("feeds", run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("source,capture", [
+    ("gtfs_rt", "gtfs_incheon.pb"), ("airkorea", "airkorea_p1.json"), ("mavlink", "drone.tlog"),
+    ("mqtt_sensors", "sensors.jsonl"), ("frigate", "frigate.log")])
+def test_replay_publishes_nothing_and_opens_no_connection(source: str, capture: str) -> None:
+    """'It publishes nothing': no socket is opened at all (no Redis, no broker), audited by the
+    interpreter's own socket.connect/sendto/getaddrinfo events, while entity or event lines come out."""
+    env = {**os.environ, "CC_FEEDS__FRIGATE__SERVERS": mk.FRIGATE_SERVERS}
+    p = subprocess.run([sys.executable, "-c", _NO_NET, "replay", source, str(CAP / capture)], cwd=ROOT,
+                       capture_output=True, timeout=120, env=env)
+    assert p.returncode == 0 and b"NETWORK" not in p.stderr, p.stderr[-2000:]
+    out = p.stdout.decode().splitlines()
+    assert len(out) > 1 and "summary" in json.loads(out[-1])
