@@ -129,9 +129,14 @@ class AlarmService:
             got = self.r.xreadgroup(channels.ALARMS_GROUP, self.consumer, {channels.EVENTS_STREAM: "0"},
                                     count=self.batch)
             entries = got[0][1] if got else []
-            entries = [(eid, f) for eid, f in entries if f]  # trimmed entries come back empty
             if len(entries) < self.batch:
                 self._own_pending = False
+            trimmed = [eid for eid, f in entries if not f]  # trimmed away while pending: nothing to do
+            if trimmed:
+                self.rejects.add("trimmed", f"{len(trimmed)} pending entries were trimmed from the stream",
+                                 channels.EVENTS_STREAM)
+                self.r.xack(channels.EVENTS_STREAM, channels.ALARMS_GROUP, *trimmed)
+            entries = [(eid, f) for eid, f in entries if f]
             if entries:
                 return entries
         now = time.monotonic()
