@@ -11,7 +11,7 @@ adapter's own parser, which counts the bad ones.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from pymavlink.dialects.v20 import common as mavlink2
 
@@ -47,23 +47,57 @@ def _stamped(data: bytes, i: int) -> bool:
             and _plausible_usec(int.from_bytes(data[i:i + STAMP], "big")))
 
 
+def _framed(data: bytes, i: int, need: int = 1) -> bool:
+    """`need` records [8 bytes][whole frame] back to back from i (or fewer up to the end of data),
+    whatever the stamps say: the shape of a tlog whose recorder's clock was wrong."""
+    for k in range(need):
+        if k and i == len(data):
+            return True
+        if i + STAMP >= len(data) or data[i + STAMP] not in STX:
+            return False
+        length = frame_len(data, i + STAMP)
+        if length is None or i + STAMP + length > len(data):
+            return False
+        i += STAMP + length
+    return True
+
+
 def is_tlog(data: bytes) -> bool:
-    return _stamped(data, 0)
+    # Three chained records: a raw stream has a start byte at 8 and two consistent lengths after it
+    # only by a rare chance.
+    return _stamped(data, 0) or _framed(data, 0, 3)
 
 
 def read_tlog(data: bytes, tally: Tally, name: str = "") -> Iterator[Record]:
-    """Invariant (tests check it): 8 * records + their frame bytes + skipped_bytes == len(data)."""
-    i, n, stretches = 0, len(data), 0
+    """Invariant (tests check it): 8 * records + their frame bytes + skipped_bytes == len(data).
+
+    A tlog whose first stamp is not a plausible date (a recorder without a set clock: 1970 plus its
+    uptime, or zeros) is read by its shape alone; its records are timed from the replay's start at
+    the pace of their stamps (noted), as a raw stream without SYSTEM_TIME."""
+    loose = not _stamped(data, 0)
+    first_usec: int | None = None
+    wall0 = time.time()
+    i, n, stretches, implausible = 0, len(data), 0, 0
+
+    def starts(k: int) -> bool:
+        return _stamped(data, k) or (loose and _framed(data, k, 2))
+
     while i < n:
-        if _stamped(data, i):
+        if starts(i):
             length = frame_len(data, i + STAMP)
             if length is not None and i + STAMP + length <= n:
                 tally.records += 1
-                t = int.from_bytes(data[i:i + STAMP], "big") / 1e6
+                usec = int.from_bytes(data[i:i + STAMP], "big")
+                if _plausible_usec(usec):
+                    t: float | None = usec / 1e6
+                else:
+                    implausible += 1
+                    first_usec = usec if first_usec is None else first_usec
+                    t = wall0 + max(usec - first_usec, 0) / 1e6
                 yield Record(data[i + STAMP:i + STAMP + length], t)
                 i += STAMP + length
                 continue
-        j = _next_stamp(data, i + 1)
+        j = _next_stamp(data, i + 1, starts)
         tally.skipped_bytes += j - i
         stretches += 1
         i = j
@@ -72,16 +106,20 @@ def read_tlog(data: bytes, tally: Tally, name: str = "") -> Iterator[Record]:
         tally.notes.append(f"{name}: {stretches} stretch(es), {tally.skipped_bytes} bytes in all, could "
                            "not be read as [timestamp][MAVLink frame] (corrupt or truncated tlog); "
                            "skipped to the next record")
+    if implausible:
+        tally.notes.append(f"{name}: {implausible} tlog record(s) stamped outside 2000-2100 (the "
+                           "recorder's clock was not set?): timed from the replay's start at the pace "
+                           "of their stamps")
 
 
-def _next_stamp(data: bytes, i: int) -> int:
+def _next_stamp(data: bytes, i: int, starts: Callable[[int], bool] = lambda k: False) -> int:
     n = len(data)
     while True:
         hits = [k for k in (data.find(b"\xfe", i + STAMP), data.find(b"\xfd", i + STAMP)) if k >= 0]
         if not hits:
             return n
         k = min(hits)
-        if _stamped(data, k - STAMP):
+        if _stamped(data, k - STAMP) or starts(k - STAMP):
             return k - STAMP
         i = k - STAMP + 1
 

@@ -423,3 +423,26 @@ def test_replay_publishes_nothing_and_opens_no_connection(source: str, capture: 
     assert p.returncode == 0 and b"NETWORK" not in p.stderr, p.stderr[-2000:]
     out = p.stdout.decode().splitlines()
     assert len(out) > 1 and "summary" in json.loads(out[-1])
+
+
+@pytest.mark.parametrize("stamp", ["1970", "zero"])
+def test_tlog_with_an_unset_recorder_clock_is_still_a_tlog(tmp_path: Path, stamp: str) -> None:
+    """A tlog written by a recorder whose clock was never set (a companion computer without RTC: 1970 +
+    uptime, or zeros) is still [stamp][frame] records. Read as a raw stream, each stamp became junk
+    and every good frame a 'bad_frame' the integrator would blame on the link; it must replay like
+    the original, with a note naming the stamps instead."""
+    good = (CAP / "drone.tlog").read_bytes()
+    recs = list(read_tlog(good, Tally()))
+    out = bytearray()
+    for r in recs:
+        u = 0 if stamp == "zero" else int((r.t_s - mk.T0 + 300) * 1e6)
+        out += u.to_bytes(8, "big") + r.data
+    f = tmp_path / "unset.tlog"
+    f.write_bytes(bytes(out))
+    assert is_tlog(bytes(out))
+    rc, lines, s, err = cli("mavlink", f)
+    rc0, lines0, s0, _ = cli("mavlink", CAP / "drone.tlog")
+    assert rc == rc0 == 0 and s is not None and s0 is not None, err
+    assert "bad_frame" not in s["rejected"] and s["records"] == len(recs)
+    assert s["accepted"] == s0["accepted"] and _entities(lines).keys() == _entities(lines0).keys()
+    assert any("recorder's clock" in n for n in s["notes"])
