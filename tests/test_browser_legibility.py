@@ -27,29 +27,31 @@ LIVE = ("() => { const s = document.getElementById('cc-live-status');"
 
 # ---- the page-error check (point 3) ----------------------------------------------------------------
 
-def test_the_page_error_check_fails_on_a_throwing_page_and_on_a_console_error() -> None:
-    with chromium() as browser:
-        page = browser.new_page()
-        page.set_content("<p>fine</p>")
-        page.wait_for_timeout(100)
-        browser.errors.assert_clean()  # a quiet page passes
-        page.set_content("<script>setTimeout(() => { throw new TypeError('boom in a timer'); }, 0)</script>")
-        page.wait_for_timeout(300)
-        with pytest.raises(AssertionError, match="boom in a timer"):
-            browser.errors.assert_clean()
-        page.evaluate("() => console.error('logged as an error')")
-        with pytest.raises(AssertionError, match="logged as an error"):
-            browser.errors.assert_clean()
-        page.evaluate("() => console.warn('a warning is not an error')")
+def test_the_page_error_check_fails_on_a_throwing_page_and_on_a_console_error(
+        browser: CheckedBrowser) -> None:
+    browser.errors.take()
+    page = browser.new_page()
+    page.set_content("<p>fine</p>")
+    page.wait_for_timeout(100)
+    browser.errors.assert_clean()  # a quiet page passes
+    page.set_content("<script>setTimeout(() => { throw new TypeError('boom in a timer'); }, 0)</script>")
+    page.wait_for_timeout(300)
+    with pytest.raises(AssertionError, match="boom in a timer"):
         browser.errors.assert_clean()
-        # Pages of a context are watched too (the sign-out test uses one).
-        context = browser.new_context()
-        other = context.new_page()
-        other.set_content("<script>null.equals(1)</script>")
-        other.wait_for_timeout(200)
-        with pytest.raises(AssertionError, match="equals"):
-            browser.errors.assert_clean()
-        context.close()
+    page.evaluate("() => console.error('logged as an error')")
+    with pytest.raises(AssertionError, match="logged as an error"):
+        browser.errors.assert_clean()
+    page.evaluate("() => console.warn('a warning is not an error')")
+    browser.errors.assert_clean()
+    # Pages of a context are watched too (the sign-out test uses one).
+    context = browser.new_context()
+    other = context.new_page()
+    other.set_content("<script>null.equals(1)</script>")
+    other.wait_for_timeout(200)
+    with pytest.raises(AssertionError, match="equals"):
+        browser.errors.assert_clean()
+    context.close()
+    page.close()
 
 
 # ---- colour-vision deficiencies (no browser) -------------------------------------------------------
@@ -361,14 +363,15 @@ def test_text_contrast_meets_wcag_aa(browser: CheckedBrowser, stack: RunningStac
     page.close()
 
 
-def test_an_allowed_error_is_only_allowed_for_one_test() -> None:
-    with chromium() as browser:
-        page = browser.new_page()
-        browser.errors.allow("expected by this test")
-        page.evaluate("() => { console.error('expected by this test'); console.error('not this one'); }")
-        with pytest.raises(AssertionError, match="not this one") as failed:
-            browser.errors.assert_clean()
-        assert "expected by this test" not in str(failed.value)
-        page.evaluate("() => console.error('expected by this test')")  # the allowance ended with the test
-        with pytest.raises(AssertionError, match="expected by this test"):
-            browser.errors.assert_clean()
+def test_an_allowed_error_is_only_allowed_for_one_test(browser: CheckedBrowser) -> None:
+    browser.errors.take()
+    page = browser.new_page()
+    browser.errors.allow("expected by this test")
+    page.evaluate("() => { console.error('expected by this test'); console.error('not this one'); }")
+    with pytest.raises(AssertionError, match="not this one") as failed:
+        browser.errors.assert_clean()
+    assert "expected by this test" not in str(failed.value)
+    page.evaluate("() => console.error('expected by this test')")  # the allowance ended with the test
+    with pytest.raises(AssertionError, match="expected by this test"):
+        browser.errors.assert_clean()
+    page.close()
