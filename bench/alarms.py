@@ -35,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import psutil  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
 from alarms.config import load_alarm_config  # noqa: E402
@@ -64,6 +65,14 @@ def make_event(i: int, now: int) -> Event:
     return Event(v=1, id=f"b-{i}", type="zone_intrusion", severity="medium", ts=now, layer="camera",
                  entity=f"cam-{k // 3}", lat=37.45, lon=126.7, title=f"person in zone {k % 3}",
                  props={"zone": f"z{k % 3}"})
+
+
+def cpu_of(proc: subprocess.Popen) -> float:
+    try:
+        t = psutil.Process(proc.pid).cpu_times()
+    except psutil.Error:
+        return 0.0
+    return t.user + t.system
 
 
 def pct(values: list[float], p: float) -> float:
@@ -124,6 +133,7 @@ def main() -> int:
     t_start = time.time()
     kill_at = n_total // 2
     killed = None
+    cpu_s = 0.0  # CPU time of the alarm services (user + system), start-up included
     i = 0
     while i < n_total:
         now = int(time.time() * 1000)
@@ -134,6 +144,7 @@ def main() -> int:
             i += 1
         pub.flush()
         if killed is None and i >= kill_at:
+            cpu_s += cpu_of(procs["a"])
             procs["a"].send_signal(signal.SIGKILL)
             procs["a"].wait()
             killed = time.time()
@@ -149,6 +160,7 @@ def main() -> int:
         time.sleep(0.05)
     time.sleep(1.0)  # anything published twice arrives now
     stop.set()
+    cpu_s += sum(cpu_of(p) for p in procs.values())
     for p in procs.values():
         p.send_signal(signal.SIGTERM)
     for p in procs.values():
@@ -179,6 +191,9 @@ def main() -> int:
             by_window.setdefault(max(0, int((t / 1000 - t_start) // 10)), []).append(seen[k] - t)
     print("p99 per 10 s of sending: " + ", ".join(f"{w * 10}s {pct(v, 99):.0f} ms"
                                                   for w, v in sorted(by_window.items())))
+    print(f"alarm services' CPU: {cpu_s:.1f} s for {n_total} events = {1000 * cpu_s / n_total:.2f} ms per "
+          f"event (start-ups included): about {n_total / cpu_s:.0f} events/s per core (load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores during the run)")
     print(f"db {db.split(':')[0]}; logs in {tmp}")
     print(f"alarms events_per_s={rate:.0f} e2e_p50_ms={pct(lat, 50):.1f} e2e_p99_ms={pct(lat, 99):.1f} "
           f"lost={lost} duplicated={duplicated}")
