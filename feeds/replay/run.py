@@ -164,11 +164,11 @@ def replay(source: str, files: list[tuple[str, bytes]], cfg: FeedsConfig, area: 
     rp = Replay(source, clock, adapter, pub, tally, paging=paging,
                 captured_until=max((r.t_s for r in records if plausible(r.t_s)), default=None))
     _watch_area(rp)
-    topic_prefix = cfg.sensors.topic_prefix + "v1.1/" if source == "mqtt_sensors" else None
+    subscribed = _subscribed(source, cfg, adapter)
     for rec in records:
         clock.advance(rec.t_s)
-        if topic_prefix is not None and not rec.context.get("topic", "").startswith(topic_prefix):
-            tally.problem("capture:topic_not_subscribed")  # live subscribes to <prefix>v1.1/# only
+        if subscribed is not None and not subscribed(rec.context.get("topic", "")):
+            tally.problem("capture:topic_not_subscribed")  # live never receives it
             continue
         try:
             adapter.ingest(rec.data, **rec.context)
@@ -180,6 +180,21 @@ def replay(source: str, files: list[tuple[str, bytes]], cfg: FeedsConfig, area: 
     _step(adapter)
     _unplaced(rp, emit)
     return summary(rp)
+
+
+def _subscribed(source: str, cfg: FeedsConfig, adapter: Adapter) -> Callable[[str], bool] | None:
+    """What the live feed subscribes to, for an MQTT source (a capture of `#` holds more)."""
+    if source == "mqtt_sensors":
+        prefix = cfg.sensors.topic_prefix + "v1.1/"  # live: <prefix>v1.1/#
+        return lambda topic: topic.startswith(prefix)
+    if source == "frigate":  # live: <prefix>/events, /reviews, /available, /stats of each server
+        topics = {t for srv in adapter.servers.values() for t in adapter._topics(srv)}  # type: ignore[attr-defined]
+        return topics.__contains__
+    return None
+
+
+_SUBSCRIPTIONS = {"mqtt_sensors": "feeds.sensors.topic_prefix + v1.1/#",
+                  "frigate": "<prefix>/events, /reviews, /available, /stats of each feeds.frigate server"}
 
 
 def _step(adapter: Adapter) -> None:
@@ -244,7 +259,7 @@ def _notes(rp: Replay, h: dict[str, Any]) -> list[str]:
             notes.append(text(counts[reason]))
     if rp.tally.problems.get("capture:topic_not_subscribed"):
         notes.append(f"{rp.tally.problems['capture:topic_not_subscribed']} message(s) on topics the live "
-                     "feed does not subscribe to (feeds.sensors.topic_prefix + v1.1/#): skipped")
+                     f"feed does not subscribe to ({_SUBSCRIPTIONS.get(rp.source, '')}): skipped")
     if rp.paging is not None:
         pg = rp.paging
         if pg.total is not None and pg.received < pg.total:

@@ -446,3 +446,20 @@ def test_tlog_with_an_unset_recorder_clock_is_still_a_tlog(tmp_path: Path, stamp
     assert "bad_frame" not in s["rejected"] and s["records"] == len(recs)
     assert s["accepted"] == s0["accepted"] and _entities(lines).keys() == _entities(lines0).keys()
     assert any("recorder's clock" in n for n in s["notes"])
+
+
+def test_frigate_capture_of_every_topic_replays_what_live_subscribes_to(tmp_path: Path) -> None:
+    """`mosquitto_sub -v -t 'frigate/#'` records Frigate's per-camera topics too (counts, motion,
+    detect state, snapshots). Live subscribes only to <prefix>/events, reviews, available and stats,
+    so those are skipped as capture:topic_not_subscribed and noted, not 90 adapter rejects in health."""
+    extra = "".join(f"1714532411.000 frigate/yard/{t}\n" for t in ("person 1", "motion ON", "detect/state ON")
+                    ) * 30
+    log = tmp_path / "all_topics.log"
+    log.write_text((CAP / "frigate.log").read_text() + extra)
+    env = {**os.environ, "CC_FEEDS__FRIGATE__SERVERS": mk.FRIGATE_SERVERS}
+    p = subprocess.run([sys.executable, "-m", "feeds", "replay", "frigate", str(log)], cwd=ROOT,
+                       capture_output=True, timeout=120, env=env)
+    assert p.returncode == 0, p.stderr
+    s = json.loads(p.stdout.decode().splitlines()[-1])["summary"]
+    assert s["rejected"] == {"capture:topic_not_subscribed": 90} and s["health"]["rejects"] == 0
+    assert s["events"] == 2 and any("/events" in n and "skipped" in n for n in s["notes"])
