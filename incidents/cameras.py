@@ -35,8 +35,9 @@ def bearing_deg(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return math.degrees(math.atan2(x, y)) % 360
 
 
-def in_cone(cam_lat: float, cam_lon: float, heading: float, fov: float, reach_m: float,
-            lat: float, lon: float) -> bool:
+def in_cone(
+    cam_lat: float, cam_lon: float, heading: float, fov: float, reach_m: float, lat: float, lon: float
+) -> bool:
     d = distance_m(cam_lat, cam_lon, lat, lon)
     if d > reach_m:
         return False
@@ -72,8 +73,14 @@ def _preset(presets: list[Preset], lat: float, lon: float) -> str | None:
     return None if best is None else f"{best[1].preset}"[:64]
 
 
-def nearest_cameras(lat: float, lon: float, cameras: list[Any], cfg: IncidentConfig,
-                    count: int | None = None, radius_m: float | None = None) -> list[Ranked]:
+def nearest_cameras(
+    lat: float,
+    lon: float,
+    cameras: list[Any],
+    cfg: IncidentConfig,
+    count: int | None = None,
+    radius_m: float | None = None,
+) -> list[Ranked]:
     """The best `count` cameras within `radius_m` of the point (config defaults)."""
     from spine.layers import CAMERA_CONE_M
 
@@ -91,5 +98,7 @@ def nearest_cameras(lat: float, lon: float, cameras: list[Any], cfg: IncidentCon
         found.append(((not (seen or preset is not None), d, cam.id), cam, d, seen, preset))
     found.sort(key=lambda f: f[0])
     n = cfg.nearest.count if count is None else count
-    return [Ranked(cam.id, cam.name, i + 1, round(d, 1), seen, preset, cam.lat, cam.lon, cam.heading, cam.fov)
-            for i, (_, cam, d, seen, preset) in enumerate(found[:n])]
+    return [
+        Ranked(cam.id, cam.name, i + 1, round(d, 1), seen, preset, cam.lat, cam.lon, cam.heading, cam.fov)
+        for i, (_, cam, d, seen, preset) in enumerate(found[:n])
+    ]

@@ -31,8 +31,12 @@ GEOCODE_NAME = "행정구역코드"
 MsgType = Literal["Alert", "Update", "Cancel"]
 Agency = Literal["112", "119", "public"]
 # priority -> (urgency, severity, certainty)
-GRADES = {"critical": ("Immediate", "Extreme", "Observed"), "high": ("Immediate", "Severe", "Observed"),
-          "medium": ("Expected", "Moderate", "Likely"), "low": ("Future", "Minor", "Possible")}
+GRADES = {
+    "critical": ("Immediate", "Extreme", "Observed"),
+    "high": ("Immediate", "Severe", "Observed"),
+    "medium": ("Expected", "Moderate", "Likely"),
+    "low": ("Future", "Minor", "Possible"),
+}
 # CBS priority as in the KIEAS samples: 0 위급, 1 긴급, 2 안전안내
 CBS = {"critical": "0", "high": "1", "medium": "2", "low": "2"}
 AUDIENCE = {"112": "112 종합상황실", "119": "119 종합상황실", "public": "주민"}
@@ -75,9 +79,17 @@ def circle(lat: float, lon: float, radius_km: float) -> str:
     return f"{lat:.5f},{lon:.5f} {radius_km:g}"
 
 
-def build(cfg: IncidentConfig, inc: dict, msg_type: MsgType, agency: Agency, ident: str, sent_ms: int,
-          references: list[str], polygon: list[tuple[float, float]] | None = None,
-          note: str = "") -> Message:
+def build(
+    cfg: IncidentConfig,
+    inc: dict,
+    msg_type: MsgType,
+    agency: Agency,
+    ident: str,
+    sent_ms: int,
+    references: list[str],
+    polygon: list[tuple[float, float]] | None = None,
+    note: str = "",
+) -> Message:
     """One CAP message for the incident (a dict as IncidentStore.doc gives it)."""
     itype = cfg.types.get(inc["type"]) or cfg.types["other"]
     sent = kst(sent_ms)
@@ -117,8 +129,10 @@ def build(cfg: IncidentConfig, inc: dict, msg_type: MsgType, agency: Agency, ide
         _sub(info, "description", desc[:2000])
         if public:
             _sub(info, "instruction", "안전에 유의하시고 관계기관의 안내에 따라 주시기 바랍니다.")
-            for name, value in (("CBSText", f"[인천시] {itype.label}: {inc['title']}"[:90]),
-                                ("CBSPriority", CBS[inc["priority"]])):
+            for name, value in (
+                ("CBSText", f"[인천시] {itype.label}: {inc['title']}"[:90]),
+                ("CBSPriority", CBS[inc["priority"]]),
+            ):
                 p = _sub(info, "parameter")
                 _sub(p, "valueName", name)
                 _sub(p, "value", value)

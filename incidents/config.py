@@ -17,8 +17,20 @@ from incidents.sop import Code, Sop, load_sops
 
 Priority = Literal["low", "medium", "high", "critical"]
 PRIORITIES: tuple[str, ...] = ("low", "medium", "high", "critical")
-CapCategory = Literal["Geo", "Met", "Safety", "Security", "Rescue", "Fire", "Health", "Env", "Transport",
-                      "Infra", "CBRNE", "Other"]
+CapCategory = Literal[
+    "Geo",
+    "Met",
+    "Safety",
+    "Security",
+    "Rescue",
+    "Fire",
+    "Health",
+    "Env",
+    "Transport",
+    "Infra",
+    "CBRNE",
+    "Other",
+]
 Label = Annotated[str, Field(min_length=1, max_length=120)]
 GeoCode = Annotated[str, Field(pattern=r"^[0-9]{10}$")]
 ACTIONS = ("view", "create", "work", "command", "force_resolve", "share", "report")
@@ -112,10 +124,16 @@ def _validated(model: type[BaseModel], data: object, where: str) -> BaseModel:
 def parse_incident_config(data: object, sops: dict[str, Sop] | None = None) -> IncidentConfig:
     cfg: IncidentConfig = _validated(IncidentConfig, data, "incidents")  # type: ignore[assignment]
     if sops is not None:
-        problems = [f"incidents.types.{name}.sop: no SOP {t.sop!r} in config/sops ({', '.join(sorted(sops))})"
-                    for name, t in cfg.types.items() if t.sop and t.sop not in sops]
-        problems += [f"incidents.auto_from_alarms: type {a.type!r} is not in incidents.types"
-                     for a in cfg.auto_from_alarms if a.type not in cfg.types]
+        problems = [
+            f"incidents.types.{name}.sop: no SOP {t.sop!r} in config/sops ({', '.join(sorted(sops))})"
+            for name, t in cfg.types.items()
+            if t.sop and t.sop not in sops
+        ]
+        problems += [
+            f"incidents.auto_from_alarms: type {a.type!r} is not in incidents.types"
+            for a in cfg.auto_from_alarms
+            if a.type not in cfg.types
+        ]
         if problems:
             raise ConfigError("Configuration is not valid:\n" + "\n".join(f"  - {p}" for p in problems))
     return cfg

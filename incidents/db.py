@@ -48,10 +48,21 @@ VERSION_TABLE = "incidents_alembic_version"
 RETRIES = 5
 STATES = ("new", "in_progress", "on_hold", "resolved", "closed")
 OPEN_STATES = ("new", "in_progress", "on_hold")
-STATE_NAMES = {"new": "신규", "in_progress": "처리 중", "on_hold": "보류", "resolved": "해결", "closed": "종결"}
+STATE_NAMES = {
+    "new": "신규",
+    "in_progress": "처리 중",
+    "on_hold": "보류",
+    "resolved": "해결",
+    "closed": "종결",
+}
 # Allowed moves; resolving also needs the SOP's required steps (or the force_resolve right).
-MOVES = {"new": {"in_progress", "on_hold", "resolved"}, "in_progress": {"on_hold", "resolved"},
-         "on_hold": {"in_progress", "resolved"}, "resolved": {"closed", "in_progress"}, "closed": set()}
+MOVES = {
+    "new": {"in_progress", "on_hold", "resolved"},
+    "in_progress": {"on_hold", "resolved"},
+    "on_hold": {"in_progress", "resolved"},
+    "resolved": {"closed", "in_progress"},
+    "closed": set(),
+}
 State = Literal["new", "in_progress", "on_hold", "resolved", "closed"]
 
 
@@ -87,12 +98,16 @@ def migrate(engine: Engine) -> None:
         cfg.set_main_option("script_location", str(MIGRATIONS))
         head = ScriptDirectory.from_config(cfg).get_current_head()
         # Read without the writer's lock (a SQLite writer engine begins IMMEDIATE).
-        reader = make_engine(engine.url.render_as_string(hide_password=False), writer=False) \
-            if engine.dialect.name == "sqlite" else engine
+        reader = (
+            make_engine(engine.url.render_as_string(hide_password=False), writer=False)
+            if engine.dialect.name == "sqlite"
+            else engine
+        )
         try:
             with reader.connect() as conn:
                 current = MigrationContext.configure(
-                    conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
+                    conn, opts={"version_table": VERSION_TABLE}
+                ).get_current_revision()
         except sa.exc.SQLAlchemyError:
             current = None
         finally:
@@ -130,9 +145,17 @@ class _Tx:
     notices: list[dict] = field(default_factory=list)  # e.g. escalations, drone requests
 
     def log(self, inc: dict, kind: str, actor: Actor, text: str = "", **data: Any) -> None:
-        self.timeline.append({"incident_id": inc["id"], "ts": self.now, "kind": kind, "actor": actor.name[:80],
-                              "text": text[:2000], "data": _json(data),
-                              "remote": actor.remote[:64]})
+        self.timeline.append(
+            {
+                "incident_id": inc["id"],
+                "ts": self.now,
+                "kind": kind,
+                "actor": actor.name[:80],
+                "text": text[:2000],
+                "data": _json(data),
+                "remote": actor.remote[:64],
+            }
+        )
         inc["updated_ts"] = self.now
         self.dirty[inc["id"]] = inc
 
@@ -141,9 +164,15 @@ _COLS = [c.name for c in incidents.columns if c.name != "id"]
 
 
 class IncidentStore:
-    def __init__(self, url: str, cfg: IncidentConfig, sops: dict[str, sop.Sop], cameras: list[Any] | None = None,
-                 district_at: Callable[[float, float], tuple[str, str] | None] | None = None,
-                 engine: Engine | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        cfg: IncidentConfig,
+        sops: dict[str, sop.Sop],
+        cameras: list[Any] | None = None,
+        district_at: Callable[[float, float], tuple[str, str] | None] | None = None,
+        engine: Engine | None = None,
+    ) -> None:
         self.url = url
         self.cfg = cfg
         self.sops = sops
@@ -161,7 +190,7 @@ class IncidentStore:
         if self.reader is not self.engine:
             self.reader.dispose()
 
-    # -- the transaction frame -----------------------------------------------------------------------
+    # -- the transaction frame ------------------------------------------------
     @contextmanager
     def _tx(self, now: int | None = None) -> Iterator[_Tx]:
         with self.engine.begin() as conn:
@@ -182,7 +211,9 @@ class IncidentStore:
     def _flush(self, tx: _Tx) -> None:
         conn = tx.conn
         for inc in tx.dirty.values():
-            conn.execute(incidents.update().where(incidents.c.id == inc["id"]).values({c: inc[c] for c in _COLS}))
+            conn.execute(
+                incidents.update().where(incidents.c.id == inc["id"]).values({c: inc[c] for c in _COLS})
+            )
         if tx.timeline:
             conn.execute(incident_timeline.insert(), tx.timeline)
         if tx.dirty or tx.notices:
@@ -190,7 +221,9 @@ class IncidentStore:
                 conn.exec_driver_sql("LOCK TABLE incident_outbox IN SHARE ROW EXCLUSIVE MODE")
             docs = [self._doc(conn, inc) for inc in tx.dirty.values()]
             payload = {"t": "incidents", "ts": tx.now, "i": docs, "x": tx.notices}
-            conn.execute(incident_outbox.insert(), {"ts": tx.now, "payload": msgspec.json.encode(payload).decode()})
+            conn.execute(
+                incident_outbox.insert(), {"ts": tx.now, "payload": msgspec.json.encode(payload).decode()}
+            )
 
     def _row(self, conn: Connection, incident_id: int) -> dict:
         q = sa.select(incidents).where(incidents.c.id == incident_id)
@@ -201,17 +234,39 @@ class IncidentStore:
             raise NotFound(f"no incident {incident_id}")
         return dict(row._mapping)
 
-    # -- documents -----------------------------------------------------------------------------------
+    # -- documents ------------------------------------------------
     def _doc(self, conn: Connection, inc: dict) -> dict:
         t = self.cfg.types.get(inc["type"])
-        cams = conn.execute(sa.select(incident_cameras).where(incident_cameras.c.incident_id == inc["id"])
-                            .order_by(incident_cameras.c.rank)).all()
-        alarm_ids = conn.execute(sa.select(incident_alarms.c.alarm_id).where(
-            incident_alarms.c.incident_id == inc["id"]).order_by(incident_alarms.c.linked_ts)).scalars().all()
-        return {**{k: inc[k] for k in ("id", *_COLS)}, "type_label": t.label if t else inc["type"],
-                "state_name": STATE_NAMES[inc["state"]], "alarms": sorted(set(alarm_ids)),
-                "cameras": [{"camera_id": c.camera_id, "rank": c.rank, "distance_m": c.distance_m,
-                             "in_view": bool(c.in_view), "preset": c.preset} for c in cams]}
+        cams = conn.execute(
+            sa.select(incident_cameras)
+            .where(incident_cameras.c.incident_id == inc["id"])
+            .order_by(incident_cameras.c.rank)
+        ).all()
+        alarm_ids = (
+            conn.execute(
+                sa.select(incident_alarms.c.alarm_id)
+                .where(incident_alarms.c.incident_id == inc["id"])
+                .order_by(incident_alarms.c.linked_ts)
+            )
+            .scalars()
+            .all()
+        )
+        return {
+            **{k: inc[k] for k in ("id", *_COLS)},
+            "type_label": t.label if t else inc["type"],
+            "state_name": STATE_NAMES[inc["state"]],
+            "alarms": sorted(set(alarm_ids)),
+            "cameras": [
+                {
+                    "camera_id": c.camera_id,
+                    "rank": c.rank,
+                    "distance_m": c.distance_m,
+                    "in_view": bool(c.in_view),
+                    "preset": c.preset,
+                }
+                for c in cams
+            ],
+        }
 
     def _records(self, conn: Connection, incident_id: int) -> tuple[dict[str, sop.Record], dict[str, int]]:
         recs: dict[str, sop.Record] = {}
@@ -233,19 +288,52 @@ class IncidentStore:
         for v in views:
             st = s.step(v.id)
             assert st is not None
-            steps.append({"id": v.id, "order": v.order, "title": st.title, "kind": st.kind, "required": st.required,
-                          "role": st.role, "detail": st.detail, "action": st.action, "auto": st.auto,
-                          "question": st.question, "answers": [a.model_dump() for a in st.answers],
-                          "status": v.status, "opened_ts": v.opened_ts, "due_ts": v.due_ts, "overdue": v.overdue,
-                          "level": v.level, "answer": v.answer, "done_ts": v.done_ts, "actor": v.actor,
-                          "note": recs[v.id].note if v.id in recs else ""})
-        return {"id": s.id, "title": s.title, "description": s.description, "steps": steps,
-                "missing_required": sop.missing_required(s, recs, started, now)}
+            steps.append(
+                {
+                    "id": v.id,
+                    "order": v.order,
+                    "title": st.title,
+                    "kind": st.kind,
+                    "required": st.required,
+                    "role": st.role,
+                    "detail": st.detail,
+                    "action": st.action,
+                    "auto": st.auto,
+                    "question": st.question,
+                    "answers": [a.model_dump() for a in st.answers],
+                    "status": v.status,
+                    "opened_ts": v.opened_ts,
+                    "due_ts": v.due_ts,
+                    "overdue": v.overdue,
+                    "level": v.level,
+                    "answer": v.answer,
+                    "done_ts": v.done_ts,
+                    "actor": v.actor,
+                    "note": recs[v.id].note if v.id in recs else "",
+                }
+            )
+        return {
+            "id": s.id,
+            "title": s.title,
+            "description": s.description,
+            "steps": steps,
+            "missing_required": sop.missing_required(s, recs, started, now),
+        }
 
-    # -- create ----------------------------------------------------------------------------------------
-    def create(self, type_: str, lat: float, lon: float, actor: Actor, title: str = "", description: str = "",
-               priority: str | None = None, parent_id: int | None = None, alarm_id: int | None = None,
-               now: int | None = None) -> dict:
+    # -- create ------------------------------------------------
+    def create(
+        self,
+        type_: str,
+        lat: float,
+        lon: float,
+        actor: Actor,
+        title: str = "",
+        description: str = "",
+        priority: str | None = None,
+        parent_id: int | None = None,
+        alarm_id: int | None = None,
+        now: int | None = None,
+    ) -> dict:
         if type_ not in self.cfg.types:
             raise Refused(f"unknown incident type {type_!r}")
 
@@ -253,9 +341,20 @@ class IncidentStore:
             with self._tx(now) as tx:
                 alarm = self._alarm(tx.conn, alarm_id) if alarm_id is not None else None
                 if alarm is not None and self._linked(tx.conn, alarm):
-                    raise Refused(f"alarm {alarm_id} is already linked to incident {self._linked(tx.conn, alarm)}")
-                inc = self._insert(tx, type_, lat, lon, actor, title or (alarm or {}).get("title") or "",
-                                   description, priority, parent_id)
+                    raise Refused(
+                        f"alarm {alarm_id} is already linked to incident {self._linked(tx.conn, alarm)}"
+                    )
+                inc = self._insert(
+                    tx,
+                    type_,
+                    lat,
+                    lon,
+                    actor,
+                    title or (alarm or {}).get("title") or "",
+                    description,
+                    priority,
+                    parent_id,
+                )
                 if alarm is not None:
                     self._link(tx, inc, alarm, actor)
                 self._advance(tx, inc)
@@ -263,8 +362,9 @@ class IncidentStore:
 
         return self._retrying(run)
 
-    def create_from_alarm(self, alarm_id: int, actor: Actor, type_: str | None = None,
-                          now: int | None = None) -> dict:
+    def create_from_alarm(
+        self, alarm_id: int, actor: Actor, type_: str | None = None, now: int | None = None
+    ) -> dict:
         """One action: the alarm's point, title and priority; the type configured for its rule."""
         with self.reader.connect() as conn:
             alarm = self._alarm(conn, alarm_id)
@@ -274,32 +374,81 @@ class IncidentStore:
             raise Refused(f"alarm {alarm_id} has no position; open the incident by hand on the map")
         t = type_ or self.cfg.auto_type(alarm["rule"]) or "other"
         prio = alarm["priority"] if alarm["priority"] in cap.GRADES else None
-        return self.create(t, alarm["lat"], alarm["lon"], actor, title=alarm["title"], priority=prio,
-                           alarm_id=alarm_id, now=now)
+        return self.create(
+            t,
+            alarm["lat"],
+            alarm["lon"],
+            actor,
+            title=alarm["title"],
+            priority=prio,
+            alarm_id=alarm_id,
+            now=now,
+        )
 
-    def _insert(self, tx: _Tx, type_: str, lat: float, lon: float, actor: Actor, title: str, description: str,
-                priority: str | None, parent_id: int | None) -> dict:
+    def _insert(
+        self,
+        tx: _Tx,
+        type_: str,
+        lat: float,
+        lon: float,
+        actor: Actor,
+        title: str,
+        description: str,
+        priority: str | None,
+        parent_id: int | None,
+    ) -> dict:
         t = self.cfg.types[type_]
         if parent_id is not None:
             parent = self._row(tx.conn, parent_id)
             if parent["state"] not in OPEN_STATES:
-                raise Refused(f"incident {parent_id} is {parent['state']}: a sub-incident needs an open parent")
+                raise Refused(
+                    f"incident {parent_id} is {parent['state']}: a sub-incident needs an open parent"
+                )
         found = self.district_at(lat, lon)
         district, dname = found if found else (None, None)
-        inc = {"type": type_, "title": (title or t.label)[:200], "description": description[:2000],
-               "priority": priority or t.priority, "state": "new", "owner": None, "hold_until": None,
-               "lat": lat, "lon": lon, "district": district, "district_name": dname,
-               "geocode": self.cfg.geocode(district), "sop": t.sop, "sop_started_ts": tx.now,
-               "parent_id": parent_id, "merged_into": None, "level": 0, "opened_ts": tx.now,
-               "updated_ts": tx.now, "resolved_ts": None, "closed_ts": None, "created_by": actor.name[:80]}
+        inc = {
+            "type": type_,
+            "title": (title or t.label)[:200],
+            "description": description[:2000],
+            "priority": priority or t.priority,
+            "state": "new",
+            "owner": None,
+            "hold_until": None,
+            "lat": lat,
+            "lon": lon,
+            "district": district,
+            "district_name": dname,
+            "geocode": self.cfg.geocode(district),
+            "sop": t.sop,
+            "sop_started_ts": tx.now,
+            "parent_id": parent_id,
+            "merged_into": None,
+            "level": 0,
+            "opened_ts": tx.now,
+            "updated_ts": tx.now,
+            "resolved_ts": None,
+            "closed_ts": None,
+            "created_by": actor.name[:80],
+        }
         inc["id"] = tx.conn.execute(incidents.insert().values(inc).returning(incidents.c.id)).scalar_one()
-        tx.log(inc, "created", actor, inc["title"], type=type_, priority=inc["priority"], lat=lat, lon=lon,
-               district=dname, sop=t.sop, parent_id=parent_id)
+        tx.log(
+            inc,
+            "created",
+            actor,
+            inc["title"],
+            type=type_,
+            priority=inc["priority"],
+            lat=lat,
+            lon=lon,
+            district=dname,
+            sop=t.sop,
+            parent_id=parent_id,
+        )
         if parent_id is not None:
             tx.log(self._row(tx.conn, parent_id), "sub_incident", actor, inc["title"], child=inc["id"])
         return inc
 
-    # -- alarms -------------------------------------------------------------------------------------------
+    # -- alarms ------------------------------------------------
     def _alarm(self, conn: Connection, alarm_id: int | None) -> dict | None:
         row = conn.execute(sa.select(alarm_table).where(alarm_table.c.id == alarm_id)).first()
         return None if row is None else dict(row._mapping)
@@ -309,16 +458,33 @@ class IncidentStore:
         return alarm["active_since"] or alarm["first_ts"]
 
     def _linked(self, conn: Connection, alarm: dict) -> int | None:
-        return conn.execute(sa.select(incident_alarms.c.incident_id).where(
-            incident_alarms.c.alarm_id == alarm["id"],
-            incident_alarms.c.activation_ts == self._activation(alarm))).scalar()
+        return conn.execute(
+            sa.select(incident_alarms.c.incident_id).where(
+                incident_alarms.c.alarm_id == alarm["id"],
+                incident_alarms.c.activation_ts == self._activation(alarm),
+            )
+        ).scalar()
 
     def _link(self, tx: _Tx, inc: dict, alarm: dict, actor: Actor) -> None:
-        tx.conn.execute(incident_alarms.insert().values(
-            incident_id=inc["id"], alarm_id=alarm["id"], activation_ts=self._activation(alarm), linked_ts=tx.now,
-            title=(alarm["title"] or "")[:200]))
-        tx.log(inc, "alarm_linked", actor, alarm["title"] or "", alarm_id=alarm["id"], source=alarm["source"],
-               condition=alarm["condition"], priority=alarm["priority"])
+        tx.conn.execute(
+            incident_alarms.insert().values(
+                incident_id=inc["id"],
+                alarm_id=alarm["id"],
+                activation_ts=self._activation(alarm),
+                linked_ts=tx.now,
+                title=(alarm["title"] or "")[:200],
+            )
+        )
+        tx.log(
+            inc,
+            "alarm_linked",
+            actor,
+            alarm["title"] or "",
+            alarm_id=alarm["id"],
+            source=alarm["source"],
+            condition=alarm["condition"],
+            priority=alarm["priority"],
+        )
 
     def link_alarm(self, incident_id: int, alarm_id: int, actor: Actor, now: int | None = None) -> dict:
         def run() -> dict:
@@ -331,6 +497,7 @@ class IncidentStore:
                     raise Refused(f"alarm {alarm_id} is already linked to incident {other}")
                 self._link(tx, inc, alarm, actor)
                 return self._doc(tx.conn, inc)
+
         return self._retrying(run)
 
     def auto_from_alarms(self, now: int | None = None) -> list[int]:
@@ -340,10 +507,20 @@ class IncidentStore:
             return []
         linked = sa.select(incident_alarms.c.alarm_id).where(
             incident_alarms.c.alarm_id == alarm_table.c.id,
-            incident_alarms.c.activation_ts == sa.func.coalesce(alarm_table.c.active_since, alarm_table.c.first_ts))
-        q = (sa.select(alarm_table.c.id).where(alarm_table.c.active == sa.true(), alarm_table.c.rule.in_(rules),
-                                               alarm_table.c.lat.is_not(None), ~sa.exists(linked))
-             .order_by(alarm_table.c.id).limit(100))
+            incident_alarms.c.activation_ts
+            == sa.func.coalesce(alarm_table.c.active_since, alarm_table.c.first_ts),
+        )
+        q = (
+            sa.select(alarm_table.c.id)
+            .where(
+                alarm_table.c.active == sa.true(),
+                alarm_table.c.rule.in_(rules),
+                alarm_table.c.lat.is_not(None),
+                ~sa.exists(linked),
+            )
+            .order_by(alarm_table.c.id)
+            .limit(100)
+        )
         with self.reader.connect() as conn:
             ids = list(conn.execute(q).scalars())
         made = []
@@ -363,8 +540,16 @@ class IncidentStore:
             raise Refused(f"incident {incident_id} is closed")
         return inc
 
-    def set_state(self, incident_id: int, state: str, actor: Actor, reason: str = "",
-                  hold_minutes: float | None = None, force: bool = False, now: int | None = None) -> dict:
+    def set_state(
+        self,
+        incident_id: int,
+        state: str,
+        actor: Actor,
+        reason: str = "",
+        hold_minutes: float | None = None,
+        force: bool = False,
+        now: int | None = None,
+    ) -> dict:
         if state not in STATES:
             raise Refused(f"unknown state {state!r}")
 
@@ -373,12 +558,16 @@ class IncidentStore:
                 inc = self._row(tx.conn, incident_id)
                 before = inc["state"]
                 if state not in MOVES[before]:
-                    raise Refused(f"an incident that is {STATE_NAMES[before]} ({before}) cannot become {state}")
+                    raise Refused(
+                        f"an incident that is {STATE_NAMES[before]} ({before}) cannot become {state}"
+                    )
                 data: dict[str, Any] = {"before": before, "after": state}
                 if state == "resolved":
                     missing = self._missing(tx.conn, inc, tx.now)
                     if missing and not force:
-                        raise Refused("required SOP steps or sub-incidents are not done: " + ", ".join(missing))
+                        raise Refused(
+                            "required SOP steps or sub-incidents are not done: " + ", ".join(missing)
+                        )
                     if missing:
                         data["forced"] = True
                         data["missing"] = missing
@@ -401,6 +590,7 @@ class IncidentStore:
                 inc["state"] = state
                 tx.log(inc, "state", actor, reason, **data)
                 return self._doc(tx.conn, inc)
+
         return self._retrying(run)
 
     def _missing(self, conn: Connection, inc: dict, now: int) -> list[str]:
@@ -408,9 +598,15 @@ class IncidentStore:
         s = self.sops.get(inc["sop"] or "")
         if s is not None:
             recs, _ = self._records(conn, inc["id"])
-            out += [f"step {m}" for m in sop.missing_required(s, recs, inc["sop_started_ts"] or inc["opened_ts"], now)]
-        kids = conn.execute(sa.select(incidents.c.id).where(incidents.c.parent_id == inc["id"],
-                                                            incidents.c.state.in_(OPEN_STATES))).scalars()
+            out += [
+                f"step {m}"
+                for m in sop.missing_required(s, recs, inc["sop_started_ts"] or inc["opened_ts"], now)
+            ]
+        kids = conn.execute(
+            sa.select(incidents.c.id).where(
+                incidents.c.parent_id == inc["id"], incidents.c.state.in_(OPEN_STATES)
+            )
+        ).scalars()
         out += [f"sub-incident {k}" for k in kids]
         return out
 
@@ -422,10 +618,12 @@ class IncidentStore:
                 inc["owner"] = owner[:80] or None
                 tx.log(inc, "assign", actor, "", before=before, after=inc["owner"])
                 return self._doc(tx.conn, inc)
+
         return self._retrying(run)
 
-    def set_priority(self, incident_id: int, priority: str, actor: Actor, reason: str = "",
-                     now: int | None = None) -> dict:
+    def set_priority(
+        self, incident_id: int, priority: str, actor: Actor, reason: str = "", now: int | None = None
+    ) -> dict:
         if priority not in cap.GRADES:
             raise Refused(f"unknown priority {priority!r}")
 
@@ -435,6 +633,7 @@ class IncidentStore:
                 before, inc["priority"] = inc["priority"], priority
                 tx.log(inc, "priority", actor, reason, before=before, after=priority)
                 return self._doc(tx.conn, inc)
+
         return self._retrying(run)
 
     def comment(self, incident_id: int, text: str, actor: Actor, now: int | None = None) -> dict:
@@ -446,11 +645,20 @@ class IncidentStore:
                 inc = self._row(tx.conn, incident_id)
                 tx.log(inc, "comment", actor, text)
                 return self._doc(tx.conn, inc)
+
         return self._retrying(run)
 
     # -- SOP steps ------------------------------------------------------------------------------------------
-    def step(self, incident_id: int, step_id: str, verb: Literal["done", "skipped"], actor: Actor,
-             answer: str | None = None, note: str = "", now: int | None = None) -> dict:
+    def step(
+        self,
+        incident_id: int,
+        step_id: str,
+        verb: Literal["done", "skipped"],
+        actor: Actor,
+        answer: str | None = None,
+        note: str = "",
+        now: int | None = None,
+    ) -> dict:
         def run() -> dict:
             with self._tx(now) as tx:
                 inc = self._open(tx.conn, incident_id)
@@ -461,8 +669,9 @@ class IncidentStore:
                     raise Refused(f"incident {incident_id} has no SOP")
                 recs, alerted = self._records(tx.conn, inc["id"])
                 try:
-                    st = sop.check_action(s, recs, inc["sop_started_ts"] or inc["opened_ts"], tx.now, step_id,
-                                          verb, answer)
+                    st = sop.check_action(
+                        s, recs, inc["sop_started_ts"] or inc["opened_ts"], tx.now, step_id, verb, answer
+                    )
                 except sop.StepRefused as exc:
                     raise Refused(str(exc)) from None
                 result = self._act(tx, inc, st, actor) if verb == "done" and st.kind == "action" else {}
@@ -473,19 +682,49 @@ class IncidentStore:
                     tx.log(inc, "state", actor, "", before="new", after="in_progress", owner=inc["owner"])
                 self._advance(tx, inc)
                 return {**self._doc(tx.conn, inc), "result": result}
+
         return self._retrying(run)
 
-    def _record(self, tx: _Tx, inc: dict, st: sop.Step, verb: str, actor: Actor, answer: str | None,
-                note: str, alerted: dict[str, int]) -> None:
-        values = {"status": verb, "answer": answer, "ts": tx.now, "actor": actor.name[:80], "note": note[:500]}
+    def _record(
+        self,
+        tx: _Tx,
+        inc: dict,
+        st: sop.Step,
+        verb: str,
+        actor: Actor,
+        answer: str | None,
+        note: str,
+        alerted: dict[str, int],
+    ) -> None:
+        values = {
+            "status": verb,
+            "answer": answer,
+            "ts": tx.now,
+            "actor": actor.name[:80],
+            "note": note[:500],
+        }
         if st.id in alerted:
-            tx.conn.execute(incident_steps.update().where(incident_steps.c.incident_id == inc["id"],
-                                                          incident_steps.c.step_id == st.id).values(values))
+            tx.conn.execute(
+                incident_steps.update()
+                .where(incident_steps.c.incident_id == inc["id"], incident_steps.c.step_id == st.id)
+                .values(values)
+            )
         else:
-            tx.conn.execute(incident_steps.insert().values(incident_id=inc["id"], step_id=st.id, alerted=0,
-                                                           **values))
+            tx.conn.execute(
+                incident_steps.insert().values(incident_id=inc["id"], step_id=st.id, alerted=0, **values)
+            )
         label = next((a.label for a in st.answers if a.value == answer), answer)
-        tx.log(inc, "step", actor, note, step=st.id, title=st.title, status=verb, answer=answer, answer_label=label)
+        tx.log(
+            inc,
+            "step",
+            actor,
+            note,
+            step=st.id,
+            title=st.title,
+            status=verb,
+            answer=answer,
+            answer_label=label,
+        )
 
     def _advance(self, tx: _Tx, inc: dict) -> None:
         """Do the automatic action steps that are open, until none is (one may open the next)."""
@@ -494,7 +733,9 @@ class IncidentStore:
             return
         for _ in range(len(s.steps)):
             recs, alerted = self._records(tx.conn, inc["id"])
-            due = [s.step(v) for v in sop.open_steps(s, recs, inc["sop_started_ts"] or inc["opened_ts"], tx.now)]
+            due = [
+                s.step(v) for v in sop.open_steps(s, recs, inc["sop_started_ts"] or inc["opened_ts"], tx.now)
+            ]
             autos = [st for st in due if st is not None and st.auto]
             if not autos:
                 return
@@ -510,8 +751,15 @@ class IncidentStore:
             return {"cameras": self._place_cameras(tx, inc, actor, count)}
         if st.action == "request_drone":
             tx.log(inc, "drone_request", actor, st.title, lat=inc["lat"], lon=inc["lon"])
-            tx.notices.append({"t": "drone_request", "incident": inc["id"], "lat": inc["lat"], "lon": inc["lon"],
-                               "ts": tx.now})
+            tx.notices.append(
+                {
+                    "t": "drone_request",
+                    "incident": inc["id"],
+                    "lat": inc["lat"],
+                    "lon": inc["lon"],
+                    "ts": tx.now,
+                }
+            )
             return {"drone": "requested"}
         if st.action in ("share_112", "share_119", "draft_public_alert"):
             agency = {"share_112": "112", "share_119": "119", "draft_public_alert": "public"}[st.action]
@@ -520,36 +768,60 @@ class IncidentStore:
         if st.action == "notify":
             to = str(p.get("to", ""))
             tx.log(inc, "notify", actor, st.title, to=to)
-            tx.notices.append({"t": "notify", "incident": inc["id"], "to": to, "text": st.title, "ts": tx.now})
+            tx.notices.append(
+                {"t": "notify", "incident": inc["id"], "to": to, "text": st.title, "ts": tx.now}
+            )
             return {"notified": to}
         return {}
 
-    # -- cameras ------------------------------------------------------------------------------------------
+    # -- cameras ------------------------------------------------
     def _place_cameras(self, tx: _Tx, inc: dict, actor: Actor, count: int | None = None) -> list[dict]:
         ranked = nearest_cameras(inc["lat"], inc["lon"], self.cameras, self.cfg, count=count)
-        tx.conn.execute(incident_cameras.delete().where(incident_cameras.c.incident_id == inc["id"],
-                                                        incident_cameras.c.added_by.like("system%")))
-        kept = set(tx.conn.execute(sa.select(incident_cameras.c.camera_id).where(
-            incident_cameras.c.incident_id == inc["id"])).scalars())
-        rows = [{"incident_id": inc["id"], "camera_id": r.camera_id, "rank": r.rank, "distance_m": r.distance_m,
-                 "in_view": int(r.in_view), "preset": r.preset, "added_ts": tx.now, "added_by": actor.name[:80]}
-                for r in ranked if r.camera_id not in kept]
+        tx.conn.execute(
+            incident_cameras.delete().where(
+                incident_cameras.c.incident_id == inc["id"], incident_cameras.c.added_by.like("system%")
+            )
+        )
+        kept = set(
+            tx.conn.execute(
+                sa.select(incident_cameras.c.camera_id).where(incident_cameras.c.incident_id == inc["id"])
+            ).scalars()
+        )
+        rows = [
+            {
+                "incident_id": inc["id"],
+                "camera_id": r.camera_id,
+                "rank": r.rank,
+                "distance_m": r.distance_m,
+                "in_view": int(r.in_view),
+                "preset": r.preset,
+                "added_ts": tx.now,
+                "added_by": actor.name[:80],
+            }
+            for r in ranked
+            if r.camera_id not in kept
+        ]
         if rows:
             tx.conn.execute(incident_cameras.insert(), rows)
         docs = [r.doc() for r in ranked]
         tx.log(inc, "cameras", actor, ", ".join(r.camera_id for r in ranked), cameras=docs)
         return docs
 
-    def nearest(self, incident_id: int, actor: Actor, count: int | None = None, now: int | None = None) -> dict:
+    def nearest(
+        self, incident_id: int, actor: Actor, count: int | None = None, now: int | None = None
+    ) -> dict:
         def run() -> dict:
             with self._tx(now) as tx:
                 inc = self._open(tx.conn, incident_id)
                 self._place_cameras(tx, inc, actor, count)
                 return self._doc(tx.conn, inc)
+
         return self._retrying(run)
 
-    # -- merge --------------------------------------------------------------------------------------------
-    def merge(self, source_id: int, target_id: int, actor: Actor, reason: str = "", now: int | None = None) -> dict:
+    # -- merge ------------------------------------------------
+    def merge(
+        self, source_id: int, target_id: int, actor: Actor, reason: str = "", now: int | None = None
+    ) -> dict:
         """The source becomes part of the target: alarms, cameras and sub-incidents move over, the
         source is closed with `merged_into`; both timelines say so."""
         if source_id == target_id:
@@ -564,15 +836,32 @@ class IncidentStore:
                     if inc["state"] not in OPEN_STATES:
                         raise Refused(f"incident {inc['id']} is {inc['state']}: only open incidents merge")
                 c = tx.conn
-                c.execute(incident_alarms.update().where(incident_alarms.c.incident_id == source_id)
-                          .values(incident_id=target_id))
-                have = set(c.execute(sa.select(incident_cameras.c.camera_id).where(
-                    incident_cameras.c.incident_id == target_id)).scalars())
-                c.execute(incident_cameras.delete().where(incident_cameras.c.incident_id == source_id,
-                                                          incident_cameras.c.camera_id.in_(have or {""})))
-                c.execute(incident_cameras.update().where(incident_cameras.c.incident_id == source_id)
-                          .values(incident_id=target_id))
-                c.execute(incidents.update().where(incidents.c.parent_id == source_id).values(parent_id=target_id))
+                c.execute(
+                    incident_alarms.update()
+                    .where(incident_alarms.c.incident_id == source_id)
+                    .values(incident_id=target_id)
+                )
+                have = set(
+                    c.execute(
+                        sa.select(incident_cameras.c.camera_id).where(
+                            incident_cameras.c.incident_id == target_id
+                        )
+                    ).scalars()
+                )
+                c.execute(
+                    incident_cameras.delete().where(
+                        incident_cameras.c.incident_id == source_id,
+                        incident_cameras.c.camera_id.in_(have or {""}),
+                    )
+                )
+                c.execute(
+                    incident_cameras.update()
+                    .where(incident_cameras.c.incident_id == source_id)
+                    .values(incident_id=target_id)
+                )
+                c.execute(
+                    incidents.update().where(incidents.c.parent_id == source_id).values(parent_id=target_id)
+                )
                 src.update(state="closed", merged_into=target_id, closed_ts=tx.now, hold_until=None)
                 if cap.GRADES and _rank(src["priority"]) > _rank(dst["priority"]):
                     tx.log(dst, "priority", actor, "merge", before=dst["priority"], after=src["priority"])
@@ -580,101 +869,181 @@ class IncidentStore:
                 tx.log(src, "merged", actor, reason, into=target_id)
                 tx.log(dst, "merged_in", actor, reason, source=source_id, title=src["title"])
                 return self._doc(c, dst)
+
         return self._retrying(run)
 
     # -- shares (CAP) ----------------------------------------------------------------------------------------
-    def _share(self, tx: _Tx, inc: dict, agency: cap.Agency, msg_type: cap.MsgType | None, actor: Actor,
-               send: bool, note: str = "") -> dict:
-        earlier = tx.conn.execute(sa.select(incident_shares).where(
-            incident_shares.c.incident_id == inc["id"], incident_shares.c.agency == agency)
-            .order_by(incident_shares.c.id)).all()
+    def _share(
+        self,
+        tx: _Tx,
+        inc: dict,
+        agency: cap.Agency,
+        msg_type: cap.MsgType | None,
+        actor: Actor,
+        send: bool,
+        note: str = "",
+    ) -> dict:
+        earlier = tx.conn.execute(
+            sa.select(incident_shares)
+            .where(incident_shares.c.incident_id == inc["id"], incident_shares.c.agency == agency)
+            .order_by(incident_shares.c.id)
+        ).all()
         if msg_type is None:
             msg_type = "Update" if earlier else "Alert"
         if msg_type != "Alert" and not earlier:
             raise Refused(f"no earlier message to {agency} to {msg_type.lower()}: send an Alert first")
         if earlier and earlier[-1].msg_type == "Cancel":
             raise Refused(f"the messages to {agency} were cancelled")
-        seq = tx.conn.execute(sa.select(sa.func.count()).select_from(incident_shares).where(
-            incident_shares.c.incident_id == inc["id"])).scalar_one() + 1
+        seq = (
+            tx.conn.execute(
+                sa.select(sa.func.count())
+                .select_from(incident_shares)
+                .where(incident_shares.c.incident_id == inc["id"])
+            ).scalar_one()
+            + 1
+        )
         ident = cap.identifier(self.cfg, inc["id"], inc["opened_ts"], seq)
         refs = [cap.reference(self.cfg, e.identifier, e.sent) for e in earlier]
         msg = cap.build(self.cfg, self._doc(tx.conn, inc), msg_type, agency, ident, tx.now, refs, note=note)
         problems = cap.validate(msg.xml)
         if problems:  # never store a message the agencies' systems would refuse
             raise Refused("the CAP message does not validate: " + "; ".join(problems[:3]))
-        sid = tx.conn.execute(incident_shares.insert().values(
-            incident_id=inc["id"], agency=agency, msg_type=msg_type, identifier=ident, sent=msg.sent,
-            references=" ".join(refs), status="sent" if send else "draft", xml=msg.xml, created_ts=tx.now,
-            created_by=actor.name[:80], sent_ts=tx.now if send else None).returning(incident_shares.c.id)).scalar_one()
-        doc = {"id": sid, "agency": agency, "msg_type": msg_type, "identifier": ident, "sent": msg.sent,
-               "references": refs, "status": "sent" if send else "draft"}
+        sid = tx.conn.execute(
+            incident_shares.insert()
+            .values(
+                incident_id=inc["id"],
+                agency=agency,
+                msg_type=msg_type,
+                identifier=ident,
+                sent=msg.sent,
+                references=" ".join(refs),
+                status="sent" if send else "draft",
+                xml=msg.xml,
+                created_ts=tx.now,
+                created_by=actor.name[:80],
+                sent_ts=tx.now if send else None,
+            )
+            .returning(incident_shares.c.id)
+        ).scalar_one()
+        doc = {
+            "id": sid,
+            "agency": agency,
+            "msg_type": msg_type,
+            "identifier": ident,
+            "sent": msg.sent,
+            "references": refs,
+            "status": "sent" if send else "draft",
+        }
         tx.log(inc, "share", actor, note, **doc)
         if send:
             tx.notices.append({"t": "share", "incident": inc["id"], **doc})
         return doc
 
-    def share(self, incident_id: int, agency: cap.Agency, actor: Actor, msg_type: cap.MsgType | None = None,
-              send: bool = True, note: str = "", now: int | None = None) -> dict:
+    def share(
+        self,
+        incident_id: int,
+        agency: cap.Agency,
+        actor: Actor,
+        msg_type: cap.MsgType | None = None,
+        send: bool = True,
+        note: str = "",
+        now: int | None = None,
+    ) -> dict:
         def run() -> dict:
             with self._tx(now) as tx:
                 inc = self._row(tx.conn, incident_id)
                 if inc["state"] == "closed" and msg_type != "Cancel":
                     raise Refused(f"incident {incident_id} is closed; only a Cancel can still be sent")
                 return self._share(tx, inc, agency, msg_type, actor, send, note)
+
         return self._retrying(run)
 
     def send_share(self, incident_id: int, share_id: int, actor: Actor, now: int | None = None) -> dict:
         def run() -> dict:
             with self._tx(now) as tx:
                 inc = self._row(tx.conn, incident_id)
-                row = tx.conn.execute(sa.select(incident_shares).where(
-                    incident_shares.c.id == share_id, incident_shares.c.incident_id == incident_id)).first()
+                row = tx.conn.execute(
+                    sa.select(incident_shares).where(
+                        incident_shares.c.id == share_id, incident_shares.c.incident_id == incident_id
+                    )
+                ).first()
                 if row is None:
                     raise NotFound(f"no share {share_id} in incident {incident_id}")
                 if row.status == "sent":
                     raise Refused(f"share {share_id} was already sent")
-                tx.conn.execute(incident_shares.update().where(incident_shares.c.id == share_id)
-                                .values(status="sent", sent_ts=tx.now))
-                doc = {"id": share_id, "agency": row.agency, "msg_type": row.msg_type, "identifier": row.identifier,
-                       "sent": row.sent, "status": "sent"}
+                tx.conn.execute(
+                    incident_shares.update()
+                    .where(incident_shares.c.id == share_id)
+                    .values(status="sent", sent_ts=tx.now)
+                )
+                doc = {
+                    "id": share_id,
+                    "agency": row.agency,
+                    "msg_type": row.msg_type,
+                    "identifier": row.identifier,
+                    "sent": row.sent,
+                    "status": "sent",
+                }
                 tx.log(inc, "share_sent", actor, "", **doc)
                 tx.notices.append({"t": "share", "incident": incident_id, **doc})
                 return doc
+
         return self._retrying(run)
 
     def shares(self, incident_id: int, with_xml: bool = False) -> list[dict]:
         cols = [c for c in incident_shares.columns if with_xml or c.name != "xml"]
         with self.reader.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(sa.select(*cols).where(
-                incident_shares.c.incident_id == incident_id).order_by(incident_shares.c.id))]
+            return [
+                dict(r._mapping)
+                for r in conn.execute(
+                    sa.select(*cols)
+                    .where(incident_shares.c.incident_id == incident_id)
+                    .order_by(incident_shares.c.id)
+                )
+            ]
 
-    def cap_message(self, incident_id: int, msg_type: cap.MsgType | None = None, agency: cap.Agency = "112",
-                    now: int | None = None) -> cap.Message:
+    def cap_message(
+        self,
+        incident_id: int,
+        msg_type: cap.MsgType | None = None,
+        agency: cap.Agency = "112",
+        now: int | None = None,
+    ) -> cap.Message:
         """A message as it would be sent now (nothing stored): the CLI's `incident cap ID`."""
         t = now or now_ms()
         with self.reader.connect() as conn:
             inc = self._read_row(conn, incident_id)
-            earlier = conn.execute(sa.select(incident_shares).where(
-                incident_shares.c.incident_id == incident_id, incident_shares.c.agency == agency)
-                .order_by(incident_shares.c.id)).all()
+            earlier = conn.execute(
+                sa.select(incident_shares)
+                .where(incident_shares.c.incident_id == incident_id, incident_shares.c.agency == agency)
+                .order_by(incident_shares.c.id)
+            ).all()
             doc = self._doc(conn, inc)
-            seq = conn.execute(sa.select(sa.func.count()).select_from(incident_shares).where(
-                incident_shares.c.incident_id == incident_id)).scalar_one() + 1
+            seq = (
+                conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(incident_shares)
+                    .where(incident_shares.c.incident_id == incident_id)
+                ).scalar_one()
+                + 1
+            )
         kind: cap.MsgType = msg_type or ("Update" if earlier else "Alert")
         if kind != "Alert" and not earlier:
             raise Refused(f"no earlier message to {agency}: an {kind} needs one to reference")
         refs = [cap.reference(self.cfg, e.identifier, e.sent) for e in earlier]
-        return cap.build(self.cfg, doc, kind, agency, cap.identifier(self.cfg, incident_id, inc["opened_ts"], seq),
-                         t, refs)
+        return cap.build(
+            self.cfg, doc, kind, agency, cap.identifier(self.cfg, incident_id, inc["opened_ts"], seq), t, refs
+        )
 
-    # -- timers -----------------------------------------------------------------------------------------------
+    # -- timers ------------------------------------------------
     def tick(self, now: int | None = None) -> int:
         """Hold expiry (back to in progress), step timers and staged escalation; returns the
         incidents changed."""
         t = now or now_ms()
         with self.reader.connect() as conn:
-            ids = list(conn.execute(sa.select(incidents.c.id).where(
-                incidents.c.state.in_(OPEN_STATES))).scalars())
+            ids = list(
+                conn.execute(sa.select(incidents.c.id).where(incidents.c.state.in_(OPEN_STATES))).scalars()
+            )
         changed = 0
         for iid in ids:
             changed += self._retrying(lambda i=iid: self._tick_one(i, t))
@@ -712,17 +1081,33 @@ class IncidentStore:
                 tx.notices.append({"t": "overdue", "incident": inc["id"], "step": st.id, "ts": tx.now})
             else:
                 e = st.escalation[level - 2]
-                tx.log(inc, "escalated", SYSTEM, e.text or st.title, step=st.id, stage=level - 1, notify=e.notify)
-                tx.notices.append({"t": "escalation", "incident": inc["id"], "step": st.id, "stage": level - 1,
-                                   "notify": e.notify, "text": e.text or st.title, "ts": tx.now})
+                tx.log(
+                    inc, "escalated", SYSTEM, e.text or st.title, step=st.id, stage=level - 1, notify=e.notify
+                )
+                tx.notices.append(
+                    {
+                        "t": "escalation",
+                        "incident": inc["id"],
+                        "step": st.id,
+                        "stage": level - 1,
+                        "notify": e.notify,
+                        "text": e.text or st.title,
+                        "ts": tx.now,
+                    }
+                )
         if st.id in alerted:
-            tx.conn.execute(incident_steps.update().where(incident_steps.c.incident_id == inc["id"],
-                                                          incident_steps.c.step_id == st.id).values(alerted=v.level))
+            tx.conn.execute(
+                incident_steps.update()
+                .where(incident_steps.c.incident_id == inc["id"], incident_steps.c.step_id == st.id)
+                .values(alerted=v.level)
+            )
         else:
-            tx.conn.execute(incident_steps.insert().values(incident_id=inc["id"], step_id=st.id, alerted=v.level))
+            tx.conn.execute(
+                incident_steps.insert().values(incident_id=inc["id"], step_id=st.id, alerted=v.level)
+            )
         alerted[st.id] = v.level
 
-    # -- reads -------------------------------------------------------------------------------------------------
+    # -- reads ------------------------------------------------
     def _read_row(self, conn: Connection, incident_id: int) -> dict:
         row = conn.execute(sa.select(incidents).where(incidents.c.id == incident_id)).first()
         if row is None:
@@ -741,15 +1126,19 @@ class IncidentStore:
             inc = self._read_row(conn, incident_id)
             doc = self._doc(conn, inc)
             doc["sop_view"] = self.sop_view(conn, inc, now or now_ms())
-            doc["children"] = list(conn.execute(sa.select(incidents.c.id).where(
-                incidents.c.parent_id == incident_id)).scalars())
+            doc["children"] = list(
+                conn.execute(sa.select(incidents.c.id).where(incidents.c.parent_id == incident_id)).scalars()
+            )
             doc["timeline"] = self._timeline(conn, incident_id, timeline)
         doc["shares"] = self.shares(incident_id)
         return doc
 
     def _timeline(self, conn: Connection, incident_id: int, limit: int | None = None) -> list[dict]:
-        q = sa.select(incident_timeline).where(incident_timeline.c.incident_id == incident_id).order_by(
-            incident_timeline.c.id)
+        q = (
+            sa.select(incident_timeline)
+            .where(incident_timeline.c.incident_id == incident_id)
+            .order_by(incident_timeline.c.id)
+        )
         rows = [dict(r._mapping) for r in conn.execute(q)]
         if limit is not None:
             rows = rows[-limit:]
@@ -764,22 +1153,38 @@ class IncidentStore:
 
     def linked_alarms(self, incident_id: int) -> list[dict]:
         with self.reader.connect() as conn:
-            q = (sa.select(incident_alarms.c.alarm_id, incident_alarms.c.activation_ts, incident_alarms.c.linked_ts,
-                           alarm_table.c.source, alarm_table.c.condition, alarm_table.c.priority,
-                           alarm_table.c.state, alarm_table.c.title)
-                 .join(alarm_table, alarm_table.c.id == incident_alarms.c.alarm_id, isouter=True)
-                 .where(incident_alarms.c.incident_id == incident_id).order_by(incident_alarms.c.linked_ts))
+            q = (
+                sa.select(
+                    incident_alarms.c.alarm_id,
+                    incident_alarms.c.activation_ts,
+                    incident_alarms.c.linked_ts,
+                    alarm_table.c.source,
+                    alarm_table.c.condition,
+                    alarm_table.c.priority,
+                    alarm_table.c.state,
+                    alarm_table.c.title,
+                )
+                .join(alarm_table, alarm_table.c.id == incident_alarms.c.alarm_id, isouter=True)
+                .where(incident_alarms.c.incident_id == incident_id)
+                .order_by(incident_alarms.c.linked_ts)
+            )
             return [dict(r._mapping) for r in conn.execute(q)]
 
     def open_docs(self) -> list[dict]:
         return self.list(limit=5000)
 
-    # -- outbox ----------------------------------------------------------------------------------------------
+    # -- outbox ------------------------------------------------
     def outbox_after(self, after: int, limit: int = 200) -> list[tuple[int, str]]:
         with self.reader.connect() as conn:
-            return [(r.id, r.payload) for r in conn.execute(
-                sa.select(incident_outbox.c.id, incident_outbox.c.payload).where(incident_outbox.c.id > after)
-                .order_by(incident_outbox.c.id).limit(limit))]
+            return [
+                (r.id, r.payload)
+                for r in conn.execute(
+                    sa.select(incident_outbox.c.id, incident_outbox.c.payload)
+                    .where(incident_outbox.c.id > after)
+                    .order_by(incident_outbox.c.id)
+                    .limit(limit)
+                )
+            ]
 
     def outbox_trim(self, upto: int) -> None:
         with self.engine.begin() as conn:
@@ -801,7 +1206,7 @@ def _district_at(lat: float, lon: float) -> tuple[str, str] | None:
         from spine.geography import district_index
 
         d = district_index().district_at(lat, lon)
-    except Exception as exc:  # noqa: BLE001 - the boundaries are optional for an incident
+    except Exception as exc:
         log.warning("no district lookup (%s)", exc)
         return None
     return None if d is None else (d.id, d.name_ko)

@@ -12,7 +12,8 @@ from sqlalchemy import BigInteger, Column, Float, ForeignKey, Index, Integer, Me
 metadata = MetaData()
 
 incidents = Table(
-    "incidents", metadata,
+    "incidents",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("type", String(48), nullable=False),
     Column("title", String(200), nullable=False),
@@ -42,7 +43,8 @@ incidents = Table(
 # An alarm activation linked to an incident: (alarm id, activation time) once, so an automatic
 # incident is opened once per activation however often the service looks.
 incident_alarms = Table(
-    "incident_alarms", metadata,
+    "incident_alarms",
+    metadata,
     Column("incident_id", Integer, ForeignKey("incidents.id"), nullable=False),
     Column("alarm_id", Integer, nullable=False),
     Column("activation_ts", BigInteger, nullable=False),
@@ -53,7 +55,8 @@ incident_alarms = Table(
 )
 
 incident_cameras = Table(
-    "incident_cameras", metadata,
+    "incident_cameras",
+    metadata,
     Column("incident_id", Integer, ForeignKey("incidents.id"), primary_key=True),
     Column("camera_id", String(64), primary_key=True),
     Column("rank", Integer, nullable=False),
@@ -65,7 +68,8 @@ incident_cameras = Table(
 )
 
 incident_steps = Table(
-    "incident_steps", metadata,
+    "incident_steps",
+    metadata,
     Column("incident_id", Integer, ForeignKey("incidents.id"), primary_key=True),
     Column("step_id", String(48), primary_key=True),
     Column("status", String(8)),  # done | skipped | NULL (only an alert level noted)
@@ -77,7 +81,8 @@ incident_steps = Table(
 )
 
 incident_timeline = Table(
-    "incident_timeline", metadata,
+    "incident_timeline",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("incident_id", Integer, ForeignKey("incidents.id"), nullable=False),
     Column("ts", BigInteger, nullable=False),
@@ -90,7 +95,8 @@ incident_timeline = Table(
 )
 
 incident_shares = Table(
-    "incident_shares", metadata,
+    "incident_shares",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("incident_id", Integer, ForeignKey("incidents.id"), nullable=False),
     Column("agency", String(16), nullable=False),  # 112 | 119 | public
@@ -107,7 +113,8 @@ incident_shares = Table(
 )
 
 incident_outbox = Table(
-    "incident_outbox", metadata,
+    "incident_outbox",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("ts", BigInteger, nullable=False),
     Column("payload", Text, nullable=False),

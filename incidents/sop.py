@@ -24,8 +24,7 @@ from config.settings import ConfigError, explain
 SOP_DIR = Path(__file__).resolve().parent.parent / "config" / "sops"
 Code = Annotated[str, Field(min_length=1, max_length=48, pattern=r"^[a-z0-9][a-z0-9_]*$")]
 Label = Annotated[str, Field(min_length=1, max_length=200)]
-Action = Literal["nearest_cameras", "request_drone", "share_112", "share_119", "draft_public_alert",
-                 "notify"]
+Action = Literal["nearest_cameras", "request_drone", "share_112", "share_119", "draft_public_alert", "notify"]
 Scalar = str | int | float | bool
 StepStatus = Literal["waiting", "open", "done", "skipped", "n/a"]
 
@@ -195,8 +194,15 @@ def evaluate(sop: Sop, records: dict[str, Record], started_ts: int, now: int) ->
                 views[s.id] = StepView(s.id, order, "n/a")
                 continue
             if rec is not None:
-                views[s.id] = StepView(s.id, order, rec.status, opened_ts=gate_ts, answer=rec.answer,
-                                       done_ts=rec.ts, actor=rec.actor)
+                views[s.id] = StepView(
+                    s.id,
+                    order,
+                    rec.status,
+                    opened_ts=gate_ts,
+                    answer=rec.answer,
+                    done_ts=rec.ts,
+                    actor=rec.actor,
+                )
                 if s.required:
                     group_done_ts.append(rec.ts)
                 continue
@@ -206,13 +212,11 @@ def evaluate(sop: Sop, records: dict[str, Record], started_ts: int, now: int) ->
                 continue
             due = gate_ts + int(s.due_s * 1000) if s.due_s is not None else None
             level = alert_level(s, due, now) if due is not None else 0
-            views[s.id] = StepView(s.id, order, "open", opened_ts=gate_ts, due_ts=due, overdue=level > 0,
-                                   level=level)
+            views[s.id] = StepView(
+                s.id, order, "open", opened_ts=gate_ts, due_ts=due, overdue=level > 0, level=level
+            )
             blocked = blocked or s.required
-        if gate_ts is not None and not blocked:
-            gate_ts = max([gate_ts, *group_done_ts])
-        else:
-            gate_ts = None
+        gate_ts = max([gate_ts, *group_done_ts]) if gate_ts is not None and not blocked else None
     return [views[s.id] for s in sorted(sop.steps, key=lambda s: (s.order, sop.steps.index(s)))]
 
 
@@ -223,16 +227,26 @@ def open_steps(sop: Sop, records: dict[str, Record], started_ts: int, now: int) 
 def missing_required(sop: Sop, records: dict[str, Record], started_ts: int, now: int) -> list[str]:
     """Required steps that apply and are not done: what stands between the incident and resolved."""
     by_id = {s.id: s for s in sop.steps}
-    return [v.id for v in evaluate(sop, records, started_ts, now)
-            if by_id[v.id].required and v.status in ("open", "waiting")]
+    return [
+        v.id
+        for v in evaluate(sop, records, started_ts, now)
+        if by_id[v.id].required and v.status in ("open", "waiting")
+    ]
 
 
 class StepRefused(Exception):
     """An operator's step action that the SOP does not allow now (the message says why)."""
 
 
-def check_action(sop: Sop, records: dict[str, Record], started_ts: int, now: int, step_id: str,
-                 verb: Literal["done", "skipped"], answer: str | None) -> Step:
+def check_action(
+    sop: Sop,
+    records: dict[str, Record],
+    started_ts: int,
+    now: int,
+    step_id: str,
+    verb: Literal["done", "skipped"],
+    answer: str | None,
+) -> Step:
     """Whether `verb` may be applied to the step now; raises StepRefused with the reason."""
     step = sop.step(step_id)
     if step is None:
@@ -248,8 +262,9 @@ def check_action(sop: Sop, records: dict[str, Record], started_ts: int, now: int
         raise StepRefused(f"step {step_id} is required and cannot be skipped")
     if step.kind == "question":
         if verb == "done" and answer not in {a.value for a in step.answers}:
-            raise StepRefused(f"step {step_id} needs one of the answers "
-                              f"{', '.join(a.value for a in step.answers)}")
+            raise StepRefused(
+                f"step {step_id} needs one of the answers {', '.join(a.value for a in step.answers)}"
+            )
     elif answer is not None:
         raise StepRefused(f"step {step_id} is not a question")
     return step

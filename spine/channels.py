@@ -50,3 +50,10 @@ ALARM_CHANNEL = f"{PREFIX}:alarm"  # pub/sub: {"t": "alarms", "n", "a": [alarms]
 ALARMS_OPEN_KEY = f"{PREFIX}:alarms:open"  # hash: alarm id -> alarm JSON, every alarm not NORM
 ALARMS_CURSOR_KEY = f"{PREFIX}:alarms:published"  # the last outbox id published on ALARM_CHANNEL
 ALARMS_STATS_KEY = f"{PREFIX}:alarms:stats"  # hash: consumer -> its stats JSON, every few seconds
+
+# ---- incidents (docs/incidents.md) ---------------------------------------------------------------
+# Published by the incident service from its SQL outbox (the web never publishes). Incidents are
+# also entity updates on layer "incident" (entity_channel / state_key), so every map shows them.
+INCIDENT_CHANNEL = f"{PREFIX}:incident"  # pub/sub: {"t": "incidents", "n", "i": [incidents], "x": [notices]}
+INCIDENTS_OPEN_KEY = f"{PREFIX}:incidents:open"  # hash: incident id -> incident JSON, every open one
+INCIDENTS_CURSOR_KEY = f"{PREFIX}:incidents:published"  # the last outbox id published

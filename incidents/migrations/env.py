@@ -14,7 +14,11 @@ VERSION_TABLE = "incidents_alembic_version"
 connection = context.config.attributes.get("connection")
 if connection is None:  # pragma: no cover - only incidents.db.migrate runs these
     raise RuntimeError("run the incident migrations through incidents.db.migrate(engine)")
-context.configure(connection=connection, target_metadata=metadata, version_table=VERSION_TABLE,
-                  render_as_batch=connection.dialect.name == "sqlite")
+context.configure(
+    connection=connection,
+    target_metadata=metadata,
+    version_table=VERSION_TABLE,
+    render_as_batch=connection.dialect.name == "sqlite",
+)
 with context.begin_transaction():
     context.run_migrations()

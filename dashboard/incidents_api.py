@@ -1,0 +1,461 @@
+"""JSON routes for incidents: list, one incident with its SOP and timeline, actions, shares (CAP),
+nearest cameras, after-action report. Documented in docs/incidents.md.
+
+    install_incident_routes(server, settings, app_store)     (dashboard/app_factory.py)
+
+Login required (401); the rights are config/roles.yaml `incident_actions` (403). A POST carries the
+session's form token (X-CSRF-Token header or a `csrf` field) like every form of the app. Bodies are
+JSON or form fields, validated by pydantic (400 with one line per problem), unknown keys refused.
+Every action writes the incident timeline (who, when, from where) and one row of the app's audit
+log. The web never publishes: the incident service publishes the committed change (outbox).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Annotated, Any, Literal
+
+from flask import Flask, Response, jsonify, request
+from flask_login import current_user
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from config.settings import Settings
+from dashboard.auth import csrf_ok, csrf_token
+from dashboard.store import Store
+from incidents import cap, report
+from incidents.cameras import nearest_cameras
+from incidents.config import PRIORITIES, IncidentActions, load_incident_actions
+from incidents.db import STATE_NAMES, STATES, Actor, IncidentStore, NotFound, Refused
+
+log = logging.getLogger(__name__)
+Text500 = Annotated[str, Field(max_length=500)]
+Code = Annotated[str, Field(min_length=1, max_length=48, pattern=r"^[a-z0-9][a-z0-9_]*$")]
+Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
+INT = "int(max=2147483647)"
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CreateBody(_Body):
+    type: Code
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    title: Annotated[str, Field(max_length=200)] = ""
+    description: Annotated[str, Field(max_length=2000)] = ""
+    priority: Literal["low", "medium", "high", "critical"] | None = None
+    parent_id: Id | None = None
+
+
+class FromAlarmBody(_Body):
+    alarm_id: Id
+    type: Code | None = None
+
+
+class StateBody(_Body):
+    state: Literal["new", "in_progress", "on_hold", "resolved", "closed"]
+    reason: Text500 = ""
+    hold_minutes: float | None = Field(None, gt=0, le=7 * 24 * 60)
+    force: bool = False
+
+
+class AssignBody(_Body):
+    owner: Annotated[str, Field(max_length=80)]
+
+
+class PriorityBody(_Body):
+    priority: Literal["low", "medium", "high", "critical"]
+    reason: Text500 = ""
+
+
+class CommentBody(_Body):
+    text: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class StepBody(_Body):
+    verb: Literal["done", "skipped"] = "done"
+    answer: Code | None = None
+    note: Text500 = ""
+
+
+class AlarmBody(_Body):
+    alarm_id: Id
+
+
+class NearestBody(_Body):
+    count: int | None = Field(None, ge=1, le=32)
+
+
+class MergeBody(_Body):
+    into: Id
+    reason: Text500 = ""
+
+
+class ShareBody(_Body):
+    agency: Literal["112", "119", "public"]
+    msg_type: Literal["Alert", "Update", "Cancel"] | None = None
+    send: bool = True
+    note: Text500 = ""
+
+
+def _problems(exc: ValidationError) -> list[str]:
+    return [f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()]
+
+
+def _body() -> dict[str, Any] | None:
+    if request.is_json:
+        data = request.get_json(silent=True)
+        return {k: v for k, v in data.items() if k != "csrf"} if isinstance(data, dict) else None
+    return {k: v for k, v in request.form.items() if k != "csrf"}
+
+
+class _Lazy:
+    """The incident store, made (and migrated) at first use: the web starts even while SQL is slow."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._store: IncidentStore | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> IncidentStore:
+        with self._lock:
+            if self._store is None:
+                from incidents.service import make_store
+
+                store = make_store(self.url)
+                store.migrate()
+                self._store = store
+            return self._store
+
+
+def install_incident_routes(
+    server: Flask, settings: Settings, app_store: Store | None = None, actions: IncidentActions | None = None
+) -> None:
+    allowed = actions or load_incident_actions()
+    lazy = _Lazy(settings.database.resolved_url())
+
+    def may(action: str) -> bool:
+        return current_user.is_authenticated and allowed.allows(current_user.role, action)
+
+    def refuse(action: str = "view") -> Any:
+        if not current_user.is_authenticated:
+            return jsonify(error="login required"), 401
+        if not may(action):
+            return jsonify(
+                error=f"role {current_user.role} may not {action.replace('_', ' ')} incidents"
+            ), 403
+        return None
+
+    def gate(action: str) -> Any:
+        """Login, then the form token, then the role (the order that tells a page what to fix)."""
+        if not current_user.is_authenticated:
+            return jsonify(error="login required"), 401
+        sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf")
+        if sent is None and request.is_json:
+            data = request.get_json(silent=True)
+            sent = data.get("csrf") if isinstance(data, dict) and isinstance(data.get("csrf"), str) else None
+        if not csrf_ok(sent):
+            return jsonify(error="the form token is missing or expired; reload the page"), 400
+        return refuse(action)
+
+    def actor() -> Actor:
+        name = (
+            current_user.name if current_user.kind == "user" else f"{current_user.kind}:{current_user.name}"
+        )
+        return Actor(name, request.remote_addr or "")
+
+    def audit(action: str, incident_id: int | str, detail: str = "") -> None:
+        if app_store is not None:
+            app_store.audit(
+                current_user.name,
+                action[:32],
+                f"incident:{incident_id}"[:128],
+                request.remote_addr or "",
+                detail=detail[:4000],
+            )
+
+    def validated(model: type[_Body]) -> Any:
+        data = _body()
+        if data is None:
+            return jsonify(error="the body must be a JSON object"), 400
+        try:
+            return model(**data)
+        except ValidationError as exc:
+            return jsonify(error="invalid request", problems=_problems(exc)), 400
+        except TypeError:
+            return jsonify(error="invalid request"), 400
+
+    def act(action: str, model: type[_Body], fn: Any, audit_name: str, target: Any = "") -> Any:
+        """Gate, validate, run; a refusal by the rules is 409 (404 for what does not exist)."""
+        if (r := gate(action)) is not None:
+            return r
+        body = validated(model)
+        if not isinstance(body, model):
+            return body
+        try:
+            result = fn(body)
+        except NotFound as exc:
+            return jsonify(error=str(exc)), 404
+        except Refused as exc:
+            return jsonify(error=str(exc)), 409
+        audit(
+            audit_name,
+            result.get("id", target) if isinstance(result, dict) and not target else target,
+            body.model_dump_json()[:4000],
+        )
+        return jsonify(result)
+
+    # -- reads ------------------------------------------------------------------------------------
+    @server.get("/api/incidents")
+    def incidents_list():
+        if (r := refuse()) is not None:
+            return r
+        raw = request.args.get("state", "")[:200]
+        states = [s for s in raw.split(",") if s in STATES] or None
+        try:
+            limit = max(1, min(int(request.args.get("limit", "500")), 5000))
+        except ValueError:
+            limit = 500
+        return jsonify(incidents=lazy.get().list(states, limit))
+
+    @server.get("/api/incidents/meta")
+    def incidents_meta():
+        if (r := refuse()) is not None:
+            return r
+        st = lazy.get()
+        return jsonify(
+            types={
+                k: {"label": t.label, "priority": t.priority, "sop": t.sop} for k, t in st.cfg.types.items()
+            },
+            states={s: STATE_NAMES[s] for s in STATES},
+            priorities=list(PRIORITIES),
+            sops={k: s.title for k, s in st.sops.items()},
+            on_hold_max_minutes=st.cfg.on_hold_max_minutes,
+            may={a: may(a) for a in ("create", "work", "command", "force_resolve", "share", "report")},
+            csrf=csrf_token(),
+        )
+
+    @server.get(f"/api/incidents/<{INT}:incident_id>")
+    def incident_one(incident_id: int):
+        if (r := refuse()) is not None:
+            return r
+        try:
+            return jsonify(lazy.get().get(incident_id))
+        except NotFound as exc:
+            return jsonify(error=str(exc)), 404
+
+    @server.get("/api/incidents/nearest-cameras")
+    def nearest_preview():
+        if (r := refuse()) is not None:
+            return r
+        try:
+            lat, lon = float(request.args["lat"]), float(request.args["lon"])
+            count = int(request.args.get("count", "0")) or None
+        except (KeyError, ValueError):
+            return jsonify(error="lat and lon are required numbers"), 400
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180) or (count is not None and not 1 <= count <= 32):
+            return jsonify(error="lat, lon or count out of range"), 400
+        st = lazy.get()
+        return jsonify(cameras=[c.doc() for c in nearest_cameras(lat, lon, st.cameras, st.cfg, count=count)])
+
+    def _xml(text: str, name: str) -> Response:
+        return Response(
+            text,
+            mimetype="application/xml",
+            headers={
+                "Content-Disposition": f'attachment; filename="{name}"',
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
+
+    @server.get(f"/api/incidents/<{INT}:incident_id>/cap")
+    def cap_preview(incident_id: int):
+        """The message as it would be sent now, not stored (?agency=112|119|public, type=Alert|...)."""
+        if (r := refuse("share")) is not None:
+            return r
+        agency = request.args.get("agency", "112")
+        kind = request.args.get("type") or None
+        if agency not in ("112", "119", "public") or kind not in (None, "Alert", "Update", "Cancel"):
+            return jsonify(error="agency is 112, 119 or public; type is Alert, Update or Cancel"), 400
+        try:
+            msg = lazy.get().cap_message(incident_id, kind, agency)  # type: ignore[arg-type]
+        except NotFound as exc:
+            return jsonify(error=str(exc)), 404
+        except Refused as exc:
+            return jsonify(error=str(exc)), 409
+        return _xml(msg.xml, f"{msg.identifier}.xml")
+
+    @server.get(f"/api/incidents/<{INT}:incident_id>/shares/<{INT}:share_id>.xml")
+    def share_xml(incident_id: int, share_id: int):
+        if (r := refuse("share")) is not None:
+            return r
+        found = [s for s in lazy.get().shares(incident_id, with_xml=True) if s["id"] == share_id]
+        if not found:
+            return jsonify(error="no such share"), 404
+        audit("incident_share_read", incident_id, f"share {share_id}")
+        return _xml(found[0]["xml"], f"{found[0]['identifier']}.xml")
+
+    @server.get(f"/api/incidents/<{INT}:incident_id>/report.csv")
+    def report_csv(incident_id: int):
+        if (r := refuse("report")) is not None:
+            return r
+        try:
+            data = report.collect(lazy.get(), incident_id)
+        except NotFound as exc:
+            return jsonify(error=str(exc)), 404
+        audit("incident_report", incident_id, "csv")
+        return Response(
+            report.to_csv(data),
+            mimetype="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="incident-{incident_id}.csv"'},
+        )
+
+    @server.get(f"/incidents/<{INT}:incident_id>/report")
+    def report_page(incident_id: int):
+        """The printable after-action page (plain HTML, no script: it prints as it is)."""
+        if (r := refuse("report")) is not None:
+            return r
+        try:
+            data = report.collect(lazy.get(), incident_id)
+        except NotFound as exc:
+            return jsonify(error=str(exc)), 404
+        audit("incident_report", incident_id, "html")
+        return Response(report.to_html(data), mimetype="text/html")
+
+    # -- actions -------------------------------------------------------------------------------------
+    @server.post("/api/incidents")
+    def incident_create():
+        return act(
+            "create",
+            CreateBody,
+            lambda b: lazy.get().create(
+                b.type, b.lat, b.lon, actor(), b.title, b.description, b.priority, b.parent_id
+            ),
+            "incident_create",
+        )
+
+    @server.post("/api/incidents/from-alarm")
+    def incident_from_alarm():
+        return act(
+            "create",
+            FromAlarmBody,
+            lambda b: lazy.get().create_from_alarm(b.alarm_id, actor(), b.type),
+            "incident_from_alarm",
+        )
+
+    @server.post(f"/api/incidents/<{INT}:incident_id>/state")
+    def incident_state(incident_id: int):
+        if (
+            request.is_json
+            and isinstance(request.get_json(silent=True), dict)
+            and request.get_json(silent=True).get("force") is True
+            and current_user.is_authenticated
+            and not may("force_resolve")
+        ):
+            return jsonify(error=f"role {current_user.role} may not force-resolve incidents"), 403
+        return act(
+            "work",
+            StateBody,
+            lambda b: lazy.get().set_state(
+                incident_id, b.state, actor(), b.reason, b.hold_minutes, b.force and may("force_resolve")
+            ),
+            "incident_state",
+            incident_id,
+        )
+
+    @server.post(f"/api/incidents/<{INT}:incident_id>/assign")
+    def incident_assign(incident_id: int):
+        return act(
+            "command",
+            AssignBody,
+            lambda b: lazy.get().assign(incident_id, b.owner, actor()),
+            "incident_assign",
+            incident_id,
+        )
+
+    @server.post(f"/api/incidents/<{INT}:incident_id>/priority")
+    def incident_priority(incident_id: int):
+        return act(
+            "command",
+            PriorityBody,
+            lambda b: lazy.get().set_priority(incident_id, b.priority, actor(), b.reason),
+            "incident_priority",
+            incident_id,
+        )
+
+    @server.post(f"/api/incidents/<{INT}:incident_id>/comment")
+    def incident_comment(incident_id: int):
+        return act(
+            "work",
+            CommentBody,
+            lambda b: lazy.get().comment(incident_id, b.text, actor()),
+            "incident_comment",
+            incident_id,
+        )
+
+    @server.post(f"/api/incidents/<{INT}:incident_id>/steps/<string(maxlength=48):step_id>")
+    def incident_step(incident_id: int, step_id: str):
+        return act(
+            "work",
+            StepBody,
+            lambda b: lazy.get().step(incident_id, step_id, b.verb, actor(), b.answer, b.note),
+            "incident_step",
+            incident_id,
+        )
+
+    @server.post(f"/api/incidents/<{INT}:incident_id>/alarms")
+    def incident_link_alarm(incident_id: int):
+        return act(
+            "work",
+            AlarmBody,
+            lambda b: lazy.get().link_alarm(incident_id, b.alarm_id, actor()),
+            "incident_link_alarm",
+            incident_id,
+        )
+
+    @server.post(f"/api/incidents/<{INT}:incident_id>/cameras/nearest")
+    def incident_nearest(incident_id: int):
+        return act(
+            "work",
+            NearestBody,
+            lambda b: lazy.get().nearest(incident_id, actor(), b.count),
+            "incident_cameras",
+            incident_id,
+        )
+
+    @server.post(f"/api/incidents/<{INT}:incident_id>/merge")
+    def incident_merge(incident_id: int):
+        return act(
+            "command",
+            MergeBody,
+            lambda b: lazy.get().merge(incident_id, b.into, actor(), b.reason),
+            "incident_merge",
+            incident_id,
+        )
+
+    @server.post(f"/api/incidents/<{INT}:incident_id>/shares")
+    def incident_share(incident_id: int):
+        return act(
+            "share",
+            ShareBody,
+            lambda b: lazy.get().share(incident_id, b.agency, actor(), b.msg_type, b.send, b.note),
+            "incident_share",
+            incident_id,
+        )
+
+    class _Empty(_Body):
+        pass
+
+    @server.post(f"/api/incidents/<{INT}:incident_id>/shares/<{INT}:share_id>/send")
+    def incident_share_send(incident_id: int, share_id: int):
+        return act(
+            "share",
+            _Empty,
+            lambda b: lazy.get().send_share(incident_id, share_id, actor()),
+            "incident_share_send",
+            incident_id,
+        )
+
+    _ = cap  # the share routes build messages through the store (incidents/cap.py)
