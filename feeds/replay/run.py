@@ -101,7 +101,11 @@ def read_files(source: str, files: list[Path]) -> list[tuple[str, bytes]]:
             size = f.stat().st_size
             if size > MAX_FILE_BYTES:
                 raise UsageError(f"{f}: {size} bytes, over the {MAX_FILE_BYTES // 2**20} MiB a replay reads")
-            out.append((str(f), f.read_bytes()))
+            with f.open("rb") as fh:  # bounded read: a pipe or device has no size to check beforehand
+                data = fh.read(MAX_FILE_BYTES + 1)
+            if len(data) > MAX_FILE_BYTES:
+                raise UsageError(f"{f}: over the {MAX_FILE_BYTES // 2**20} MiB a replay reads")
+            out.append((str(f), data))
         except OSError as exc:
             raise UsageError(f"cannot read {f}: {exc.strerror or exc}") from exc
     return out

@@ -463,3 +463,12 @@ def test_frigate_capture_of_every_topic_replays_what_live_subscribes_to(tmp_path
     s = json.loads(p.stdout.decode().splitlines()[-1])["summary"]
     assert s["rejected"] == {"capture:topic_not_subscribed": 90} and s["health"]["rejects"] == 0
     assert s["events"] == 2 and any("/events" in n and "skipped" in n for n in s["notes"])
+
+
+def test_a_file_without_an_end_is_refused_within_the_bound() -> None:
+    """/dev/zero (or a pipe fed forever) has no size to check beforehand: the read itself stops at the
+    256 MiB bound with a usage error, instead of filling memory until MemoryError."""
+    p = subprocess.run(["bash", "-c", f"ulimit -v 3000000; exec {sys.executable} -m feeds replay gtfs_rt "
+                        "/dev/zero"], cwd=ROOT, capture_output=True, timeout=120)
+    err = p.stderr.decode()
+    assert p.returncode == 2 and "over the 256 MiB" in err and "Traceback" not in err, err[-500:]
