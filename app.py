@@ -9,10 +9,12 @@
                                        feeds = the field adapters, from configuration alone;
                                        simulator = the demo city's wire servers (demo only);
                                        alarms = the alarm service (event stream -> SQL -> live channel)
+                                       incidents = the incident service (docs/incidents.md)
     python app.py user add NAME --role operator|supervisor|commander|admin
     python app.py user passwd NAME | user disable NAME | user enable NAME | user list
     python app.py device-token create NAME [--role operator] | device-token revoke NAME
     python app.py device-token list    (passwd, disable and revoke end the sessions concerned)
+    python app.py incident cap ID [--type Update] [--agency 119] [--out FILE]   CAP 1.2 of an incident
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from spine.servers.embedded_redis import EmbeddedRedis
 from spine.servers.supervision import RestartPolicy
 
 ROOT = Path(__file__).resolve().parent
-PARTS = ("simulator", "feeds", "vision", "alarms", "gateway", "web")  # every part, in start order
+PARTS = ("simulator", "feeds", "vision", "alarms", "incidents", "gateway", "web")  # in start order
 ONLY = PARTS
 log = logging.getLogger("app")
 
@@ -77,6 +79,10 @@ def run_part(part: str, settings: Settings) -> None:
         from alarms.service import main
 
         main(_redis_url(settings), settings.database.resolved_url())
+    elif part == "incidents":
+        from incidents.service import main as incidents_main
+
+        incidents_main(_redis_url(settings), settings.database.resolved_url())
     elif part == "gateway":
         from dashboard.store import Store
         from gateway import main
@@ -372,6 +378,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     revoke = dev_sub.add_parser("revoke", help="end the screen's sessions; its token no longer works")
     revoke.add_argument("name")
     dev_sub.add_parser("list")
+    from incidents.cli import add_parser as add_incident_parser
+
+    add_incident_parser(sub)  # incident cap ID (docs/incidents.md)
     return p.parse_args(argv)
 
 
@@ -395,6 +404,10 @@ def main(argv: list[str] | None = None) -> int:
     # 0700 before any part writes into it: every part and the CLI (not only the full stack, and not
     # only when the database is a file there) keep data/ closed to other local users.
     private_dir(DATA_DIR)
+    if args.cmd == "incident":
+        from incidents.cli import run as incident_command
+
+        return incident_command(args, settings)
     if args.cmd:
         return admin_command(args, settings)
     _setup_logging(args.only or "stack")

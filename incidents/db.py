@@ -1029,7 +1029,7 @@ class IncidentStore:
             )
         kind: cap.MsgType = msg_type or ("Update" if earlier else "Alert")
         if kind != "Alert" and not earlier:
-            raise Refused(f"no earlier message to {agency}: an {kind} needs one to reference")
+            raise Refused(f"no earlier message to {agency} for this {kind} to reference: send an Alert first")
         refs = [cap.reference(self.cfg, e.identifier, e.sent) for e in earlier]
         return cap.build(
             self.cfg, doc, kind, agency, cap.identifier(self.cfg, incident_id, inc["opened_ts"], seq), t, refs

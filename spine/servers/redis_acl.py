@@ -45,6 +45,10 @@ RULES: dict[str, tuple[str, str, str]] = {
     # the outbox cursor and the open-alarm hash change with the publish, atomically.
     "alarms": (f"~{P}:events:stream ~{P}:alarms:* %R~{P}:health %R~{P}:state:camera",
                f"&{P}:alarm", f"{_SAFE} +publish +@transaction"),
+    # The incident service: its own keys, the incident channel, and the "incident" map layer (state
+    # hash, entity channel, its publisher marker) like any producer.
+    "incidents": (f"~{P}:incidents:* ~{P}:state:incident ~{P}:publisher:*",
+                  f"&{P}:incident &{P}:entity:incident", f"{_SAFE} +publish +@transaction"),
     # The web server: feed APIs, MJPEG frames, /api/health; its own namespace for anything it keeps.
     "web": (f"%R~{P}:* ~{P}:web:*", f"&{P}:entity:* &{P}:event &{P}:frame &{P}:*",
             f"{_SAFE} {_SUBSCRIBE}"),
@@ -52,7 +56,7 @@ RULES: dict[str, tuple[str, str, str]] = {
 
 # Which user each part of the stack runs as (app.py --only <part>).
 PART_USER = {"simulator": "feeds", "feeds": "feeds", "vision": "vision", "gateway": "gateway",
-             "web": "web", "alarms": "alarms"}
+             "web": "web", "alarms": "alarms", "incidents": "incidents"}
 
 
 def acl_weakness(major: int) -> str | None:
