@@ -52,6 +52,10 @@ NO_FRAME_END_S = FRAME_TTL_S + 5  # a camera silent this long ends its streams
 # How often a playing stream asks whether its viewer's session still stands: access must end
 # within 5 s of a logout or revocation (one indexed lookup per stream every 2 s).
 SESSION_CHECK_S = 2.0
+# Frigate snapshots fetched at once per web process: each holds a waitress thread for up to the
+# server's http_timeout_s, so an unanswering Frigate behind a list of its snapshots on a few screens
+# must not take every thread. Beyond this: 503 at once, the browser tries again later.
+FRIGATE_FETCHES = 4
 
 
 _NOTIFIERS: weakref.WeakSet[FrameNotifier] = weakref.WeakSet()
@@ -265,6 +269,7 @@ def install_video_routes(server: Flask, store: Store, redis_url: str,
     snapshots = SnapshotStore(vision.vision.snapshots_path())
     known = {c.id for c in vision.cameras}
     nvrs = frigate_servers() if frigate_cfg is None else dict(frigate_cfg)
+    fetches = threading.BoundedSemaphore(FRIGATE_FETCHES)
 
     def remote() -> str:
         return request.remote_addr or ""
@@ -317,6 +322,12 @@ def install_video_routes(server: Flask, store: Store, redis_url: str,
         ref = frigate.resolve(snapshot_id, nvrs)
         if ref is None:
             abort(404)
+        if not fetches.acquire(blocking=False):
+            resp = jsonify(error="too many Frigate snapshots being fetched; try again")
+            resp.status_code = 503
+            resp.headers["Retry-After"] = "2"
+            resp.headers["Cache-Control"] = "private, no-store"
+            return resp
         try:
             jpeg = frigate.fetch_snapshot(ref)
         except frigate.SnapshotError as exc:
@@ -325,6 +336,8 @@ def install_video_routes(server: Flask, store: Store, redis_url: str,
             resp.status_code = exc.status
             resp.headers["Cache-Control"] = "private, no-store"
             return resp
+        finally:
+            fetches.release()
         store.audit(current_user.name, "view_snapshot", snapshot_id, remote())  # on a view, as stored ones
         resp = Response(jpeg, mimetype="image/jpeg")
         resp.headers["Cache-Control"] = "private, no-store"

@@ -194,3 +194,31 @@ def test_a_dripping_answer_is_cut_at_the_timeout(client: FlaskClient, store: Sto
     took = time.monotonic() - t0
     assert r.status_code == 502 and took < 2.0, (r.status_code, took)
     assert store.audit_entries(action="view_snapshot") == []
+
+
+def test_concurrent_fetches_are_bounded_so_a_slow_frigate_cannot_take_every_web_thread(
+        client: FlaskClient) -> None:
+    """A Frigate that does not answer holds a web thread for http_timeout_s per snapshot; an events list
+    full of its snapshots, on a few screens, would hold all of waitress's threads. At most
+    FRIGATE_FETCHES run at once per process; beyond that the answer is 503 at once, Frigate not asked."""
+    from dashboard.video import FRIGATE_FETCHES
+
+    n = FRIGATE_FETCHES + 4
+    clients = [client.application.test_client() for _ in range(n)]
+    for c in clients:
+        _login(c)
+    start = threading.Barrier(n)
+    codes: list[int] = []
+
+    def one(c: FlaskClient) -> None:
+        start.wait()
+        codes.append(_get(c, "frigate.gate.1767225600.123456-slow00").status_code)
+
+    threads = [threading.Thread(target=one, args=(c,)) for c in clients]
+    t0 = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert sorted(codes) == [502] * FRIGATE_FETCHES + [503] * 4, codes
+    assert len(_Frigate.seen) == FRIGATE_FETCHES and time.monotonic() - t0 < 3
