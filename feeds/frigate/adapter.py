@@ -23,7 +23,15 @@ import redis
 
 from feeds.adapter import Adapter, Clock, ServiceArea
 from feeds.frigate.config import CameraSite, FrigateConfig, FrigateServerConfig
-from feeds.frigate.payload import FRIGATE_ID, KINDS, EventMessage, ReviewMessage, parse, sub_label_name
+from feeds.frigate.payload import (
+    FRIGATE_ID,
+    KINDS,
+    OTHER,
+    EventMessage,
+    ReviewMessage,
+    parse,
+    sub_label_name,
+)
 from feeds.frigate.snapshot import snapshot_id
 from feeds.sensors.broker import broker_address, redact
 from spine.contract import Rejected, validate_event
@@ -229,6 +237,9 @@ class FrigateAdapter(Adapter):
                 return self._review(srv, msg)
             if msg in ("online", "offline"):
                 return self._available(srv, msg == "online")
+            if msg == OTHER:  # an envelope type Frigate added later: alive, nothing to show
+                self._alive()
+                return 0
             self._alive(_stats_time(msg))  # stats: a sign of life, nothing to show
             return 0
 

@@ -81,15 +81,23 @@ class ReviewMessage(msgspec.Struct):
     after: Review
 
 
+class _Envelope(msgspec.Struct):
+    type: Name  # read first: a type Frigate added later (e.g. `genai`) has other contents
+
+
+PHASES = ("new", "update", "end")
+OTHER = "other"  # an envelope type that is not a phase: a sign of life, nothing to show
+
 Kind = Literal["events", "reviews", "available", "stats"]
 KINDS: tuple[str, ...] = ("events", "reviews", "available", "stats")
-Parsed = EventMessage | ReviewMessage | Literal["online", "offline"] | dict
+Parsed = EventMessage | ReviewMessage | Literal["online", "offline", "other"] | dict
 
 _decoders: dict[str, msgspec.json.Decoder] = {
     "events": msgspec.json.Decoder(EventMessage),
     "reviews": msgspec.json.Decoder(ReviewMessage),
     "stats": msgspec.json.Decoder(dict),
 }
+_envelope = msgspec.json.Decoder(_Envelope)
 _INDEX = re.compile(r"\[\d+\]")
 _PATH = re.compile(r"at `\$\.?([A-Za-z0-9_.\[\]]*)`")
 
@@ -127,6 +135,8 @@ def parse(kind: str, raw: bytes, reject: Reject) -> Parsed | None:
         reject("unknown_topic", kind[:64])
         return None
     try:
+        if kind != "stats" and _envelope.decode(raw).type not in PHASES:
+            return OTHER
         return decoder.decode(raw)
     except msgspec.ValidationError as exc:
         reject(_reason(exc), f"{kind}: {str(exc)[:200]}")

@@ -402,3 +402,16 @@ def test_hostile_depth_and_trailing_newline_ids_are_counted_refusals() -> None:
             "id": eid, "camera": "front_door", "severity": "alert"}}).encode(),
             lambda r, d: reasons.append(r)) is None
     assert reasons == ["invalid:json", "invalid:json"] + ["invalid:after.id"] * 4
+
+
+def test_envelope_types_frigate_adds_later_are_ignored_not_rejected(redis_url: str) -> None:
+    """Frigate adds message types to the reviews/events envelope (a GenAI description of a review,
+    type `genai`, 0.16+) as it adds keys: not new/update/end, so nothing to show, but not a fault of
+    the feed either (a reject each would make a GenAI site's health look broken)."""
+    a = _adapter(redis_url)
+    genai = json.dumps({"type": "genai", "before": {}, "after": {
+        "id": "1767225601.000001-rv0001", "camera": "front_door", "severity": "alert",
+        "data": {"metadata": {"title": "A person at the door", "scene": "..."}}}}).encode()
+    assert a.ingest(genai, "frigate/reviews") == 0 and a.ingest(genai, "frigate/events") == 0
+    assert a.rejects.total == 0 and a.stats.last_message_at is not None
+    assert parse("reviews", b'{"type": 7, "after": {}}', lambda r, d: None) is None  # still typed
