@@ -247,6 +247,10 @@ NOTE_TEXT: dict[str, Callable[[int], str]] = {
                                   "(future_timestamp)",
     "missing:position": lambda n: f"{n} vehicle report(s) without a position: not on the map (a note, "
                                   "not a fault of the feed)",
+    "unmapped_camera": lambda n: f"{n} Frigate message(s) of cameras no server maps (unmapped_camera): add "
+                                 "them to feeds.frigate.servers.<name>.cameras (a cameras.yaml id or a site)",
+    "unknown_map_camera": lambda n: f"{n} Frigate message(s) of cameras mapped to an id config/cameras.yaml "
+                                    "lacks (unknown_map_camera)",
 }
 
 

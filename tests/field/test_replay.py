@@ -472,3 +472,18 @@ def test_a_file_without_an_end_is_refused_within_the_bound() -> None:
                         "/dev/zero"], cwd=ROOT, capture_output=True, timeout=120)
     err = p.stderr.decode()
     assert p.returncode == 2 and "over the 256 MiB" in err and "Traceback" not in err, err[-500:]
+
+
+def test_frigate_unmapped_camera_is_named_in_the_notes(tmp_path: Path) -> None:
+    """A capture's camera that the configuration does not map: counted, and the note says where to map it."""
+    review = {"type": "new", "after": {"id": "1714532410.500000-rv0002", "camera": "porch",
+                                       "start_time": 1714532410.5, "severity": "alert",
+                                       "data": {"detections": [], "objects": ["person"]}}}
+    log = tmp_path / "porch.log"
+    log.write_text(json.dumps({"ts": 1714532410.5, "topic": "frigate/reviews", "payload": review}) + "\n")
+    env = {**os.environ, "CC_FEEDS__FRIGATE__SERVERS": mk.FRIGATE_SERVERS}
+    p = subprocess.run([sys.executable, "-m", "feeds", "replay", "frigate", str(log)], cwd=ROOT,
+                       capture_output=True, timeout=120, env=env)
+    s = json.loads(p.stdout.decode().splitlines()[-1])["summary"]
+    assert p.returncode == 0 and s["rejected"] == {"unmapped_camera": 1}
+    assert any("feeds.frigate.servers.<name>.cameras" in n for n in s["notes"])
