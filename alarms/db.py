@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from alarms import states
 from alarms.config import AlarmConfig
 from alarms.rules import Match, match
-from alarms.schema import alarm_changes, alarm_events, alarm_outbox, alarm_silences, alarms
+from alarms.schema import VERSION_TABLE, alarm_changes, alarm_events, alarm_outbox, alarm_silences, alarms
 from alarms.states import Alarm, Change, NotAllowed
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ def _at_head(engine: Engine, cfg: Any) -> bool:
         if engine.dialect.name == "sqlite" else engine
     try:
         with reader.connect() as conn:
-            current = MigrationContext.configure(conn, opts={"version_table": "alarms_alembic_version"}
+            current = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}
                                                  ).get_current_revision()
     except sa.exc.SQLAlchemyError:
         return False

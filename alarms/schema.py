@@ -21,6 +21,7 @@ from sqlalchemy import (
 )
 
 metadata = MetaData()
+VERSION_TABLE = "alarms_alembic_version"  # Alembic's, of these migrations only (alarms/migrations)
 
 alarms = Table(
     "alarms", metadata,

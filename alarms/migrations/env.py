@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from alarms.schema import metadata
-
-VERSION_TABLE = "alarms_alembic_version"
+from alarms.schema import VERSION_TABLE, metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:  # pragma: no cover - only alarms.db.migrate runs these
