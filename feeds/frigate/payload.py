@@ -140,7 +140,7 @@ def parse(kind: str, raw: bytes, reject: Reject) -> Parsed | None:
         return decoder.decode(raw)
     except msgspec.ValidationError as exc:
         reject(_reason(exc), f"{kind}: {str(exc)[:200]}")
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # bad UTF-8 in a string: the latter
         reject("invalid:json", f"{kind}: {str(exc)[:200]}")
     except RecursionError:  # nesting deeper than the decoder's limit (even in a key that is ignored)
         reject("invalid:json", f"{kind}: nested too deeply")

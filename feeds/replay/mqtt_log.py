@@ -83,7 +83,7 @@ def _topic_ok(topic: str) -> bool:
 def _json_line(line: bytes) -> Record | None:
     try:
         doc = _decode_line.decode(line)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):  # bad UTF-8 in a string
         return None
     except RecursionError:  # a payload nested past the decoder's limit: a bad line, not the end of a replay
         return None

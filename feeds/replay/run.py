@@ -128,7 +128,10 @@ def _reading_times(records: list[Record]) -> None:
 
     for r in records:
         if r.t_s is None:
-            reading = parse(r.context.get("topic", ""), r.data, lambda reason, detail: None)
+            try:
+                reading = parse(r.context.get("topic", ""), r.data, lambda reason, detail: None)
+            except (ValueError, RecursionError):  # only a peek: the adapter meets the payload again
+                reading = None
             r.t_s = None if reading is None else reading.t_ms / 1000
 
 

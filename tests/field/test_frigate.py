@@ -415,3 +415,14 @@ def test_envelope_types_frigate_adds_later_are_ignored_not_rejected(redis_url: s
     assert a.ingest(genai, "frigate/reviews") == 0 and a.ingest(genai, "frigate/events") == 0
     assert a.rejects.total == 0 and a.stats.last_message_at is not None
     assert parse("reviews", b'{"type": 7, "after": {}}', lambda r, d: None) is None  # still typed
+
+
+def test_invalid_utf8_inside_a_json_string_is_invalid_json() -> None:
+    """msgspec raises UnicodeDecodeError (not DecodeError) for bad UTF-8 inside a string: counted as
+    invalid:json like any malformed JSON, never an exception (live: 'internal_error')."""
+    reasons: list[str] = []
+    for raw in (b'{"type": "new", "after": {"id": "1767225600.123456-ab12cd", "camera": "\xf5x"}}',
+                b'{"type": "\xf5"}'):
+        for kind in ("events", "reviews"):
+            assert parse(kind, raw, lambda r, d: reasons.append(r)) is None
+    assert reasons == ["invalid:json"] * 4

@@ -487,3 +487,24 @@ def test_frigate_unmapped_camera_is_named_in_the_notes(tmp_path: Path) -> None:
     s = json.loads(p.stdout.decode().splitlines()[-1])["summary"]
     assert p.returncode == 0 and s["rejected"] == {"unmapped_camera": 1}
     assert any("feeds.frigate.servers.<name>.cameras" in n for n in s["notes"])
+
+
+def test_invalid_utf8_in_json_strings_is_counted_not_a_crash(tmp_path: Path) -> None:
+    """Bad UTF-8 inside a JSON string (a log line's, a Frigate payload's, a sensor reading's peeked
+    time): msgspec raises UnicodeDecodeError, which ended the replay with a traceback."""
+    good = (CAP / "sensors_mosquitto.txt").read_bytes().splitlines()[0]
+    topic, _, _ = good.partition(b" ")
+    log = tmp_path / "utf8.log"
+    log.write_bytes(b'{"topic": "x/\xf5", "payload": "a"}\n'
+                    + topic + b' {"phenomenonTime": "\xf5", "result": 1}\n' + good + b"\n")
+    rc, _, s, err = cli("mqtt_sensors", log)
+    assert rc == 0 and "Traceback" not in err and s is not None, err[-800:]
+    assert s["rejected"]["capture:bad_line"] == 1 and s["accepted"] == 1
+    flog = tmp_path / "frigate_utf8.log"
+    flog.write_bytes(b'frigate/events {"type": "new", "after": {"id": "1.1-a", "camera": "\xf5"}}\n')
+    env = {**os.environ, "CC_FEEDS__FRIGATE__SERVERS": mk.FRIGATE_SERVERS}
+    p = subprocess.run([sys.executable, "-m", "feeds", "replay", "frigate", str(flog)], cwd=ROOT,
+                       capture_output=True, timeout=120, env=env)
+    assert p.returncode == 0 and b"Traceback" not in p.stderr, p.stderr[-800:]
+    s = json.loads(p.stdout.decode().splitlines()[-1])["summary"]
+    assert s["rejected"] == {"invalid:json": 1} and not any("adapter raised" in n for n in s["notes"])
