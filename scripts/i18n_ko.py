@@ -15,6 +15,16 @@ from pathlib import Path
 from babel.messages.pofile import read_po, write_po
 
 KO: dict[str, str] = {
+    "{name}: {cls}": "{name}: {cls}",
+    "{name}: {cls} in {zones}": "{name}: {zones} 구역 {cls}",
+    "{name}: {cls} ended": "{name}: {cls} 종료",
+    "{name}: {cls} in {zones} ended": "{name}: {zones} 구역 {cls} 종료",
+    "dog": "개",
+    "cat": "고양이",
+    "bird": "새",
+    "face": "얼굴",
+    "license_plate": "번호판",
+    "package": "택배 상자",
     "Water level": "수위",
     "Rainfall": "강우량",
     "Wind speed": "풍속",

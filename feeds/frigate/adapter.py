@@ -35,6 +35,7 @@ from feeds.frigate.payload import (
 from feeds.frigate.snapshot import snapshot_id
 from feeds.sensors.broker import broker_address, redact
 from spine.contract import Rejected, validate_event
+from spine.layers import N_
 from spine.publisher import Publisher
 
 __all__ = ["FrigateAdapter", "map_cameras"]
@@ -43,6 +44,11 @@ MAX_TRACKED = 4096  # open objects/reviews remembered per server (to tell meanin
 TRACK_MAX_AGE_S = 6 * 3600  # an object whose `end` never came is forgotten after this
 MAX_ZONES = 16
 SEVERITY_OF_REVIEW = {"alert": "high", "detection": "medium"}
+# Event texts as gettext message ids (translations/), by (zones given, ended); `cls` is a word the
+# catalogue translates when it knows it (Frigate's labels, listed here for the extraction).
+_EVENT_MSG = {(False, False): N_("{name}: {cls}"), (True, False): N_("{name}: {cls} in {zones}"),
+              (False, True): N_("{name}: {cls} ended"), (True, True): N_("{name}: {cls} in {zones} ended")}
+LABEL_WORDS = (N_("dog"), N_("cat"), N_("bird"), N_("face"), N_("license_plate"), N_("package"))
 
 
 @dataclass
@@ -339,8 +345,11 @@ class FrigateAdapter(Adapter):
         props = {"camera": name, "label": label, "sub_label": sub_label, "zones": zones or None,
                  "score": round(score, 3) if score is not None else None, "phase": phase,
                  "review_severity": review, "frigate_server": srv.name, "frigate_id": fid}
+        params = {"name": name[:200], "cls": (f"{label} ({sub_label})" if sub_label else label)[:200],
+                  **({"zones": ", ".join(zones)[:200]} if zones else {})}
         try:
             ev = validate_event({
+                "msg": _EVENT_MSG[(bool(zones), phase == "end")], "params": params,
                 "v": 1, "id": f"frigate-{srv.name}-{what[0]}{fid}-{n}",
                 "type": f"frigate_{review}" if review else "frigate_object", "severity": severity,
                 "ts": ts, "layer": "camera", "entity": site.id, "lat": site.lat, "lon": site.lon,
