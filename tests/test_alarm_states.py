@@ -28,7 +28,7 @@ class AlarmMachine(RuleBasedStateMachine):
         if change is not None:
             # Every change names the states it went between.
             assert change.before == before.state and change.after == self.a.state
-        if released and self.a.state not in HIDDEN:
+        if released and change is not None and self.a.state not in HIDDEN:
             # Back from a hidden state, by the condition: active -> unacknowledged, clear -> normal.
             assert self.a.state == ("UNACK" if self.a.active else "NORM")
 
