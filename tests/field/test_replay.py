@@ -508,3 +508,24 @@ def test_invalid_utf8_in_json_strings_is_counted_not_a_crash(tmp_path: Path) -> 
     assert p.returncode == 0 and b"Traceback" not in p.stderr, p.stderr[-800:]
     s = json.loads(p.stdout.decode().splitlines()[-1])["summary"]
     assert s["rejected"] == {"invalid:json": 1} and not any("adapter raised" in n for n in s["notes"])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(flips=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=25),
+       junk=st.binary(max_size=600), mode=st.sampled_from(["feed", "now"]))
+def test_damaged_frigate_logs_through_the_replay(area, flips: list[tuple[int, int]], junk: bytes,
+                                                 mode: str) -> None:
+    """The Frigate capture with bytes flipped (bad UTF-8, broken JSON, odd ids and words) plus junk
+    lines: every line is a record or a counted problem, the adapter never raises, output is JSON."""
+    from feeds.frigate.config import FrigateConfig
+
+    cfg = _feeds_config().model_copy(update={"frigate": FrigateConfig.model_validate(
+        {"servers": msgspec.yaml.decode(mk.FRIGATE_SERVERS)})})
+    data = bytearray((CAP / "frigate.log").read_bytes())
+    for i, b in flips:
+        data[i % len(data)] = b
+    out: list[dict[str, Any]] = []
+    s = replay("frigate", [("damaged", bytes(data) + b"\n" + junk)], cfg, area, mode, out.append)["summary"]
+    assert not any("the adapter raised" in n for n in s["notes"]), s["notes"]
+    assert s["events"] == len([x for x in out if "event" in x]) <= 5
+    msgspec.json.encode(out)
