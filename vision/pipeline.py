@@ -35,8 +35,6 @@ log = logging.getLogger(__name__)
 _drone_state = msgspec.json.Decoder(EntityUpdate)
 
 
-@dataclass
-
 def _params(params: dict) -> dict:
     """A rule's message params fitted to the contract (Event.params): names from our code, values
     from config (zone and line names) cut to the bound, so a long name shortens, never rejects."""
@@ -48,6 +46,8 @@ def _params(params: dict) -> dict:
             out[k] = str(v)[:200]
     return out
 
+
+@dataclass
 class Timings:
     """Moving averages in ms, for the status line and the benchmark."""
 
