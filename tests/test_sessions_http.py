@@ -112,7 +112,7 @@ def test_cli_disable_ends_sessions_and_refuses_logins_until_enabled(port: int, s
     assert refused_within(client, copied) < 5.0
     status, _, page = client.request("POST", "/login", {"username": "op", "password": "op-password",
                                                          "csrf": client.csrf()})
-    assert status == 200 and "Wrong user or password" in page
+    assert status == 200 and "사용자 이름 또는 비밀번호가 틀렸습니다." in page  # Korean by default
     cli(db, "user", "enable", "op")
     assert client.request("GET", "/wall/1", cookie=copied)[0] == 302  # enabling revives no session
     assert client.login("op", "op-password") == 302

@@ -3,6 +3,7 @@ sessions end on the server (logout is a POST with the form token)."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -71,7 +72,8 @@ def test_login_needs_the_form_token(client: FlaskClient) -> None:
 
 def test_wrong_password_is_refused_and_audited(client: FlaskClient, store: Store) -> None:
     r = login(client, "op", "guess")
-    assert r.status_code == 200 and "Wrong user or password" in r.get_data(as_text=True)
+    # Korean is the default language of a page before sign-in
+    assert r.status_code == 200 and "사용자 이름 또는 비밀번호가 틀렸습니다." in r.get_data(as_text=True)
     assert client.get("/wall/1").status_code == 302
     assert store.audit_entries(action="login_failed")[0].username == "op"
 
@@ -109,8 +111,8 @@ def test_forged_callback_for_a_forbidden_page_renders_nothing_useful(client: Fla
             "changedPropIds": ["url.pathname"]}
     r = client.post("/_dash-update-component", json=body)
     assert r.status_code == 200
-    text = r.get_data(as_text=True)
-    assert "may not open" in text and "cc-layer-bus" not in text
+    text = json.dumps(r.get_json(), ensure_ascii=False)  # Dash escapes non-ASCII; read it decoded
+    assert "commander 역할은 이 페이지를 열 수 없습니다" in text and "cc-layer-bus" not in text
 
 
 def test_live_ticket_is_signed_for_the_user_and_bound_to_the_session(client: FlaskClient,
@@ -206,7 +208,8 @@ def test_sign_out_on_pages_is_a_post_with_the_form_token(client: FlaskClient) ->
     body = {"output": "cc-root.children", "outputs": {"id": "cc-root", "property": "children"},
             "inputs": [{"id": "url", "property": "pathname", "value": "/supervisor"}],
             "changedPropIds": ["url.pathname"]}
-    [form] = _components(client.post("/_dash-update-component", json=body).get_json(), "Form")
+    forms = _components(client.post("/_dash-update-component", json=body).get_json(), "Form")
+    [form] = [f for f in forms if f.get("action") == "/logout"]  # the other one switches language
     assert (form["action"], form["method"]) == ("/logout", "POST")
     button = form["children"]["props"]
     assert button["name"] == "csrf" and button["type"] == "submit"
@@ -265,7 +268,7 @@ def test_repeated_failures_are_throttled(client: FlaskClient, store: Store) -> N
     for _ in range(5):
         assert login(client, "op", "guess").status_code == 200
     r = login(client, "op")  # even the right password waits now
-    assert r.status_code == 429 and "Too many failed sign-ins" in r.get_data(as_text=True)
+    assert r.status_code == 429 and "로그인 실패가 너무 많습니다." in r.get_data(as_text=True)
     assert store.audit_entries(action="login_throttled")
     assert login(client, "sup").status_code == 302  # other users are not locked out
 
