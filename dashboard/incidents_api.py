@@ -187,13 +187,17 @@ def install_incident_routes(
         except TypeError:
             return jsonify(error="invalid request"), 400
 
-    def act(action: str, model: type[_Body], fn: Any, audit_name: str, target: Any = "") -> Any:
-        """Gate, validate, run; a refusal by the rules is 409 (404 for what does not exist)."""
+    def act(action: str, model: type[_Body], fn: Any, audit_name: str, target: Any = "",
+            forbid: Any = None) -> Any:
+        """Gate, validate, run; a refusal by the rules is 409 (404 for what does not exist).
+        `forbid(body)` names a further right the body needs (403), e.g. force-resolving."""
         if (r := gate(action)) is not None:
             return r
         body = validated(model)
         if not isinstance(body, model):
             return body
+        if forbid is not None and (why := forbid(body)):
+            return jsonify(error=why), 403
         try:
             result = fn(body)
         except NotFound as exc:
@@ -347,22 +351,14 @@ def install_incident_routes(
 
     @server.post(f"/api/incidents/<{INT}:incident_id>/state")
     def incident_state(incident_id: int):
-        if (
-            request.is_json
-            and isinstance(request.get_json(silent=True), dict)
-            and request.get_json(silent=True).get("force") is True
-            and current_user.is_authenticated
-            and not may("force_resolve")
-        ):
-            return jsonify(error=f"role {current_user.role} may not force-resolve incidents"), 403
         return act(
             "work",
             StateBody,
-            lambda b: lazy.get().set_state(
-                incident_id, b.state, actor(), b.reason, b.hold_minutes, b.force and may("force_resolve")
-            ),
+            lambda b: lazy.get().set_state(incident_id, b.state, actor(), b.reason, b.hold_minutes, b.force),
             "incident_state",
             incident_id,
+            forbid=lambda b: b.force and not may("force_resolve")
+            and f"role {current_user.role} may not force-resolve incidents",
         )
 
     @server.post(f"/api/incidents/<{INT}:incident_id>/assign")
