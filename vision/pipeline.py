@@ -12,6 +12,8 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import msgspec
 import numpy as np
@@ -30,6 +32,8 @@ from vision.privacy import apply_privacy
 from vision.rules import RuleEngine, RuleHit
 from vision.snapshots import SnapshotStore
 from vision.tracking import Tracker
+
+KST = ZoneInfo("Asia/Seoul")
 
 log = logging.getLogger(__name__)
 _drone_state = msgspec.json.Decoder(EntityUpdate)
@@ -162,7 +166,10 @@ class CameraPipeline:
             out = apply_privacy(image, persons, priv.polygons, fail_closed=stale)
         else:
             out = image.copy()
-        label = f"{self.camera.name}  {time.strftime('%H:%M:%S', time.localtime(ts))}"
+        # Korea time whatever the worker host's zone (a container is often UTC): the burnt-in clock
+        # must agree with the control room's clocks (docs/browser.md, Times).
+        clock = datetime.fromtimestamp(ts, KST).strftime("%H:%M:%S")
+        label = f"{self.camera.name}  {clock} KST"
         return draw(out, self.tracks, self.camera, self.rules.counts_plain(), label=label.encode(
             "ascii", "replace").decode())
 

@@ -15,8 +15,9 @@ from dash import html
 from shapely.geometry import Point
 
 from config.settings import MapSettings
+from dashboard.i18n import _, current_lang
 from spine.geography import Edition, district_geojson
-from spine.layers import LAYER_COLORS, LAYER_LABELS, LEGEND_TITLES
+from spine.layers import LAYER_COLORS, LAYER_LABELS, LEGEND_TITLES, label
 from spine.layers import legend as registry_legend
 
 __all__ = ["LAYER_COLORS", "LAYER_LABELS", "LEVEL_SHAPES", "bus_fade_s", "city_map", "legend"]
@@ -43,13 +44,16 @@ def bus_fade_s() -> float:
 
 
 def _district_labels(edition: Edition) -> list:
+    # An English page names districts in English (the boundary file carries both names); a Korean
+    # one, the default, in Korean. A district without an English name keeps its Korean one.
+    english = current_lang() == "en"
     labels = []
     for d in edition.districts:
         p: Point = d.geometry.representative_point()
+        name = (d.name_en or d.name_ko) if english else d.name_ko
         labels.append(dl.CircleMarker(
             center=[p.y, p.x], radius=0, stroke=False, interactive=False,
-            children=dl.Tooltip(d.name_ko, permanent=True, direction="center",
-                                className="cc-district-label")))
+            children=dl.Tooltip(name, permanent=True, direction="center", className="cc-district-label")))
     return labels
 
 
@@ -61,7 +65,7 @@ def legend(layers: list[str], edition: Edition) -> html.Div:
         entries = registry_legend(layer)
         title = LEGEND_TITLES.get(layer)
         if title:
-            rows.append(html.Div(title, className="cc-legend-title", **{"data-cc-legend": layer}))
+            rows.append(html.Div(label(title), className="cc-legend-title", **{"data-cc-legend": layer}))
         shapes = LEVEL_SHAPES.get(layer, {})
         items = [html.Div([html.Span(className=f"cc-swatch cc-shape-{shapes.get(e['code'], 'circle')}",
                                      style={"background": e["color"]}), e["label"]],
@@ -91,12 +95,12 @@ def city_map(settings: MapSettings, edition: Edition, layers: list[str],
                                    style={"color": "#4b5d73", "weight": 1.5, "fillColor": "#172130",
                                           "fillOpacity": 0.85 if not settings.tile_url else 0.1}),
                         name="cc-base", style={"zIndex": 300}))
-    overlays = [dl.Overlay(dl.LayerGroup(id=f"cc-layer-{layer}"), name=LAYER_LABELS[layer],
+    overlays = [dl.Overlay(dl.LayerGroup(id=f"cc-layer-{layer}"), name=label(LAYER_LABELS[layer]),
                            checked=True) for layer in layers]
     if routes is not None:
-        overlays.append(dl.Overlay(dl.LayerGroup(id="cc-layer-routes"), name="Bus routes (GTFS shapes)",
+        overlays.append(dl.Overlay(dl.LayerGroup(id="cc-layer-routes"), name=_("Bus routes (GTFS shapes)"),
                                    checked=routes))
-    overlays.append(dl.Overlay(dl.LayerGroup(_district_labels(edition)), name="District names",
+    overlays.append(dl.Overlay(dl.LayerGroup(_district_labels(edition)), name=_("District names"),
                                checked=True))
     # The map always gets a centre: a map given `bounds` alone has no `center` prop, and dash-leaflet's
     # viewport tracker calls L.latLng(center).equals(...) on it, which threw "Cannot read properties

@@ -10,6 +10,7 @@
 import { cc } from './state.js';
 import { ageText } from './dom.js';
 import { watchVideo } from './video.js';
+import { t } from './i18n.js';
 
 const PIN_KEY = 'ccVideoPins';
 const visible = new WeakMap();
@@ -41,7 +42,7 @@ function setPinned(tile, on) {
   tile.dataset.pinned = on ? 'true' : 'false';
   tile.classList.toggle('cc-pinned', on);
   const btn = tile.querySelector('.cc-video-pin');
-  if (btn) { btn.setAttribute('aria-pressed', on ? 'true' : 'false'); btn.textContent = on ? 'Pinned' : 'Pin'; }
+  if (btn) { btn.setAttribute('aria-pressed', on ? 'true' : 'false'); btn.textContent = on ? t('Pinned') : t('Pin'); }
 }
 
 function setupTile(tile, pins) {
