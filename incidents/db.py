@@ -1038,16 +1038,28 @@ class IncidentStore:
     # -- timers ------------------------------------------------
     def tick(self, now: int | None = None) -> int:
         """Hold expiry (back to in progress), step timers and staged escalation; returns the
-        incidents changed."""
+        incidents changed. Everything is read first without a lock; only an incident whose hold
+        expired or whose alert level rose is written (a write transaction per open incident every
+        second would hold SQLite's writer lock for nothing)."""
         t = now or now_ms()
+        due: list[int] = []
         with self.reader.connect() as conn:
-            ids = list(
-                conn.execute(sa.select(incidents.c.id).where(incidents.c.state.in_(OPEN_STATES))).scalars()
-            )
-        changed = 0
-        for iid in ids:
-            changed += self._retrying(lambda i=iid: self._tick_one(i, t))
-        return changed
+            rows = [dict(r._mapping) for r in conn.execute(sa.select(incidents).where(
+                incidents.c.state.in_(OPEN_STATES)))]
+            for inc in rows:
+                if inc["state"] == "on_hold" and inc["hold_until"] is not None and inc["hold_until"] <= t:
+                    due.append(inc["id"])
+                    continue
+                s = self.sops.get(inc["sop"] or "")
+                if s is None:
+                    continue
+                recs, alerted = self._records(conn, inc["id"])
+                views = [v for v in sop.evaluate(s, recs, inc["sop_started_ts"] or inc["opened_ts"], t)
+                         if v.status == "open"]
+                worst = max((v.level for v in views), default=0)
+                if worst != inc["level"] or any(v.level > alerted.get(v.id, 0) for v in views):
+                    due.append(inc["id"])
+        return sum(self._retrying(lambda i=iid: self._tick_one(i, t)) for iid in due)
 
     def _tick_one(self, incident_id: int, now: int) -> int:
         with self._tx(now) as tx:

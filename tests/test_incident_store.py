@@ -160,8 +160,10 @@ def test_timers_escalate_once_per_stage_and_hold_expires(stores: tuple[AlarmStor
     _, store = stores
     t0 = int(time.time() * 1000)
     iid = store.create("emergency_bell", *BELL, OP, now=t0)["id"]
-    store.tick(now=t0 + 29_000)
+    rows = len(store.outbox_after(0, 1000))
+    assert store.tick(now=t0 + 29_000) == 0
     assert "step_overdue" not in kinds(store, iid)
+    assert len(store.outbox_after(0, 1000)) == rows  # nothing due: nothing written, nothing published
     store.tick(now=t0 + 31_000)  # call: due 30 s, stage 1 at once (supervisor)
     store.tick(now=t0 + 32_000)
     k = kinds(store, iid)
