@@ -46,6 +46,16 @@ _CIRCLE = re.compile(rf"^{_PAIR} \d+(\.\d+)?$")
 _REF = re.compile(r"^[^\s,]+,[^\s,]+,\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d$")
 
 
+# What XML 1.0 cannot carry (and PostgreSQL refuses: NUL): dropped from every text at the store's
+# boundary and again here, so an operator's or producer's stray control character never fails a
+# request or a CAP message.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def clean(text: str, limit: int) -> str:
+    return _NOT_XML.sub("", text)[:limit]
+
+
 def kst(ts_ms: int) -> str:
     """A CAP time: KST, whole seconds, +09:00."""
     return datetime.fromtimestamp(ts_ms / 1000, KST).isoformat(timespec="seconds")
@@ -71,7 +81,7 @@ def reference(cfg: IncidentConfig, ident: str, sent: str) -> str:
 def _sub(parent: etree._Element, tag: str, text: str | None = None) -> etree._Element:
     el = etree.SubElement(parent, f"{{{NS}}}{tag}")
     if text is not None:
-        el.text = text
+        el.text = clean(text, 4000)
     return el
 
 

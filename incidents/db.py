@@ -150,10 +150,10 @@ class _Tx:
                 "incident_id": inc["id"],
                 "ts": self.now,
                 "kind": kind,
-                "actor": actor.name[:80],
-                "text": text[:2000],
+                "actor": cap.clean(actor.name, 80),
+                "text": cap.clean(text, 2000),
                 "data": _json(data),
-                "remote": actor.remote[:64],
+                "remote": cap.clean(actor.remote, 64),
             }
         )
         inc["updated_ts"] = self.now
@@ -408,8 +408,8 @@ class IncidentStore:
         district, dname = found if found else (None, None)
         inc = {
             "type": type_,
-            "title": (title or t.label)[:200],
-            "description": description[:2000],
+            "title": cap.clean(title, 200).strip() or t.label,
+            "description": cap.clean(description, 2000),
             "priority": priority or t.priority,
             "state": "new",
             "owner": None,
@@ -615,7 +615,7 @@ class IncidentStore:
             with self._tx(now) as tx:
                 inc = self._open(tx.conn, incident_id)
                 before = inc["owner"]
-                inc["owner"] = owner[:80] or None
+                inc["owner"] = cap.clean(owner, 80).strip() or None
                 tx.log(inc, "assign", actor, "", before=before, after=inc["owner"])
                 return self._doc(tx.conn, inc)
 
@@ -701,7 +701,7 @@ class IncidentStore:
             "answer": answer,
             "ts": tx.now,
             "actor": actor.name[:80],
-            "note": note[:500],
+            "note": cap.clean(note, 500),
         }
         if st.id in alerted:
             tx.conn.execute(

@@ -176,3 +176,15 @@ def test_unknown_ids_and_bad_paths(client: FlaskClient) -> None:
     assert post(client, "/api/incidents/99/comment", token, {"text": "x"})[0] == 404
     assert post(client, "/api/incidents/99/steps/" + "a" * 60, token, {})[0] in (404, 405)  # no route
     assert client.get("/api/incidents/nearest-cameras?lat=x&lon=1").status_code == 400
+
+
+def test_control_characters_never_fail_a_request_or_a_message(client: FlaskClient) -> None:
+    token = login(client, "sup")
+    body = {"type": "fire", **BELL, "title": "화재\x00\x1b[31m\ufffe"}
+    code, inc = post(client, "/api/incidents", token, body)
+    assert code == 200 and inc["title"] == "화재[31m"
+    assert post(client, f"/api/incidents/{inc['id']}/comment", token, {"text": "\x01\x02 메모"})[0] == 200
+    code, share = post(client, f"/api/incidents/{inc['id']}/shares", token, {"agency": "112"})
+    assert code == 200
+    xml = client.get(f"/api/incidents/{inc['id']}/shares/{share['id']}.xml").get_data()
+    assert cap.validate(xml) == []
