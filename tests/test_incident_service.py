@@ -98,3 +98,39 @@ def test_bell_press_to_incident_on_the_channel_and_the_map(
     sub.close()
     store.dispose()
     alarms.dispose()
+
+
+def test_the_part_runs_as_its_own_process_and_user(redis_url: str, redis_server: EmbeddedRedis,
+                                                   tmp_path: Path) -> None:
+    """`app.py --only incidents` as the stack starts it: its own Redis user, SQLite by DATABASE_URL."""
+    import os
+    import subprocess
+    import sys
+
+    db = f"sqlite:///{tmp_path / 'part.db'}"
+    admin = connect(redis_server.url)
+    sub = admin.pubsub()
+    sub.subscribe(channels.INCIDENT_CHANNEL)
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "REDIS_URL": redis_server.url_for("incidents"), "DATABASE_URL": db,
+           "CC_DATA_DIR": str(tmp_path / "data")}
+    proc = subprocess.Popen([sys.executable, str(root / "app.py"), "--only", "incidents"], cwd=root, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        seen: list[dict] = []
+
+        def drain() -> None:
+            while (m := sub.get_message(timeout=0.05)) is not None:
+                if m["type"] == "message":
+                    seen.append(json.loads(m["data"]))
+
+        _until(lambda: any(m.get("t") == "resync" for m in seen), [drain], timeout_s=30)
+        store = make_store(db)  # the web's side: SQL only
+        iid = store.create("fire", 37.4895, 126.7242, Actor("op"), title="공장 화재")["id"]
+        _until(lambda: any(i["id"] == iid for m in seen for i in m.get("i", [])), [drain])
+        store.dispose()
+        assert proc.poll() is None
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        sub.close()
