@@ -88,6 +88,11 @@ class NearestBody(_Body):
     count: int | None = Field(None, ge=1, le=32)
 
 
+class CameraBody(_Body):
+    camera_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$")]
+    on: bool = True
+
+
 class MergeBody(_Body):
     into: Id
     reason: Text500 = ""
@@ -187,8 +192,9 @@ def install_incident_routes(
         except TypeError:
             return jsonify(error="invalid request"), 400
 
-    def act(action: str, model: type[_Body], fn: Any, audit_name: str, target: Any = "",
-            forbid: Any = None) -> Any:
+    def act(
+        action: str, model: type[_Body], fn: Any, audit_name: str, target: Any = "", forbid: Any = None
+    ) -> Any:
         """Gate, validate, run; a refusal by the rules is 409 (404 for what does not exist).
         `forbid(body)` names a further right the body needs (403), e.g. force-resolving."""
         if (r := gate(action)) is not None:
@@ -357,8 +363,11 @@ def install_incident_routes(
             lambda b: lazy.get().set_state(incident_id, b.state, actor(), b.reason, b.hold_minutes, b.force),
             "incident_state",
             incident_id,
-            forbid=lambda b: b.force and not may("force_resolve")
-            and f"role {current_user.role} may not force-resolve incidents",
+            forbid=lambda b: (
+                b.force
+                and not may("force_resolve")
+                and f"role {current_user.role} may not force-resolve incidents"
+            ),
         )
 
     @server.post(f"/api/incidents/<{INT}:incident_id>/assign")
@@ -418,6 +427,16 @@ def install_incident_routes(
             NearestBody,
             lambda b: lazy.get().nearest(incident_id, actor(), b.count),
             "incident_cameras",
+            incident_id,
+        )
+
+    @server.post(f"/api/incidents/<{INT}:incident_id>/cameras")
+    def incident_camera(incident_id: int):
+        return act(
+            "work",
+            CameraBody,
+            lambda b: lazy.get().set_camera(incident_id, b.camera_id, actor(), b.on),
+            "incident_camera",
             incident_id,
         )
 

@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE = "incidents_alembic_version"
 RETRIES = 5
+MANUAL_RANK = 100  # cameras added by hand rank after any recomputed nearest list (1..32)
 STATES = ("new", "in_progress", "on_hold", "resolved", "closed")
 OPEN_STATES = ("new", "in_progress", "on_hold")
 STATE_NAMES = {
@@ -779,7 +780,7 @@ class IncidentStore:
         ranked = nearest_cameras(inc["lat"], inc["lon"], self.cameras, self.cfg, count=count)
         tx.conn.execute(
             incident_cameras.delete().where(
-                incident_cameras.c.incident_id == inc["id"], incident_cameras.c.added_by.like("system%")
+                incident_cameras.c.incident_id == inc["id"], incident_cameras.c.added_by.like("nearest:%")
             )
         )
         kept = set(
@@ -796,7 +797,7 @@ class IncidentStore:
                 "in_view": int(r.in_view),
                 "preset": r.preset,
                 "added_ts": tx.now,
-                "added_by": actor.name[:80],
+                "added_by": cap.clean(f"nearest:{actor.name}", 80),  # recomputed; by hand: the name
             }
             for r in ranked
             if r.camera_id not in kept
@@ -814,6 +815,63 @@ class IncidentStore:
             with self._tx(now) as tx:
                 inc = self._open(tx.conn, incident_id)
                 self._place_cameras(tx, inc, actor, count)
+                return self._doc(tx.conn, inc)
+
+        return self._retrying(run)
+
+    def set_camera(
+        self, incident_id: int, camera_id: str, actor: Actor, on: bool = True, now: int | None = None
+    ) -> dict:
+        """Add a configured camera by hand (ranked after the others, kept when the nearest are
+        recomputed) or remove one."""
+        from incidents.cameras import distance_m
+
+        cam = next((c for c in self.cameras if c.id == camera_id), None)
+        if cam is None:
+            raise NotFound(f"no camera {camera_id!r} in the configuration")
+
+        def run() -> dict:
+            with self._tx(now) as tx:
+                inc = self._open(tx.conn, incident_id)
+                c = incident_cameras.c
+                exists = (
+                    tx.conn.execute(
+                        sa.select(c.camera_id).where(c.incident_id == incident_id, c.camera_id == camera_id)
+                    ).first()
+                    is not None
+                )
+                if on and exists:
+                    raise Refused(f"camera {camera_id} is already on incident {incident_id}")
+                if not on and not exists:
+                    raise Refused(f"camera {camera_id} is not on incident {incident_id}")
+                if on:
+                    rank = (
+                        tx.conn.execute(
+                            sa.select(sa.func.coalesce(sa.func.max(c.rank), MANUAL_RANK)).where(
+                                c.incident_id == incident_id, c.rank >= MANUAL_RANK
+                            )
+                        ).scalar_one()
+                        + 1
+                    )
+                    tx.conn.execute(
+                        incident_cameras.insert().values(
+                            incident_id=incident_id,
+                            camera_id=camera_id,
+                            rank=rank,
+                            in_view=0,
+                            preset=None,
+                            distance_m=round(distance_m(cam.lat, cam.lon, inc["lat"], inc["lon"]), 1),
+                            added_ts=tx.now,
+                            added_by=cap.clean(actor.name, 80),
+                        )
+                    )
+                else:
+                    tx.conn.execute(
+                        incident_cameras.delete().where(
+                            c.incident_id == incident_id, c.camera_id == camera_id
+                        )
+                    )
+                tx.log(inc, "camera_added" if on else "camera_removed", actor, camera_id, camera=camera_id)
                 return self._doc(tx.conn, inc)
 
         return self._retrying(run)
@@ -1044,8 +1102,10 @@ class IncidentStore:
         t = now or now_ms()
         due: list[int] = []
         with self.reader.connect() as conn:
-            rows = [dict(r._mapping) for r in conn.execute(sa.select(incidents).where(
-                incidents.c.state.in_(OPEN_STATES)))]
+            rows = [
+                dict(r._mapping)
+                for r in conn.execute(sa.select(incidents).where(incidents.c.state.in_(OPEN_STATES)))
+            ]
             for inc in rows:
                 if inc["state"] == "on_hold" and inc["hold_until"] is not None and inc["hold_until"] <= t:
                     due.append(inc["id"])
@@ -1054,8 +1114,11 @@ class IncidentStore:
                 if s is None:
                     continue
                 recs, alerted = self._records(conn, inc["id"])
-                views = [v for v in sop.evaluate(s, recs, inc["sop_started_ts"] or inc["opened_ts"], t)
-                         if v.status == "open"]
+                views = [
+                    v
+                    for v in sop.evaluate(s, recs, inc["sop_started_ts"] or inc["opened_ts"], t)
+                    if v.status == "open"
+                ]
                 worst = max((v.level for v in views), default=0)
                 if worst != inc["level"] or any(v.level > alerted.get(v.id, 0) for v in views):
                     due.append(inc["id"])

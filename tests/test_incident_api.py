@@ -153,6 +153,15 @@ def test_merge_and_assign_need_command_rights(client: FlaskClient) -> None:
     assert post(client, f"/api/incidents/{b}/assign", token, {"owner": "cmd"})[1]["owner"] == "cmd"
     listed = client.get("/api/incidents").get_json()["incidents"]
     assert [i["id"] for i in listed] == [b]  # the merged one is closed
+    code, out = post(client, f"/api/incidents/{b}/cameras", token, {"camera_id": "vis-songdo-01"})
+    assert code == 200 and out["cameras"][-1]["camera_id"] == "vis-songdo-01"  # added by hand, ranked last
+    assert post(client, f"/api/incidents/{b}/cameras", token, {"camera_id": "vis-songdo-01"})[0] == 409
+    assert post(client, f"/api/incidents/{b}/cameras", token, {"camera_id": "no-such"})[0] == 404
+    assert post(client, f"/api/incidents/{b}/cameras", token, {"camera_id": "../etc"})[0] == 400
+    kept = post(client, f"/api/incidents/{b}/cameras/nearest", token, {})[1]["cameras"]
+    assert "vis-songdo-01" in [c["camera_id"] for c in kept]  # a recompute keeps it
+    out = post(client, f"/api/incidents/{b}/cameras", token, {"camera_id": "vis-songdo-01", "on": False})[1]
+    assert "vis-songdo-01" not in [c["camera_id"] for c in out["cameras"]]
     near = client.get("/api/incidents/nearest-cameras?lat=37.4893&lon=126.7241&count=2").get_json()
     assert near["cameras"][0]["camera_id"] == "vis-bupyeong-01"
 
