@@ -45,6 +45,7 @@ CLAIM_EVERY_S = 0.5
 TICK_S = 0.5
 OUTBOX_S = 0.1
 STATS_S = 2.0
+LINGER_S = 0.01  # PostgreSQL: after a small read, wait this long for more before the transaction
 
 
 def consumer_name() -> str:
@@ -62,6 +63,7 @@ class AlarmService:
         self.consumer = consumer or consumer_name()
         self.batch = batch
         self.claim_idle_ms = claim_idle_ms
+        self.linger_s = LINGER_S if store.pg else 0.0  # SQLite commits cost little: no wait there
         self.rejects = RejectLog(log)
         self.ctx = Context()
         self.processed = 0  # stream entries acknowledged
@@ -150,7 +152,15 @@ class AlarmService:
                 return claimed
         got = self.r.xreadgroup(channels.ALARMS_GROUP, self.consumer, {channels.EVENTS_STREAM: ">"},
                                 count=self.batch, block=BLOCK_MS)
-        return got[0][1] if got else []
+        entries = got[0][1] if got else []
+        if self.linger_s and 0 < len(entries) < self.batch // 4:
+            # A few entries: wait a moment for more, so one transaction (whose commit is the fixed
+            # cost on PostgreSQL) carries more of them.
+            time.sleep(self.linger_s)
+            more = self.r.xreadgroup(channels.ALARMS_GROUP, self.consumer, {channels.EVENTS_STREAM: ">"},
+                                     count=self.batch - len(entries))
+            entries += more[0][1] if more else []
+        return entries
 
     def handle(self, entries: list[tuple[bytes, dict]]) -> None:
         items = []
