@@ -47,7 +47,7 @@ RULES: dict[str, tuple[str, str, str]] = {
                f"&{P}:alarm", f"{_SAFE} +publish +@transaction"),
     # The incident service: its own keys, the incident channel, and the "incident" map layer (state
     # hash, entity channel, its publisher marker) like any producer.
-    "incidents": (f"~{P}:incidents:* ~{P}:state:incident ~{P}:publisher:*",
+    "incidents": (f"~{P}:incidents:* ~{P}:state:incident ~{P}:publisher:incidents:*",
                   f"&{P}:incident &{P}:entity:incident", f"{_SAFE} +publish +@transaction"),
     # The web server: feed APIs, MJPEG frames, /api/health; its own namespace for anything it keeps.
     "web": (f"%R~{P}:* ~{P}:web:*", f"&{P}:entity:* &{P}:event &{P}:frame &{P}:*",
