@@ -106,8 +106,9 @@ def parse(topic: str, payload: bytes, reject: Reject) -> Reading | None:
     except msgspec.ValidationError as exc:
         reject("invalid:observation", str(exc))
         return None
-    except msgspec.DecodeError as exc:
-        reject("malformed_json", str(exc))
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+        # msgspec raises UnicodeDecodeError for bad UTF-8 inside a JSON string, not DecodeError.
+        reject("malformed_json", str(exc)[:200])
         return None
     if isinstance(obs.result, bool) or not _finite(obs.result):
         reject("invalid:result", repr(obs.result))

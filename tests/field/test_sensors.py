@@ -82,6 +82,8 @@ def test_hostile_payloads_are_counted(redis_url: str, area) -> None:
     t = topic_for(PREFIX, "wl-1")
     cases = [
         (t, b"{not json"),
+        (t, b'{"phenomenonTime": "\xff\xfe", "result": 1}'),  # bad UTF-8 inside a string
+        (t, b'{"result": 1, "x": ' + b"[" * 5000),  # nesting past the decoder's depth
         (t, obs("3.2")),
         (t, obs(True)),
         (t, obs(99.0)),
@@ -94,7 +96,7 @@ def test_hostile_payloads_are_counted(redis_url: str, area) -> None:
     for topic, payload in cases:
         assert a.ingest(payload, topic=topic) == 0
     c = a.rejects.counts
-    assert c["malformed_json"] == 1 and c["invalid:observation"] == 1 and c["invalid:result"] == 1
+    assert c["malformed_json"] == 3 and c["invalid:observation"] == 1 and c["invalid:result"] == 1
     assert c["out_of_range:result"] == 1
     assert c["outside_service_area"] == 1 and c["future_timestamp"] == 1 and c["unknown_topic"] == 1
     assert c["too_large"] == 1 and c["invalid:phenomenonTime"] == 1
