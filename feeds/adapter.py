@@ -62,6 +62,10 @@ class AdapterStats:
     batch_rejects: dict[str, int] = field(default_factory=dict)
     rejects_at_batch: dict[str, int] = field(default_factory=dict)
     error: str = ""
+    # What the peer itself says of its own state (Frigate's `available` last will): "down" when every
+    # peer of the source said it is offline, "partial" when some did. Health shows it at once rather
+    # than after a contract period of silence, since the peer has told us.
+    peer_state: str = ""
     started_at: float = field(default_factory=time.monotonic)
 
 

@@ -114,6 +114,11 @@ def assess(adapter: Source, rate: float, now: float | None = None,
         # Bytes arrive, but what they carry is old (a frozen feed replaying yesterday's vehicles).
         state = "stale"
         error = error or f"newest record is {src_age:.0f} s old (contract {adapter.contract_s:g} s)"
+    peer = getattr(st, "peer_state", "")
+    if peer == "down":
+        state = "down"
+    elif peer == "partial" and state in ("ok", "stale"):
+        state = "error"  # part of the source's cameras are offline: shown red with the server named
     counts = dict(adapter.rejects.counts)
     notes = {k: counts.pop(k) for k in NOTE_REASONS if k in counts}
     reasons = counts

@@ -96,3 +96,20 @@ def test_error_marks_the_layer_stale(redis_url: str) -> None:
     a.accepted(0, now_ms())
     snap = HealthWriter(redis.Redis.from_url(redis_url), [a]).snapshot()
     assert snap["probe"].state == "error" and snap["layer:bus"].stale is True
+
+
+def test_a_peer_that_says_it_is_offline_is_shown_at_once(redis_url: str) -> None:
+    """Frigate's last will: the peer itself says it is gone, so health does not wait a contract period."""
+    a = probe(redis_url)
+    a.accepted(3, now_ms() - 1_000)
+    assert assess(a, 1.0).state == "ok"
+    a.stats.peer_state = "partial"
+    a.stats.error = "frigate depot: offline (Frigate's last will)"
+    h = assess(a, 1.0)
+    assert h.state == "error" and "depot" in h.error
+    a.stats.peer_state = "down"
+    a.stats.connected = False
+    assert assess(a, 1.0).state == "down"
+    a.stats.peer_state = ""
+    a.stats.connected = True
+    assert assess(a, 1.0).state == "ok"

@@ -211,9 +211,12 @@ class FrigateAdapter(Adapter):
             elif srv.mqtt is not None and not srv.connected:
                 problems.append(f"frigate {srv.name}: not subscribed at {redact(srv.cfg.mqtt_url)}")
         self.stats.error = "; ".join(problems)[:300]
-        # Connected while any server can still speak; with every one offline the source is down
-        # once its contract passes without a sign of life.
+        # Connected while any server can still speak. A server's own "offline" is shown at once:
+        # every server offline is down, some offline is an error naming them (peer_state).
         self.stats.connected = any(s.connected and s.online is not False for s in self.servers.values())
+        offline = sum(s.online is False for s in self.servers.values())
+        self.stats.peer_state = ("" if not offline else
+                                 "down" if offline == len(self.servers) else "partial")
 
     def tick(self) -> None:
         cutoff = self.clock.monotonic() - TRACK_MAX_AGE_S

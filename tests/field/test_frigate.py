@@ -382,6 +382,7 @@ def test_field_runner_starts_frigate_and_health_tells_offline(redis_url: str, rc
         _send(pub, "frigate/available", b"offline")
         wait_for(lambda: "frigate gate: offline" in health().get("error", ""))
         assert health()["connected"] is False  # its only server is offline
+        assert health()["state"] == "down"  # at once: Frigate said so, no contract period to wait
         state = json.loads(wait_for(lambda: rclient.hget("cc:v1:state:camera", "vis-bupyeong-01")))
         assert state["props"]["status"] == "offline"
     pub.loop_stop()
