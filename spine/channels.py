@@ -57,3 +57,13 @@ ALARMS_STATS_KEY = f"{PREFIX}:alarms:stats"  # hash: consumer -> its stats JSON,
 INCIDENT_CHANNEL = f"{PREFIX}:incident"  # pub/sub: {"t": "incidents", "n", "i": [incidents], "x": [notices]}
 INCIDENTS_OPEN_KEY = f"{PREFIX}:incidents:open"  # hash: incident id -> incident JSON, every open one
 INCIDENTS_CURSOR_KEY = f"{PREFIX}:incidents:published"  # the last outbox id published
+
+# ---- history (docs/history.md) -----------------------------------------------------------------
+# Every PUBLISH of entity updates is also appended here, one entry {"u": <the same JSON array>}, in
+# the Publisher's flush pipeline: the durable path the history writer reads with its consumer group.
+# Trimmed to about UPDATES_STREAM_MAXLEN entries (MAXLEN ~; an entry holds 1..500 updates), so a
+# writer that stays away longer than that loses the oldest (its group's lag says so).
+UPDATES_STREAM = f"{PREFIX}:updates:stream"
+UPDATES_STREAM_MAXLEN = 50_000
+HISTORY_GROUP = "history"  # the history writer's consumer group, on UPDATES_STREAM and EVENTS_STREAM
+HISTORY_STATS_KEY = f"{PREFIX}:history:stats"  # hash: consumer -> its stats JSON, every few seconds
