@@ -26,6 +26,8 @@ class Plan:
     updates: list[EntityUpdate] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     batch_n: int | None = None
+    alarms: list = field(default_factory=list)  # changed alarms (gateway/alarms.py AlarmView)
+    alarm_resync: bool = False  # the batch carries the whole open-alarm hash instead (read by the server)
 
 
 @dataclass
@@ -37,6 +39,7 @@ class BatcherCounts:
     layer_snapshots: int = 0
     pending_overflows: int = 0  # updates not held because the window held too many: layer resynced
     events_dropped: int = 0  # events past the per-window cap (still in the recent-events list)
+    alarms_dropped: int = 0  # alarm changes past the per-window cap: the window resends the hash instead
 
 
 class Batcher:
@@ -47,6 +50,8 @@ class Batcher:
         self.counts = BatcherCounts()
         self._pending: dict[tuple[str, str], EntityUpdate] = {}
         self._events: list[Event] = []
+        self._alarms: dict[int, object] = {}  # alarm id -> latest change in this window
+        self._alarm_resync = False
         self._resync: set[str] = set()
         self._last_seq: dict[tuple[str, str], int] = {}
         self._last_resync: dict[str, float] = {}
@@ -77,6 +82,19 @@ class Batcher:
             return
         self._events.append(ev)
 
+    def add_alarms(self, alarms: Iterable) -> None:
+        """Changed alarms (latest per id wins inside a window); too many: send the whole hash instead."""
+        for a in alarms:
+            self.counts.received += 1
+            if a.id not in self._alarms and len(self._alarms) >= self._max_events:
+                self.counts.alarms_dropped += 1
+                self._alarm_resync = True
+                continue
+            self._alarms[a.id] = a
+
+    def request_alarm_resync(self) -> None:
+        self._alarm_resync = True
+
     def _check_seq(self, upd: EntityUpdate) -> None:
         key = (upd.layer, upd.src)
         last = self._last_seq.get(key)
@@ -106,7 +124,7 @@ class Batcher:
     # ---- output -----------------------------------------------------------------------------
 
     def has_work(self) -> bool:
-        return bool(self._pending or self._events or self._resync)
+        return bool(self._pending or self._events or self._resync or self._alarms or self._alarm_resync)
 
     def take(self, now: float) -> Plan | None:
         """The next frames to send (None: nothing), numbering them; `now` is a monotonic time."""
@@ -122,12 +140,16 @@ class Batcher:
             self.n += 1
             snapshot_n = self.n
             self.counts.layer_snapshots += 1
-        if not self._pending and not self._events:
+        if not self._pending and not self._events and not self._alarms and not self._alarm_resync:
             return Plan(resync=due, snapshot_n=snapshot_n) if due else None
         updates = list(self._pending.values())
         events = self._events
+        alarms, alarm_resync = ([], True) if self._alarm_resync else (list(self._alarms.values()), False)
         self._pending = {}
         self._events = []
+        self._alarms = {}
+        self._alarm_resync = False
         self.n += 1
         self.counts.batches += 1
-        return Plan(resync=due, snapshot_n=snapshot_n, updates=updates, events=events, batch_n=self.n)
+        return Plan(resync=due, snapshot_n=snapshot_n, updates=updates, events=events, batch_n=self.n,
+                    alarms=alarms, alarm_resync=alarm_resync)

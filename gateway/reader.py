@@ -44,7 +44,8 @@ class Reader:
             pubsub = self.client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.psubscribe(channels.ENTITY_PATTERN)
-                await pubsub.subscribe(channels.EVENTS_CHANNEL, channels.FRAME_CHANNEL)
+                await pubsub.subscribe(channels.EVENTS_CHANNEL, channels.FRAME_CHANNEL,
+                                       channels.ALARM_CHANNEL)
                 if not first:
                     log.info("Redis is back")
                 self.up = True

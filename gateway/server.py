@@ -8,6 +8,8 @@ stateless, so it scales out behind a load balancer independently of the web serv
 Frames to the browser (JSON in binary frames, serialised once per batch for all clients):
   {"t":"snapshot","n":N,"layers":[...],"u":[update...],"e":[event...]}  full state of layers
   {"t":"batch","n":N,"u":[update...],"e":[event...]}  latest-wins updates of one window
+      (+ "al":[alarm...] changed alarms; "alr":true: "al" is the whole open-alarm list, replace)
+  snapshot frames of every layer carry "al": the open alarms (gateway/alarms.py)
   {"t":"hb","redis":bool,"ts":ms}  heartbeat (no n) so a page can tell live from stale
   binary 0x00 ...: a camera frame (gateway/video.py)
 `n` counts snapshot and batch frames; a page that sees a gap sends {"op":"resync"}.
@@ -40,6 +42,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from config.settings import GatewaySettings
+from gateway.alarms import decode_message, read_open
 from gateway.batcher import Batcher, Plan
 from gateway.reader import Reader
 from gateway.sessions import (
@@ -155,6 +158,14 @@ class Gateway:
         if ch == channels.EVENTS_CHANNEL:
             for ev in decode_events(data, self.rejects, where=ch, limits=self.limits):
                 self.batcher.add_event(ev)
+        elif ch == channels.ALARM_CHANNEL:
+            msg = decode_message(data, self.rejects)
+            if msg is None:
+                return
+            if msg.t == "resync":  # the alarm service restarted: the hash is the truth
+                self.batcher.request_alarm_resync()
+            else:
+                self.batcher.add_alarms(msg.a)
         else:
             layer = channels.layer_of_channel(ch)
             if layer not in LAYERS or ch != channels.entity_channel(layer):
@@ -249,7 +260,16 @@ class Gateway:
                     self._emit(plan.snapshot_n, frame)
         if plan.batch_n is not None:
             self.stats.batches += 1
-            frame = self._encode({"t": "batch", "n": plan.batch_n, "u": plan.updates, "e": plan.events})
+            body = {"t": "batch", "n": plan.batch_n, "u": plan.updates, "e": plan.events}
+            if plan.alarm_resync:
+                whole = await self._read_alarms()
+                if whole is not None:
+                    body.update(al=whole, alr=True)
+                else:  # Redis away: the pages keep their list; ask again with the next batch
+                    self.batcher.request_alarm_resync()
+            elif plan.alarms:
+                body["al"] = plan.alarms
+            frame = self._encode(body)
             if frame is not None:
                 self._emit(plan.batch_n, frame)
 
@@ -267,6 +287,15 @@ class Gateway:
             log.exception("layer snapshot read failed")
             return None
         return updates
+
+    async def _read_alarms(self) -> list | None:
+        if self.redis is None or not self.redis_up:
+            return None
+        try:
+            return await read_open(self.redis, self.rejects)
+        except (RedisError, OSError) as exc:
+            log.warning("open alarms not read: %s", exc)
+            return None
 
     # ---- per-page snapshots (on connect and on resync), read once for every page waiting ------
 
@@ -303,10 +332,12 @@ class Gateway:
                 c.joining, c.queue, c.queued_bytes = n0, [], 0
             updates: list = []
             events: list = []
+            open_alarms: list = []
             if have_state:
                 self.stats.snapshot_reads += 1
                 try:
                     updates, events = await read_state(self.redis, LAYERS, self.rejects, self.limits)
+                    open_alarms = await read_open(self.redis, self.rejects)
                 except (RedisError, OSError) as exc:
                     log.warning("snapshot not read: %s", exc)
                     have_state = False
@@ -315,7 +346,8 @@ class Gateway:
                     log.exception("snapshot read failed")
                     have_state = False
             frame = self._encode({"t": "snapshot", "n": n0, "layers": list(LAYERS), "u": updates,
-                                  "e": events, "redis": have_state})
+                                  "e": events, "redis": have_state,
+                                  **({"al": open_alarms} if have_state else {})})
             now = asyncio.get_running_loop().time()
             # No await from here on: each page gets its snapshot, then what was numbered after it.
             for c in group:
