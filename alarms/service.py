@@ -45,7 +45,7 @@ CLAIM_EVERY_S = 0.5
 TICK_S = 0.5
 OUTBOX_S = 0.1
 STATS_S = 2.0
-LINGER_S = 0.01  # PostgreSQL: after a small read, wait this long for more before the transaction
+LINGER_S = 0.01  # after a small read, wait this long for more before the transaction
 
 
 def consumer_name() -> str:
@@ -63,7 +63,7 @@ class AlarmService:
         self.consumer = consumer or consumer_name()
         self.batch = batch
         self.claim_idle_ms = claim_idle_ms
-        self.linger_s = LINGER_S if store.pg else 0.0  # SQLite commits cost little: no wait there
+        self.linger_s = LINGER_S
         self.rejects = RejectLog(log)
         self.ctx = Context()
         self.processed = 0  # stream entries acknowledged
@@ -154,8 +154,10 @@ class AlarmService:
                                 count=self.batch, block=BLOCK_MS)
         entries = got[0][1] if got else []
         if self.linger_s and 0 < len(entries) < self.batch // 4:
-            # A few entries: wait a moment for more, so one transaction (whose commit is the fixed
-            # cost on PostgreSQL) carries more of them.
+            # A few entries: wait a moment for more, so one transaction (whose fixed cost, the
+            # commit on PostgreSQL, the lock and the publish on both, is most of a small batch's)
+            # carries more of them. Measured: p99 at 3,000/s on SQLite 1.6 s -> 0.3 s, PostgreSQL
+            # at 1,500/s 0.7 s -> 0.09 s (docs/performance.md).
             time.sleep(self.linger_s)
             more = self.r.xreadgroup(channels.ALARMS_GROUP, self.consumer, {channels.EVENTS_STREAM: ">"},
                                      count=self.batch - len(entries))
