@@ -163,6 +163,12 @@ class CameraProps(Props):
     events: Count | None = None
     errors: Count | None = None
     infer_ms: Annotated[float, Meta(ge=0, le=1e6)] | None = None
+    # Stream health (vision/live.py): frames/s and kbit/s received, the last keyframe, read errors.
+    stream_fps: Annotated[float, Meta(ge=0, le=1000)] | None = None
+    kbps: Annotated[float, Meta(ge=0, le=1e7)] | None = None
+    keyframe_at: EpochMs | None = None
+    stream_errors: Count | None = None
+    live: bool | None = None  # an fMP4 restream is published for browsers
 
 
 class SensorProps(Props):
