@@ -11,6 +11,7 @@ import math
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from feeds.air.config import AirConfig
+from feeds.bells.config import BellsConfig
 from feeds.drone.config import DroneConfig
 from feeds.frigate.config import FrigateConfig
 from feeds.sensors.config import SensorsConfig
@@ -69,3 +70,4 @@ class FeedsConfig(BaseModel):
     drone: DroneConfig = DroneConfig()
     sensors: SensorsConfig = SensorsConfig()
     frigate: FrigateConfig = FrigateConfig()  # no servers: not started
+    bells: BellsConfig = BellsConfig()  # emergency bells on the sensors' MQTT broker

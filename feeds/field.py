@@ -17,6 +17,7 @@ from typing import Protocol
 
 from feeds.adapter import Adapter, service_area
 from feeds.air.adapter import AirAdapter
+from feeds.bells.adapter import BellAdapter
 from feeds.config import FeedsConfig
 from feeds.drone.adapter import DroneAdapter
 from feeds.frigate.adapter import FrigateAdapter
@@ -60,7 +61,8 @@ class FieldRunner:
             return self.cfg.sensors.broker_url
         # Password auth and per-topic ACLs: the adapter logs in as `feeds`, which may only read.
         self.broker = EmbeddedMosquitto(self.workdir / "mosquitto",
-                                        topic_prefixes=(self.cfg.sensors.topic_prefix,))
+                                        topic_prefixes=tuple(dict.fromkeys(
+                                            (self.cfg.sensors.topic_prefix, self.cfg.bells.topic_prefix))))
         log.info("no MQTT broker at %s: starting a private one", redact(self.cfg.sensors.broker_url))
         self.broker.start()
         return self.broker.url_for("feeds")
@@ -70,7 +72,7 @@ class FieldRunner:
         client = connect(self.redis_url)
         # One area for every adapter: districts, the deployment's boundary file, or its lat/lon box.
         area = service_area(cfg.service_area.buffer_deg, cfg.service_area.boundary_file, cfg.service_area.box)
-        if cfg.sensors.enabled:
+        if cfg.sensors.enabled or cfg.bells.enabled:
             self.broker_url = self._resolve_broker()
         # A pull source without a URL has nothing to read: it is left out (and said so), not started idle.
         if cfg.transit.enabled and cfg.transit.urls:
@@ -88,6 +90,8 @@ class FieldRunner:
             self.adapters.append(drone)
         if cfg.sensors.enabled:
             self.adapters.append(SensorAdapter(client, cfg.sensors, area, broker_url=self.broker_url))
+        if cfg.bells.enabled and cfg.bells.bells and self.broker_url:
+            self.adapters.append(BellAdapter(client, cfg.bells, self.broker_url, area))
         if cfg.frigate.enabled and cfg.frigate.servers:
             self.adapters.append(FrigateAdapter.from_config(client, cfg.frigate))
         for a in self.adapters:

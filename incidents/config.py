@@ -142,7 +142,25 @@ def parse_incident_config(data: object, sops: dict[str, Sop] | None = None) -> I
 def load_incident_config(config_dir: Path | None = None) -> IncidentConfig:
     from config.root import reference_section
 
-    return parse_incident_config(reference_section("incidents", config_dir), load_sops())
+    cfg = parse_incident_config(reference_section("incidents", config_dir), load_sops())
+    return with_bell_presets(cfg, config_dir)
+
+
+def with_bell_presets(cfg: IncidentConfig, config_dir: Path | None = None) -> IncidentConfig:
+    """The bell registry's linked camera and preset (feeds.bells.bells) as PTZ presets, so a bell's
+    own camera is offered first among the nearest (it "sees" the bell by its preset)."""
+    from config.root import load_config
+
+    try:
+        bells = load_config(config_dir, check_references=False).feeds.bells
+    except ConfigError:
+        return cfg  # the feeds section is reported by its own part; incidents work without bells
+    presets = {k: list(v) for k, v in cfg.ptz_presets.items()}
+    for bid, b in bells.bells.items():
+        if b.camera and b.preset is not None:
+            presets.setdefault(b.camera, []).append(
+                Preset(name=bid, preset=b.preset, lat=b.lat, lon=b.lon, radius_m=b.radius_m))
+    return cfg.model_copy(update={"ptz_presets": presets})
 
 
 def load_incident_actions(config_dir: Path | None = None) -> IncidentActions:

@@ -11,11 +11,14 @@ The adapters that read all this run in the `feeds` part, from configuration alon
 from __future__ import annotations
 
 import logging
+import threading
 
 from config.settings import SimulatorSettings
 from feeds.config import FeedsConfig
 from feeds.field import run_until_signal
+from feeds.simulator.bells import BellWire
 from feeds.simulator.wire import WireSimulator
+from spine.contract import now_ms
 from spine.publisher import Publisher, connect
 
 log = logging.getLogger(__name__)
@@ -27,6 +30,8 @@ class SimulatorPart:
         self.sim = sim
         self.feeds = feeds
         self.wire = WireSimulator(sim)
+        self.bells: BellWire | None = None
+        self._stop = threading.Event()
 
     @property
     def broker_url(self) -> str:
@@ -36,9 +41,25 @@ class SimulatorPart:
         publisher = Publisher(connect(self.redis_url), src="sim")
         self.wire.start(publisher, self.broker_url if self.feeds.sensors.enabled else None,
                         self.feeds.sensors.topic_prefix, (self.sim.host, self.sim.mavlink_port))
+        if self.feeds.bells.enabled and self.feeds.bells.bells:
+            # Bell boxes press now and then (feeds/simulator/bells.py), on the same broker.
+            bells = self.feeds.bells
+            self.bells = BellWire(self.broker_url, bells.topic_prefix, list(bells.bells), self.sim.seed)
+            threading.Thread(target=self._bell_loop, name="sim-bells", daemon=True).start()
         return self
 
+    def _bell_loop(self) -> None:
+        while not self._stop.wait(1.0):
+            try:
+                if self.bells:
+                    self.bells.step(1.0, now_ms())
+            except Exception:
+                log.exception("bell simulator step failed")
+
     def stop(self) -> None:
+        self._stop.set()
+        if self.bells:
+            self.bells.close()
         self.wire.stop()
 
     def __enter__(self) -> SimulatorPart:

@@ -1,0 +1,160 @@
+"""The emergency-bell adapter: MQTT presses -> critical `bell` Events; the bells on the sensor map.
+
+A press becomes one Event (type `bell`, severity critical, layer `sensor`, entity = the bell id,
+position from the registry) that the alarm service's "emergency bell" rule turns into a critical
+alarm and the incident service (auto_from_alarms) into an `emergency_bell` incident. paho's network
+thread calls ingest(); paho reconnects by itself and on_connect subscribes again.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import paho.mqtt.client as mqtt
+import redis
+
+from feeds.adapter import Adapter, Clock, ServiceArea
+from feeds.bells.config import BellConfig, BellsConfig
+from feeds.bells.message import BadMessage, BellMessage, parse
+from feeds.sensors.broker import broker_address, broker_credentials, redact
+from spine.contract import Rejected, validate_event
+from spine.layers import N_
+from spine.publisher import Publisher
+
+__all__ = ["PRESS_MSG", "BellAdapter"]
+
+PRESS_MSG = N_("Emergency bell pressed: {name}")
+
+
+class BellAdapter(Adapter):
+    source = "mqtt_bells"
+    layer = "sensor"
+
+    def __init__(self, client: redis.Redis | None, cfg: BellsConfig, broker_url: str,
+                 area: ServiceArea | None = None, *, clock: Clock | None = None,
+                 publisher: Publisher | None = None) -> None:
+        super().__init__(client, cfg.contract_s, area, clock=clock, publisher=publisher)
+        self.cfg = cfg
+        self.broker_url = broker_url
+        self.mqtt: mqtt.Client | None = None
+        self.subscribed = False
+        self.presses = 0
+        self._last_press: dict[str, int] = {}  # bell -> t_ms of its last published press
+        self._last_t: dict[str, int] = {}  # bell -> newest message time (older ones are replays)
+
+    # --- transport ------------------------------------------------------------------------------
+    def connect(self) -> None:
+        if self.mqtt is not None:
+            return
+        host, port = broker_address(self.broker_url)
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"cc-bells-{uuid.uuid4().hex[:8]}",
+                        clean_session=True)
+        c.reconnect_delay_set(min_delay=0.5, max_delay=10)
+        creds = broker_credentials(self.broker_url)
+        if creds:
+            c.username_pw_set(*creds)
+        c.on_connect = self._on_connect
+        c.on_disconnect = self._on_disconnect
+        c.on_message = self._on_message
+        c.connect_async(host, port, keepalive=30)
+        c.loop_start()
+        self.mqtt = c
+        self.publish_registry()
+
+    def close(self) -> None:
+        if self.mqtt is not None:
+            self.mqtt.disconnect()
+            self.mqtt.loop_stop()
+            self.mqtt = None
+
+    def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: object,
+                    properties: object = None) -> None:
+        if getattr(reason, "is_failure", False):
+            self.stats.error = f"broker refused: {reason}"
+            return
+        # QoS 1: a press must not be lost between the box and us (duplicates are folded below).
+        client.subscribe(f"{self.cfg.topic_prefix}bells/+/+", qos=1)
+        self.subscribed = True
+        self.stats.error = ""
+        self.log.info("subscribed to %sbells/+/+ at %s", self.cfg.topic_prefix, redact(self.broker_url))
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object, reason: object,
+                       properties: object = None) -> None:
+        self.subscribed = False
+        self.stats.error = f"broker disconnected: {reason}"
+
+    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        try:
+            self.ingest(msg.payload, topic=msg.topic)
+        except Exception as exc:
+            self.reject("internal_error", f"{type(exc).__name__}: {exc}")
+        self.flush()  # a press should not wait for the adapter loop's next turn
+
+    def run_once(self) -> None:
+        self._stop.wait(0.5)
+        if self.mqtt is not None and not self.mqtt.is_connected():
+            self.stats.error = self.stats.error or "connecting to broker"
+
+    # --- parse, validate, publish ------------------------------------------------------------------
+    def publish_registry(self) -> None:
+        """Every registered bell on the sensor map (kind `bell`), so they are visible before a press."""
+        now = int(self.clock.time() * 1000)
+        with self._lock:
+            for bid, b in self.cfg.bells.items():
+                if self.in_area(b.lat, b.lon, bid):
+                    self.publisher.update("sensor", bid, b.lat, b.lon, self._props(b), ts=now)
+
+    @staticmethod
+    def _props(b: BellConfig) -> dict:
+        return {"name": b.name, "kind": "bell", "district": b.district}
+
+    def ingest(self, raw: bytes, **context: str) -> int:
+        try:
+            m = parse(context.get("topic", ""), self.cfg.topic_prefix, raw)
+        except BadMessage as exc:
+            self.reject(exc.reason, exc.detail)
+            return 0
+        with self._lock:
+            return self._apply(m)
+
+    def _apply(self, m: BellMessage) -> int:
+        bell = self.cfg.bells.get(m.bell)
+        if bell is None:
+            self.reject("unknown_bell", m.bell)
+            return 0
+        now = int(self.clock.time() * 1000)
+        t = now if m.t_ms is None else m.t_ms
+        if t > now + self.cfg.max_future_s * 1000:
+            self.reject("future_timestamp", f"{m.bell}: {(t - now) / 1000:.0f}s ahead")
+            return 0
+        t = min(t, now)
+        if t < self._last_t.get(m.bell, 0):
+            self.reject("duplicate_or_old", f"{m.bell}: {t}")
+            return 0
+        self._last_t[m.bell] = t
+        if not self.in_area(bell.lat, bell.lon, m.bell):
+            return 0
+        if m.kind == "status":
+            self.publisher.update("sensor", m.bell, bell.lat, bell.lon, self._props(bell), ts=t)
+            self.accepted(1, t)
+            return 1
+        last = self._last_press.get(m.bell)
+        if last is not None and t - last < self.cfg.min_interval_s * 1000:
+            self.reject("press_repeat", m.bell)  # counted, not an error: a held button
+            return 0
+        try:
+            ev = validate_event({
+                "v": 1, "id": f"ev-{m.bell}-press-{t}", "type": "bell", "severity": "critical", "ts": t,
+                "layer": "sensor", "entity": m.bell, "lat": bell.lat, "lon": bell.lon,
+                "title": f"비상벨 호출: {bell.name}"[:200], "msg": PRESS_MSG,
+                "params": {"name": bell.name[:200]},
+                "props": {"kind": "bell", "state": "active"}})
+        except Rejected as exc:
+            self.reject(exc.reason, exc.detail)
+            return 0
+        self._last_press[m.bell] = t
+        self.publisher.update("sensor", m.bell, bell.lat, bell.lon, self._props(bell), ts=t)
+        self.publisher.event(ev)
+        self.presses += 1
+        self.accepted(1, t)
+        return 1
