@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import Browser, Page, WebSocketRoute
 from shapely.geometry import mapping
 
+from dashboard.i18n import catalogue
 from dashboard.store import Store
 from spine.contract import Event, now_ms
 from spine.publisher import Publisher, connect
@@ -81,7 +82,7 @@ def sign_in(page: Page, stack: RunningStack, path: str) -> None:
     page.fill("#password", stack.admin_password())
     page.click("#login-button")
     page.wait_for_url(stack.base + path)
-    page.wait_for_function("() => document.getElementById('cc-live-status')?.textContent === 'LIVE'",
+    page.wait_for_function("() => document.getElementById('cc-live-status')?.dataset.state === 'live'",
                            timeout=20_000)
 
 
@@ -161,9 +162,9 @@ def test_page_recovers_by_itself_when_the_gateway_dies(browser: Browser, stack: 
     sign_in(page, stack, "/wall/1")
     browser.errors.allow(r"WebSocket connection to .* failed")  # retrying while the gateway is down
     stack.part("gateway").kill()
-    page.wait_for_function("() => document.getElementById('cc-live-status').textContent !== 'LIVE'",
+    page.wait_for_function("() => document.getElementById('cc-live-status').dataset.state !== 'live'",
                            timeout=10_000)
-    page.wait_for_function("() => document.getElementById('cc-live-status').textContent === 'LIVE'",
+    page.wait_for_function("() => document.getElementById('cc-live-status').dataset.state === 'live'",
                            timeout=30_000)
     move(redis_url, 37.44, 126.69)
     page.wait_for_function(MARKER_AT, arg=[37.44], timeout=10_000)
@@ -186,8 +187,10 @@ def test_supervisor_sees_feed_health_drone_footprint_and_air_history(browser: Br
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
     sign_in(page, stack, "/supervisor")
     # The simulator's buses arrive through the real GTFS-realtime adapter, which reports health.
-    page.wait_for_function("() => Array.from(document.querySelectorAll('#cc-health tr'))"
-                           ".some(r => r.textContent.startsWith('gtfs_rtOK'))", timeout=30_000)
+    # The state as data (data-cc-state) and as the word the Korean page shows for it.
+    page.wait_for_function("() => Array.from(document.querySelectorAll('#cc-health tr')).some(r =>"
+                           " r.cells[0]?.textContent === 'gtfs_rt' && r.cells[1]?.dataset.ccState === 'ok'"
+                           " && r.cells[1].textContent === '정상')", timeout=30_000)
     page.wait_for_function("() => !!ccLive.markers.drone.get('drone-1')?.ccFootprint", timeout=15_000)
     corners = page.evaluate("ccLive.markers.drone.get('drone-1').ccFootprint.getLatLngs()[0].length")
     assert corners == 4
@@ -214,7 +217,8 @@ def test_an_event_appears_in_the_list_and_as_a_ring_on_the_map(browser: Browser,
     page.wait_for_function(
         "() => document.getElementById('cc-events').textContent.includes('restricted zone (E2E)')",
         timeout=10_000)
-    assert "HIGH" in page.inner_text("#cc-events li:first-child")
+    first = page.locator("#cc-events li:first-child")
+    assert first.get_attribute("data-cc-severity") == "high" and "높음" in first.inner_text()
     rings = page.evaluate("ccLive.eventRings.getLayers().map(r => [r.getLatLng().lat, r.options.color])")
     from spine.layers import SEVERITY_COLORS
 
@@ -265,7 +269,7 @@ def test_commander_sees_the_drone_video_with_its_telemetry(browser: Browser, sta
     page = browser.new_page(viewport={"width": 1024, "height": 768})
     sign_in(page, stack, "/commander")
     page.wait_for_function("() => document.querySelector('[data-cc-telemetry=\"drone-1\"]')?.textContent"
-                           ".startsWith('ALT 120 m')", timeout=30_000)
+                           ".startsWith('고도 120 m')", timeout=30_000)
     page.wait_for_function("() => document.querySelector('.cc-drone-panel .cc-video-img')?.naturalWidth > 0",
                            timeout=60_000)
     # The drone's camera is drawn where the drone is.
@@ -291,7 +295,8 @@ def test_a_gap_in_frames_makes_the_page_ask_for_a_snapshot(browser: Browser, sta
         timeout=10_000)
     # After the fresh snapshot the page is consistent and live again.
     page.wait_for_function(MARKER_AT, arg=[37.43], timeout=10_000)
-    assert page.inner_text("#cc-live-status") == "LIVE"
+    status = page.locator("#cc-live-status")
+    assert status.get_attribute("data-state") == "live" and status.inner_text() == "실시간"
     page.close()
 
 
@@ -329,7 +334,7 @@ def test_every_page_runs_under_a_strict_csp_without_violations(browser: Browser,
         csp = response.headers["content-security-policy"]
         script_src = next(d for d in csp.split(";") if d.strip().startswith("script-src"))
         assert "'unsafe-inline'" not in script_src and "'unsafe-eval'" not in script_src
-        page.wait_for_function("() => document.getElementById('cc-live-status')?.textContent === 'LIVE'",
+        page.wait_for_function("() => document.getElementById('cc-live-status')?.dataset.state === 'live'",
                                timeout=20_000)
         page.wait_for_timeout(1500)  # panels, health and video have run at least once
         assert page.evaluate("window.__ccViolations") == [], path
@@ -421,12 +426,15 @@ def test_a_critical_flood_stage_is_drawn_in_the_critical_colour(browser: Browser
     assert fills == [SENSOR_LEVEL_COLORS["critical"], SENSOR_LEVEL_COLORS["normal"]]
     assert fills[0] != fills[1]
     # The legend shows the level scale, and the popup shows the level's label and the stage name.
-    assert "심각 Critical" in page.inner_text(".cc-legend")
+    assert "심각" in page.inner_text(".cc-legend [data-cc-legend=sensor] + .cc-legend-scale")
     page.evaluate("() => { const m = ccLive.markers.sensor.get('sen-e2e-critical');"
                   " ccLive.map.setView(m.getLatLng(), 15, {animate: false}); m.openPopup(); }")
     popup = page.locator(".cc-popup")
     popup.wait_for(timeout=5_000)
-    assert "심각 Critical" in popup.inner_text() and "심각" in popup.inner_text()
+    rows = popup.evaluate("p => Array.from(p.querySelectorAll('tr'))"
+                          ".map(r => [r.cells[0].textContent, r.cells[1].textContent])")
+    ko = catalogue("ko")
+    assert [ko["Level"], "심각"] in rows and [ko["Rule"], "심각"] in rows, rows
     # The KPI counts it as over threshold, and the panels keep running with a props-less camera.
     page.wait_for_function(
         "() => Number(document.querySelector('[data-cc-kpi=sensor_alarm]').textContent) >= 1", timeout=5_000)
@@ -540,18 +548,20 @@ def test_hostile_strings_in_every_prop_and_event_reach_the_screen_as_text(
 def test_a_page_whose_session_ends_says_so_and_goes_to_the_login(browser: Browser,
                                                                   stack: RunningStack) -> None:
     """Signing out in one tab ends the session on the server; the gateway closes the other tab's
-    socket with 4401, and that page shows SESSION ENDED instead of reconnecting, then the login."""
+    socket with 4401, and that page shows 세션 종료 (session ended) instead of
+    reconnecting, then the login."""
     context = browser.new_context(viewport={"width": 1600, "height": 1000})
     browser.errors.allow(r"status of 401")  # the ended session's last requests are refused
     wall = context.new_page()
     sign_in(wall, stack, "/wall/1")
     desk = context.new_page()
     desk.goto(stack.base + "/supervisor")
-    desk.wait_for_function("() => document.getElementById('cc-live-status')?.textContent === 'LIVE'",
+    desk.wait_for_function("() => document.getElementById('cc-live-status')?.dataset.state === 'live'",
                            timeout=20_000)
     desk.click("#cc-sign-out")
     wall.wait_for_function("() => ccLive.sessionEnded === true", timeout=10_000)
-    assert wall.inner_text("#cc-live-status") == "SESSION ENDED"
+    status = wall.locator("#cc-live-status")
+    assert status.get_attribute("data-state") == "ended" and status.inner_text() == "세션 종료"
     assert wall.evaluate("ccLive.stats.closeCodes[4401]") == 1
     assert wall.evaluate("ccLive.stats.reconnects") == 0  # no retry with a dead session
     wall.wait_for_url("**/login**", timeout=10_000)
