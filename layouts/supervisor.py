@@ -1,4 +1,5 @@
-"""/supervisor: the browser desk. Map plus side panels for feeds, KPIs and events."""
+"""/supervisor: the browser desk. Map plus side panels: alarms (list, shelved, operator load), feeds,
+KPIs and events."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dashboard.auth import lang_form, sign_out_form
 from dashboard.i18n import _
 from dashboard.pages import PageContext, register_page
 from spine.geography import Edition
+from widgets.alarms import alarm_banner, alarm_list, load_panel, shelved_list
 from widgets.city_map import city_map
 from widgets.panels import clock, event_list, freshness_table, health_table, kpi_strip, live_status
 from widgets.rejects_panel import rejects_panel
@@ -24,8 +26,10 @@ def layout(settings: Settings, edition: Edition, username: str) -> html.Div:
                      lang_form("cc-link"), sign_out_form("cc-link")],
                     className="cc-header"),
         kpi_strip(LAYERS),
+        alarm_banner(),
         html.Main([city_map(settings.map, edition, LAYERS, routes=False),
-                   html.Aside([freshness_table(LAYERS), health_table(), rejects_panel(), event_list()],
+                   html.Aside([alarm_list("desk"), shelved_list(), load_panel(), freshness_table(LAYERS),
+                               health_table(), rejects_panel(), event_list()],
                               className="cc-side")],
                   className="cc-body"),
     ], className="cc-page cc-supervisor")

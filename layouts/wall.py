@@ -13,6 +13,7 @@ from dashboard.i18n import _
 from dashboard.pages import PageContext, register_page
 from layouts.drone_panel import drone_panel
 from spine.geography import Edition
+from widgets.alarms import alarm_banner, alarm_list
 from widgets.city_map import city_map
 from widgets.panels import clock, event_list, kpi_strip, live_status
 
@@ -27,10 +28,12 @@ def layout(settings: Settings, edition: Edition, screen: int) -> html.Div:
     return html.Div([
         html.Header([html.H1(wall.title, className="cc-title"), kpi_strip(wall.layers),
                      live_status(), clock()], className="cc-header"),
+        alarm_banner(),
         html.Main([city_map(settings.map, edition, wall.layers, wall.center, wall.zoom,
                             interactive=False, bounds=wall.bounds,
                             routes=True if wall.routes else None, view=wall.view()),
-                   html.Aside([*drone_panel(wall.drone_video), event_list(_("Latest events"))],
+                   html.Aside([alarm_list("wall"), *drone_panel(wall.drone_video),
+                               event_list(_("Latest events"))],
                               className="cc-side")],
                   className="cc-body"),
     ], className="cc-page cc-wall", **{"data-cc-screen": str(screen)})

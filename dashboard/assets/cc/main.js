@@ -6,6 +6,7 @@
  *   map.js       Leaflet hooks          markers.js  layer renderers     popups.js  marker popups
  *   store.js     entity store           events.js   event list + rings  panels.js  status, KPIs, health
  *   socket.js    the live socket        video.js    video frames        tiles.js   video tiles
+ *   alarms.js    alarm banner, list, actions, map shapes, operator load, audible cue
  */
 import { cc } from './state.js';
 import { hookLeaflet } from './map.js';
@@ -18,6 +19,7 @@ import { startTiles } from './tiles.js';
 import { connect } from './socket.js';
 import { reg } from './registry.js';
 import { lang } from './i18n.js';
+import { startAlarms, tick as alarmTick } from './alarms.js';
 
 cc.registry = reg;
 cc.lang = lang;
@@ -31,6 +33,7 @@ document.addEventListener('click', (ev) => { if (!onEventClick(ev)) { onToggleCl
 // Panels refresh once a second; a page that appears later (navigation) fills at the next tick.
 setInterval(() => { renderPanels(); renderEvents(); syncVideo(); }, 1000);
 setInterval(fadeSweep, 5000);
+setInterval(alarmTick, 1000);
 setInterval(pruneRings, 60000);
 setInterval(renderHealth, 5000);
 setTimeout(renderHealth, 1500);
@@ -40,4 +43,4 @@ if (document.readyState === 'loading') {
 } else {
   startTiles();
 }
-if (location.pathname !== '/login') { connect(); }
+if (location.pathname !== '/login') { startAlarms(); connect(); }

@@ -2,6 +2,7 @@
 import { cc } from './state.js';
 import { place } from './markers.js';
 import { addEvents, clearEvents } from './events.js';
+import { applyAlarms } from './alarms.js';
 
 export function applyUpdate(u) {
   const known = cc.entities[u.layer];
@@ -28,6 +29,7 @@ export function onSnapshot(f) {
   });
   for (let i = 0; i < f.u.length; i++) { applyUpdate(f.u[i]); }
   if (f.e && f.e.length) { clearEvents(); addEvents(f.e); }
+  if (Array.isArray(f.al)) { applyAlarms(f.al, true); }  // the open alarms (gateway/alarms.py)
   if (typeof f.redis === 'boolean') { cc.redisUp = f.redis; }
   if (!cc.firstSnapshotMs) {
     // What the old live.js reported as the first picture: the snapshot applied, map built or not.
@@ -47,6 +49,7 @@ export function onBatch(f) {
   const applied = [];
   for (let i = 0; i < f.u.length; i++) { if (applyUpdate(f.u[i])) { applied.push(f.u[i].ts); } }
   addEvents(f.e);
+  if (Array.isArray(f.al)) { applyAlarms(f.al, f.alr === true); }
   if (cc.bench && applied.length) {
     // Latency to the next painted frame, which is what an operator actually sees.
     requestAnimationFrame(() => {
