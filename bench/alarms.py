@@ -87,7 +87,8 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="about 30 s in all")
     ap.add_argument("--rate", type=int, default=1500, help="events per second offered")
     ap.add_argument("--seconds", type=float, default=None)
-    ap.add_argument("--db", default=None, help="SQLAlchemy URL of an empty database (default: SQLite)")
+    ap.add_argument("--db", default=None, help="SQLAlchemy URL of an empty database (default: SQLite in a "
+                    "temporary folder); events of an earlier run would count as already seen")
     args = ap.parse_args()
     seconds = args.seconds or (12.0 if args.quick else 60.0)
     tmp = Path(tempfile.mkdtemp(prefix="cc-bench-alarms-"))
