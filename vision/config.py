@@ -63,6 +63,29 @@ class Privacy(_Strict):
     polygons: list[Annotated[list[Point], Field(min_length=3)]] = []  # fixed masks (windows, doors)
 
 
+class Streams(_Strict):
+    """A camera's live streams, any FFmpeg URL (rtsp://, http(s)://, a file). The analytics read the
+    substream (one connection, shared with its restream); the main stream is restreamed for an
+    enlarged view only. Both must be H.264 to play in browsers without re-encoding."""
+
+    main: Annotated[str, Field(min_length=1, max_length=1000)]
+    sub: Annotated[str, Field(min_length=1, max_length=1000)] | None = None
+    rtsp_transport: Literal["udp", "tcp"] = "udp"
+
+
+def resolve_path(source: str) -> str:
+    """A stream URL as it is; a file path made absolute (repo root, then the data dir)."""
+    if "://" in source:
+        return source
+    p = Path(source)
+    if p.is_absolute():
+        return str(p)
+    for base in (REPO_ROOT, DATA_DIR.parent, DATA_DIR):
+        if (base / p).exists():
+            return str((base / p).resolve())
+    return str((REPO_ROOT / p).resolve())
+
+
 class Camera(_Strict):
     id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$")]
     name: str
@@ -72,7 +95,10 @@ class Camera(_Strict):
     lon: float = Field(ge=-180, le=180)
     heading: float = Field(0, ge=0, lt=360)
     fov: float = Field(60, gt=0, le=360)
-    source: str | int  # file path (relative to the repo or data dir), rtsp://, http(s)://, or USB index
+    # File path (relative to the repo or data dir), rtsp://, http(s)://, or USB index. Optional with
+    # `streams`: then the analytics read streams.sub (or main) through PyAV (vision/live.py).
+    source: str | int | None = None
+    streams: Streams | None = None
     fps: float = Field(5.0, gt=0, le=30)  # analytics frame-rate cap
     loop: bool = True  # files: start again at the end (demo); streams ignore it
     realtime: bool = True  # files: play at their own frame rate, as a live camera would
@@ -87,24 +113,35 @@ class Camera(_Strict):
 
     @field_validator("source")
     @classmethod
-    def _source(cls, v: str | int) -> str | int:
+    def _source(cls, v: str | int | None) -> str | int | None:
         if isinstance(v, str) and not v.strip():
             raise ValueError("source must not be empty")
         return v
 
+    @model_validator(mode="after")
+    def _some_source(self) -> Camera:
+        if self.source is None:
+            if self.streams is None:
+                raise ValueError("give a source or streams")
+            self.source = self.streams.sub or self.streams.main
+        return self
+
     def resolved_source(self) -> str | int:
         """USB index, stream URL, or an absolute file path (repo root, then the data dir)."""
+        assert self.source is not None  # set by _some_source
         if isinstance(self.source, int) or self.source.isdigit():
             return int(self.source)
-        if "://" in self.source:
-            return self.source
-        p = Path(self.source)
-        if p.is_absolute():
-            return str(p)
-        for base in (REPO_ROOT, DATA_DIR.parent, DATA_DIR):
-            if (base / p).exists():
-                return str((base / p).resolve())
-        return str((REPO_ROOT / p).resolve())
+        return resolve_path(self.source)
+
+    def live_streams(self) -> dict[str, str]:
+        """variant -> resolved URL of the streams restreamed to browsers ("sub" always, "main" when
+        the camera has a separate one); empty without `streams`."""
+        if self.streams is None:
+            return {}
+        main = resolve_path(self.streams.main)
+        if self.streams.sub is None:
+            return {"sub": main}
+        return {"sub": resolve_path(self.streams.sub), "main": main}
 
     @property
     def is_file(self) -> bool:

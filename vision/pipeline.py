@@ -11,6 +11,7 @@ import logging
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -27,6 +28,7 @@ from vision.config import VEHICLE_CLASSES, Camera, VisionSettings
 from vision.detections import Detections
 from vision.detectors import Detector
 from vision.frames import FrameSink
+from vision.liveout import LiveOutputs
 from vision.motion import MotionGate
 from vision.privacy import apply_privacy
 from vision.rules import RuleEngine, RuleHit
@@ -104,6 +106,10 @@ class CameraPipeline:
         self.source_status = "starting"
         self._mount_pos: tuple[float, float, float] | None = None
         self._mount_read_at = -1e18
+        # Live view (vision/liveout.py, set by the worker): overlay metadata, the masked stream; and
+        # the stream source's health for the camera layer.
+        self.live: LiveOutputs | None = None
+        self.stream_health: Callable[[], dict] | None = None
 
     # ---- the step ------------------------------------------------------------------------------
     def process(self, image: np.ndarray, ts: float) -> StepResult:
@@ -142,6 +148,9 @@ class CameraPipeline:
         self._done_at.append(time.monotonic())
         t4 = time.perf_counter()
         out_img = self.outgoing(image, ts)
+        if self.live is not None:
+            masked = self.masked(image, ts) if self.camera.privacy.enabled else None
+            self.live.after(self.tracks, image, masked, ts)
         jpeg = encode_jpeg(out_img, self.settings.frame_max_width, self.settings.jpeg_quality)
         if self.sink is not None:
             self.sink.put(self.camera.id, jpeg)
@@ -153,6 +162,11 @@ class CameraPipeline:
     # ---- what leaves the worker ----------------------------------------------------------------
     def outgoing(self, image: np.ndarray, ts: float) -> np.ndarray:
         """The annotated frame as it may be shown: privacy-masked first when the camera asks for it."""
+        out = self.masked(image, ts)
+        return self._annotated(out, ts)
+
+    def masked(self, image: np.ndarray, ts: float) -> np.ndarray:
+        """A copy of the frame with what privacy hides hidden (persons, fixed polygons); no drawing."""
         priv = self.camera.privacy
         if priv.enabled or priv.polygons:
             persons = None
@@ -166,6 +180,9 @@ class CameraPipeline:
             out = apply_privacy(image, persons, priv.polygons, fail_closed=stale)
         else:
             out = image.copy()
+        return out
+
+    def _annotated(self, out: np.ndarray, ts: float) -> np.ndarray:
         # Korea time whatever the worker host's zone (a container is often UTC): the burnt-in clock
         # must agree with the control room's clocks (docs/browser.md, Times).
         clock = datetime.fromtimestamp(ts, KST).strftime("%H:%M:%S")
@@ -236,6 +253,7 @@ class CameraPipeline:
             "last_activity": self.last_activity_ms, "video": True, "privacy": cam.privacy.enabled,
             "counts": self.rules.counts_plain(), "events": self.events, "errors": self.errors,
             "infer_ms": round(self.timings.infer, 1),
+            **(self.stream_health() if self.stream_health is not None else {}),
         }
 
     def _maybe_status(self, ts: float, force: bool = False) -> None:

@@ -15,12 +15,15 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from spine.publisher import Publisher, connect
 from vision.config import Camera, VisionConfig, load_vision_config
 from vision.frames import FrameSink
+from vision.live import LiveSource
+from vision.liveout import LiveOutputs
 from vision.pipeline import CameraPipeline
+from vision.relay import VideoRelay
 from vision.snapshots import SnapshotStore
 from vision.sources import FrameSource
 
@@ -30,9 +33,10 @@ log = logging.getLogger(__name__)
 @dataclass
 class CameraRunner:
     camera: Camera
-    source: FrameSource
+    source: FrameSource | LiveSource
     pipeline: CameraPipeline
     period: float
+    relays: list[LiveSource] = field(default_factory=list)  # restream-only (main stream)
     next_due: float = 0.0
     last_index: int = -1
     last_status: str = ""
@@ -51,10 +55,30 @@ def build_runners(cfg: VisionConfig, cameras: list[Camera], redis_url: str | Non
     snapshots = SnapshotStore(vs.snapshots_path(), vs.snapshot_max_files, vs.snapshot_max_days)
     runners = []
     for cam in cameras:
-        src = FrameSource(cam.id, cam.resolved_source(), is_file=cam.is_file, loop=cam.loop,
-                          realtime=cam.realtime)
         pipe = CameraPipeline(cam, vs, detector, publisher, sink, snapshots)
-        runners.append(CameraRunner(cam, src, pipe, 1.0 / cam.fps))
+        relays: list[LiveSource] = []
+        src: FrameSource | LiveSource
+        live = cam.live_streams()
+        if live:
+            # One PyAV connection per stream: the substream feeds both analytics and its restream.
+            # A privacy camera's raw stream is never relayed: its masked re-encode (liveout) is.
+            raw_ok = client is not None and not cam.privacy.enabled
+            transport = cam.streams.rtsp_transport if cam.streams else "udp"
+            src = LiveSource(cam.id, live["sub"], relay=VideoRelay(client, cam.id, "sub") if raw_ok else None,
+                             analytics_fps=cam.fps, rtsp_transport=transport, loop=cam.loop,
+                             realtime=cam.realtime)
+            if "main" in live and raw_ok:
+                relays.append(LiveSource(cam.id, live["main"], relay=VideoRelay(client, cam.id, "main"),
+                                         decode=False, rtsp_transport=transport, loop=cam.loop,
+                                         realtime=cam.realtime))
+            health = src.health
+            pipe.stream_health = (lambda h=health: {**h(), "live": True}) if client is not None else health
+            if client is not None:
+                pipe.live = LiveOutputs(client, cam, vs.frame_max_width)
+        else:
+            src = FrameSource(cam.id, cam.resolved_source(), is_file=cam.is_file, loop=cam.loop,
+                              realtime=cam.realtime)
+        runners.append(CameraRunner(cam, src, pipe, 1.0 / cam.fps, relays))
     return runners, publisher
 
 
@@ -74,6 +98,8 @@ def run_group(redis_url: str | None, camera_ids: list[str] | None = None, stop: 
     pruned_at = time.monotonic()
     for r in runners:
         r.source.start()
+        for relay in r.relays:
+            relay.start()
         r.pipeline.publish_status("starting")
     last_progress = 0.0
     try:
@@ -118,11 +144,15 @@ def run_group(redis_url: str | None, camera_ids: list[str] | None = None, stop: 
         # parent kill this process before the status is out.
         for r in runners:
             r.source.request_stop()
+            for relay in r.relays:
+                relay.request_stop()
             r.pipeline.publish_status("offline")
         if publisher is not None:
             publisher.flush()
         for r in runners:
             r.source.stop()
+            for relay in r.relays:
+                relay.stop()
     return runners
 
 
