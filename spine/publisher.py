@@ -187,7 +187,12 @@ class Publisher:
                 if gone:
                     pipe.hdel(channels.state_key(layer), *gone)
                 for i in range(0, len(ups), CHUNK):
-                    pipe.publish(channels.entity_channel(layer), encode(ups[i:i + CHUNK]))
+                    chunk = encode(ups[i:i + CHUNK])
+                    pipe.publish(channels.entity_channel(layer), chunk)
+                    # The durable path of the history writer (its consumer group), the same bytes;
+                    # a resent flush appends again: the writer's rows are idempotent.
+                    pipe.xadd(channels.UPDATES_STREAM, {"u": chunk}, maxlen=channels.UPDATES_STREAM_MAXLEN,
+                              approximate=True)
             if not resend:
                 self._queue_refresh(pipe, [layer for layer in refresh if layer not in by_layer])
             for r in retained:

@@ -24,7 +24,9 @@ from spine import channels
 log = logging.getLogger(__name__)
 
 P = channels.PREFIX
-_WRITER_KEYS = (f"~{P}:state:*", f"~{P}:events:*", f"~{P}:health", f"~{P}:publisher:*")
+# Every producer also appends its updates to the history writer's stream (spine/publisher.py).
+_WRITER_KEYS = (f"~{P}:state:*", f"~{P}:events:*", f"~{P}:health", f"~{P}:publisher:*",
+                f"~{P}:updates:stream")
 _SAFE = "-@all +@connection +@read +@write -@dangerous"  # no FLUSHALL, KEYS, CONFIG, DEBUG, ACL...
 _SUBSCRIBE = "+subscribe +psubscribe +unsubscribe +punsubscribe"
 
@@ -47,8 +49,12 @@ RULES: dict[str, tuple[str, str, str]] = {
                f"&{P}:alarm", f"{_SAFE} +publish +@transaction"),
     # The incident service: its own keys, the incident channel, and the "incident" map layer (state
     # hash, entity channel, its publisher marker) like any producer.
-    "incidents": (f"~{P}:incidents:* ~{P}:state:incident ~{P}:publisher:incidents:*",
+    "incidents": (f"~{P}:incidents:* ~{P}:state:incident ~{P}:publisher:incidents:* ~{P}:updates:stream",
                   f"&{P}:incident &{P}:entity:incident", f"{_SAFE} +publish +@transaction"),
+    # The history writer: its consumer group on the updates and event streams, its stats; reads the
+    # open-alarm hash and subscribes to the alarm channel (history/writer.py).
+    "history": (f"~{P}:updates:stream ~{P}:events:stream ~{P}:history:* %R~{P}:alarms:open",
+                f"&{P}:alarm", f"{_SAFE} {_SUBSCRIBE}"),
     # The web server: feed APIs, MJPEG frames, /api/health; its own namespace for anything it keeps.
     "web": (f"%R~{P}:* ~{P}:web:*", f"&{P}:entity:* &{P}:event &{P}:frame &{P}:*",
             f"{_SAFE} {_SUBSCRIBE}"),
@@ -56,7 +62,7 @@ RULES: dict[str, tuple[str, str, str]] = {
 
 # Which user each part of the stack runs as (app.py --only <part>).
 PART_USER = {"simulator": "feeds", "feeds": "feeds", "vision": "vision", "gateway": "gateway",
-             "web": "web", "alarms": "alarms", "incidents": "incidents"}
+             "web": "web", "alarms": "alarms", "incidents": "incidents", "history": "history"}
 
 
 def acl_weakness(major: int) -> str | None:
