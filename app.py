@@ -10,6 +10,7 @@
                                        simulator = the demo city's wire servers (demo only);
                                        alarms = the alarm service (event stream -> SQL -> live channel)
                                        incidents = the incident service (docs/incidents.md)
+                                       history = the history writer (streams -> SQL, docs/history.md)
     python app.py user add NAME --role operator|supervisor|commander|admin
     python app.py user passwd NAME | user disable NAME | user enable NAME | user list
     python app.py device-token create NAME [--role operator] | device-token revoke NAME
@@ -36,7 +37,7 @@ from spine.servers.embedded_redis import EmbeddedRedis
 from spine.servers.supervision import RestartPolicy
 
 ROOT = Path(__file__).resolve().parent
-PARTS = ("simulator", "feeds", "vision", "alarms", "incidents", "gateway", "web")  # in start order
+PARTS = ("simulator", "feeds", "vision", "alarms", "incidents", "history", "gateway", "web")  # in start order
 ONLY = PARTS
 log = logging.getLogger("app")
 
@@ -83,6 +84,10 @@ def run_part(part: str, settings: Settings) -> None:
         from incidents.service import main as incidents_main
 
         incidents_main(_redis_url(settings), settings.database.resolved_url())
+    elif part == "history":
+        from history.writer import main as history_main
+
+        history_main(_redis_url(settings), settings.database.resolved_url())
     elif part == "gateway":
         from dashboard.store import Store
         from gateway import main
