@@ -74,6 +74,10 @@ class CommentBody(_Body):
     text: Annotated[str, Field(min_length=1, max_length=2000)]
 
 
+class EmptyBody(_Body):
+    """An action with nothing to say (request the drone); unknown keys are still refused."""
+
+
 class StepBody(_Body):
     verb: Literal["done", "skipped"] = "done"
     answer: Code | None = None
@@ -397,6 +401,16 @@ def install_incident_routes(
             CommentBody,
             lambda b: lazy.get().comment(incident_id, b.text, actor()),
             "incident_comment",
+            incident_id,
+        )
+
+    @server.post(f"/api/incidents/<{INT}:incident_id>/drone")
+    def incident_drone(incident_id: int):
+        return act(
+            "work",
+            EmptyBody,
+            lambda b: lazy.get().request_drone(incident_id, actor()),
+            "incident_drone",
             incident_id,
         )
 

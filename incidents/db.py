@@ -649,6 +649,20 @@ class IncidentStore:
 
         return self._retrying(run)
 
+    def request_drone(self, incident_id: int, actor: Actor, now: int | None = None) -> dict:
+        """The commander's "request drone" outside any SOP step: the same timeline row and notice
+        as the SOP's request_drone action, for an open incident only."""
+
+        def run() -> dict:
+            with self._tx(now) as tx:
+                inc = self._open(tx.conn, incident_id)
+                tx.log(inc, "drone_request", actor, "", lat=inc["lat"], lon=inc["lon"])
+                tx.notices.append({"t": "drone_request", "incident": inc["id"], "lat": inc["lat"],
+                                   "lon": inc["lon"], "ts": tx.now})
+                return self._doc(tx.conn, inc)
+
+        return self._retrying(run)
+
     # -- SOP steps ------------------------------------------------------------------------------------------
     def step(
         self,

@@ -9,6 +9,7 @@ from config.settings import Settings
 from dashboard.auth import lang_form, sign_out_form
 from dashboard.i18n import _
 from dashboard.pages import PageContext, register_page
+from layouts.commander import incident_board  # issue 11: the incident list and board
 from spine.geography import Edition
 from widgets.alarms import alarm_banner, alarm_list, load_panel, shelved_list
 from widgets.city_map import city_map
@@ -27,8 +28,9 @@ def layout(settings: Settings, edition: Edition, username: str) -> html.Div:
                     className="cc-header"),
         kpi_strip(LAYERS),
         alarm_banner(),
-        html.Main([city_map(settings.map, edition, LAYERS, routes=False),
-                   html.Aside([alarm_list("desk"), shelved_list(), load_panel(), freshness_table(LAYERS),
+        html.Main([city_map(settings.map, edition, [*LAYERS, "incident"], routes=False),
+                   html.Aside([alarm_list("desk"), incident_board(username),
+                               shelved_list(), load_panel(), freshness_table(LAYERS),
                                health_table(), rejects_panel(), event_list()],
                               className="cc-side")],
                   className="cc-body"),

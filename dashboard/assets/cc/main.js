@@ -19,6 +19,7 @@ import { startTiles } from './tiles.js';
 import { connect } from './socket.js';
 import { reg } from './registry.js';
 import { lang } from './i18n.js';
+import { startIncidents } from './incident.js';
 import { startAlarms, tick as alarmTick } from './alarms.js';
 
 cc.registry = reg;
