@@ -60,6 +60,8 @@ def policy(script_hashes: list[str], connect: list[str]) -> str:
         "style-src 'self' 'unsafe-inline'",
         "img-src 'self' blob: data:",
         "font-src 'self' data:",
+        # Live video: Media Source Extensions play from a blob: URL of the page's own MediaSource.
+        "media-src 'self' blob:",
         "connect-src 'self' " + " ".join(connect),
         "worker-src 'self' blob:",
         "object-src 'none'",

@@ -7,6 +7,16 @@ GET /video/<camera_id>.mjpg   multipart/x-mixed-replace stream of the worker's a
                               (who viewed which camera, when, from where: PIPA safety measures).
                               A stream ends within SESSION_CHECK_S of its viewer's session
                               ending (logout, password change, disabled user, revoked token).
+GET /video/<camera_id>.live?v=sub|main
+                              the camera's live H.264 as fragmented MP4 (remuxed by the worker, never
+                              re-encoded; a privacy camera's masked re-encode only), with the analytics
+                              overlay metadata, in one framed HTTP stream the page reads with fetch()
+                              and feeds to Media Source Extensions (dashboard/assets/cc/video.js).
+                              Frames: 1 byte type, 4 bytes length (big-endian), payload; type 1 init
+                              segment (codec length, codec, ftyp+moov), 2 media segment (source time
+                              and media time as float64, moof+mdat), 3 overlay JSON. It starts at a
+                              keyframe, sends a new init when the camera reconnects, and is audited,
+                              capped and session-checked exactly as the MJPEG stream (same slots).
 GET /api/snapshots/<id>.jpg   an event snapshot from the vision snapshot folder (audited), or, for
                               an id `frigate.<server>.<event id>`, fetched server-side from that
                               configured Frigate server's API (feeds.frigate; audited the same way).
@@ -22,6 +32,7 @@ The live socket's video (the gateway) is the main path and is not limited here.
 from __future__ import annotations
 
 import logging
+import struct
 import threading
 import time
 import weakref
@@ -41,6 +52,7 @@ from feeds.frigate.config import FrigateServerConfig
 from spine.channels import FRAME_CHANNEL, FRAME_TTL_S, frame_key
 from spine.publisher import connect
 from vision.config import load_vision_config
+from vision.relay import VARIANTS, init_key, meta_key, seg_key
 from vision.snapshots import SnapshotStore
 
 log = logging.getLogger(__name__)
@@ -232,6 +244,114 @@ def mjpeg_stream(client: redis.Redis, notifier: FrameNotifier, camera_id: str,
             yield _part(jpeg)
 
 
+LIVE_NO_DATA_END_S = 10.0  # a camera silent this long ends the live stream; the page reconnects
+LIVE_BLOCK_MS = 1000  # one blocking read at most this long, so session checks stay on time
+
+
+def _frame(kind: int, payload: bytes) -> bytes:
+    return struct.pack(">BI", kind, len(payload)) + payload
+
+
+def _init_frame(init: dict[bytes, bytes]) -> bytes | None:
+    codec, data = init.get(b"codec", b""), init.get(b"data", b"")
+    if not codec or not data or len(codec) > 64:
+        return None
+    return _frame(1, bytes([len(codec)]) + codec + data)
+
+
+def _seg_frame(fields: dict[bytes, bytes]) -> bytes | None:
+    try:
+        src_ts, media = float(fields[b"t"]), float(fields[b"m"])
+    except (KeyError, ValueError):
+        return None
+    return _frame(2, struct.pack(">dd", src_ts, media) + fields.get(b"d", b""))
+
+
+def live_variant(client: redis.Redis, camera_id: str, wanted: str) -> str | None:
+    """The variant to play: the one asked for, else the other (a camera without a main stream plays
+    its substream when enlarged; a privacy camera has only its masked "sub"); None when neither is up."""
+    for v in (wanted, *[x for x in VARIANTS if x != wanted]):
+        if client.exists(init_key(camera_id, v)):
+            return v
+    return None
+
+
+def live_stream(client: redis.Redis, camera_id: str, variant: str, still_allowed: Callable[[], bool],
+                max_s: float = MAX_STREAM_S, no_data_s: float = LIVE_NO_DATA_END_S,
+                check_every_s: float = SESSION_CHECK_S) -> Iterator[bytes]:
+    """Framed init + media segments + overlay metadata while the camera delivers and the session stands."""
+    ikey, skey, mkey = init_key(camera_id, variant), seg_key(camera_id, variant), meta_key(camera_id)
+    gen: bytes | None = None
+    seg_id, meta_id = "0-0", "$"
+    # Join at the newest keyframe of the current generation (at most a GOP old): playback starts at
+    # once, and the page skips to the live edge.
+    try:
+        last_meta = client.xrevrange(mkey, count=1)
+        meta_id = last_meta[0][0].decode() if last_meta else "0-0"
+        recent = client.xrevrange(skey, count=400)
+        init = client.hgetall(ikey)
+    except (redis.RedisError, OSError):
+        return
+    if not init:
+        return
+    for sid, f in recent:
+        if f.get(b"k") == b"1" and f.get(b"g") == init.get(b"gen"):
+            ms, seq = (int(x) for x in sid.decode().split("-"))
+            # XREAD returns entries after the id given: start just before the keyframe's.
+            seg_id = f"{ms}-{seq - 1}" if seq > 0 else f"{ms - 1}-18446744073709551615"
+            break
+    else:
+        seg_id = recent[0][0].decode() if recent else "0-0"
+    started = last_data = time.monotonic()
+    next_check = started + check_every_s
+    need_key = True
+    while time.monotonic() - started < max_s and time.monotonic() - last_data < no_data_s:
+        now = time.monotonic()
+        if now >= next_check:
+            if not still_allowed():
+                return
+            next_check = now + check_every_s
+        try:
+            got = client.xread({skey: seg_id, mkey: meta_id}, block=LIVE_BLOCK_MS, count=50)
+        except (redis.RedisError, OSError):
+            time.sleep(1.0)
+            continue
+        out: list[bytes] = []
+        for stream, entries in got:
+            for eid, fields in entries:
+                if stream.decode() == mkey:
+                    meta_id = eid.decode()
+                    j = fields.get(b"j", b"")
+                    if 0 < len(j) <= 65536:
+                        out.append(_frame(3, j))
+                    continue
+                seg_id = eid.decode()
+                last_data = time.monotonic()
+                g = fields.get(b"g")
+                if g != gen:
+                    # A new connection to the camera (or the first segment): its own init segment,
+                    # then media from its first keyframe on.
+                    try:
+                        init = client.hgetall(ikey)
+                    except (redis.RedisError, OSError):
+                        init = {}
+                    if init.get(b"gen") != g:
+                        continue
+                    frame = _init_frame(init)
+                    if frame is None:
+                        continue
+                    gen, need_key = g, True
+                    out.append(frame)
+                if need_key and fields.get(b"k") != b"1":
+                    continue
+                need_key = False
+                seg = _seg_frame(fields)
+                if seg is not None:
+                    out.append(seg)
+        if out:
+            yield b"".join(out)
+
+
 def session_check(store: Store, sid: str) -> Callable[[], bool]:
     """True while the session `sid` is valid. A database error counts as not valid: a stream
     whose viewer cannot be confirmed ends (fail closed), and a tool reopens it when it can."""
@@ -268,6 +388,10 @@ def install_video_routes(server: Flask, store: Store, redis_url: str,
     vision = load_vision_config()
     snapshots = SnapshotStore(vision.vision.snapshots_path())
     known = {c.id for c in vision.cameras}
+    live_known = {c.id for c in vision.cameras if c.streams is not None}
+    # Blocking stream reads get their own pool, with a read timeout above the block time.
+    live_client = redis.Redis.from_url(redis_url, protocol=2, socket_timeout=LIVE_BLOCK_MS / 1000 + 5,
+                                       socket_connect_timeout=3, socket_keepalive=True)
     nvrs = frigate_servers() if frigate_cfg is None else dict(frigate_cfg)
     fetches = threading.BoundedSemaphore(FRIGATE_FETCHES)
 
@@ -301,6 +425,51 @@ def install_video_routes(server: Flask, store: Store, redis_url: str,
         resp = Response(body, mimetype=f"multipart/x-mixed-replace; boundary={BOUNDARY}")
         resp.headers["Cache-Control"] = "no-store"
         resp.headers["X-Accel-Buffering"] = "no"  # nginx: pass each part through at once
+        return resp
+
+    def refused_response(refused: str) -> Response:
+        if refused == "user":
+            resp = jsonify(error=f"at most {slots.limits.per_user} video streams per user")
+            resp.status_code = 429
+        else:
+            resp = jsonify(error="the server is playing as many video streams as it may")
+            resp.status_code = 503
+        resp.headers["Retry-After"] = "10"
+        return resp
+
+    @server.route("/video/<camera_id>.live")
+    @api_login_required
+    def video_live(camera_id: str) -> Response:
+        if camera_id not in live_known:  # no row, no slot for a made-up id or a camera without streams
+            abort(404)
+        wanted = request.args.get("v", "sub")
+        if wanted not in VARIANTS:
+            abort(400)
+        try:
+            variant = live_variant(live_client, camera_id, wanted)
+        except (redis.RedisError, OSError):
+            variant = None
+        if variant is None:  # not streaming now (camera down, worker not started): the page falls back
+            resp = jsonify(error="no live stream for this camera now")
+            resp.status_code = 404
+            resp.headers["Cache-Control"] = "no-store"
+            return resp
+        principal = getattr(current_user, "principal", f"user:{current_user.name}")
+        refused = slots.acquire(principal)
+        if refused is not None:
+            return refused_response(refused)
+        try:
+            store.audit(current_user.name, "view_camera", camera_id, remote())
+            stream = live_stream(live_client, camera_id, variant, session_check(store, current_user.sid))
+            body = _SlotStream(stream, slots, principal)
+        except BaseException:
+            slots.release(principal)
+            raise
+        resp = Response(body, mimetype="application/octet-stream")
+        resp.headers["Cache-Control"] = "no-store"
+        resp.headers["X-Accel-Buffering"] = "no"
+        resp.headers["X-Content-Type-Options"] = "nosniff"
+        resp.headers["X-Video-Variant"] = variant
         return resp
 
     @server.route("/api/snapshots/<event_id>.jpg")

@@ -43,6 +43,7 @@ def test_every_response_carries_the_policy(app, path: str) -> None:
     port = load_settings().gateway.port
     assert {f"ws://wall.example:{port}", f"wss://wall.example:{port}"} <= set(d["connect-src"])
     assert d["img-src"] == ["'self'", "blob:", "data:"]
+    assert d["media-src"] == ["'self'", "blob:"]  # MSE live video only
 
 
 def test_the_hash_is_the_one_inline_script_of_the_page(app) -> None:
@@ -93,7 +94,8 @@ def test_a_hostile_host_header_adds_no_directive(port: int, host: str) -> None:
     if status == 400:  # the server refused the header outright: nothing to inject into
         return
     d = directives(header)
-    assert set(d) == {"default-src", "script-src", "style-src", "img-src", "font-src", "connect-src",
+    assert set(d) == {"default-src", "script-src", "style-src", "img-src", "font-src", "media-src",
+                      "connect-src",
                       "worker-src", "object-src", "base-uri", "form-action", "frame-ancestors"}
     assert "attacker.example" not in header and "unsafe-inline'" not in " ".join(d["script-src"])
     gw_port = load_settings().gateway.port
