@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -165,6 +165,12 @@ class WallScreen(Section):
 VIEW_REFERENCE = {"px": 1920, "width_m": 1.21, "distance_m": 5.0}
 
 
+# The roles a user may hold (dashboard/store.py creates users with these); what each may open is
+# `roles:` in config/roles.yaml, what each may do are the *_actions sections there.
+RoleName = Literal["operator", "supervisor", "commander", "maintenance", "admin"]
+ROLES: tuple[str, ...] = get_args(RoleName)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CC_", env_nested_delimiter="__", extra="forbid")
 
@@ -175,7 +181,7 @@ class Settings(BaseSettings):
     simulator: SimulatorSettings = SimulatorSettings()
     map: MapSettings = MapSettings()
     walls: dict[int, WallScreen] = {}
-    roles: dict[str, list[Literal["wall", "supervisor", "commander"]]] = {}
+    roles: dict[RoleName, list[Literal["wall", "supervisor", "commander"]]] = {}
 
     @classmethod
     def settings_customise_sources(

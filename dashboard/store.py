@@ -40,11 +40,11 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
+from config.settings import ROLES  # one home for the role names
+
 if TYPE_CHECKING:
     from config.settings import Settings
 
-Role = Literal["operator", "supervisor", "commander", "admin"]
-ROLES: tuple[str, ...] = ("operator", "supervisor", "commander", "admin")
 SessionKind = Literal["user", "device"]
 LANGS: tuple[str, ...] = ("ko", "en")  # interface languages (dashboard/i18n.py)
 

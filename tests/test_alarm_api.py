@@ -9,7 +9,6 @@ import time
 import pytest
 from flask.testing import FlaskClient
 
-import dashboard.store as store_module
 from alarms.config import load_alarm_config
 from alarms.db import AlarmStore
 from config.settings import Settings, load_settings
@@ -24,10 +23,7 @@ USERS = (("op", "operator"), ("sup", "supervisor"), ("cmd", "commander"), ("adm"
 
 
 @pytest.fixture
-def store(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> Store:
-    # The maintenance role is configured in roles.yaml; dashboard/store.py's list of roles that users
-    # may be created with does not hold it yet (another engineer's file), so it is added for the test.
-    monkeypatch.setattr(store_module, "ROLES", (*store_module.ROLES, "maintenance"))
+def store(sqlite_url: str) -> Store:
     s = Store(sqlite_url, FAST_HASHER)
     for name, role in USERS:
         s.add_user(name, f"{name}-password", role)

@@ -6,14 +6,24 @@ from pathlib import Path
 
 import pytest
 
-from config.settings import CONFIG_DIR, ConfigError, load_settings
+from config.settings import CONFIG_DIR, ROLES, ConfigError, load_settings
 
 
 def test_shipped_configuration_is_valid() -> None:
     s = load_settings()
     assert s.gateway.batch_ms <= 50
     assert 1 in s.walls
-    assert set(s.roles) == {"operator", "supervisor", "commander", "admin"}
+    assert {"operator", "supervisor", "commander", "maintenance", "admin"} <= set(s.roles) <= set(ROLES)
+
+
+def test_a_role_users_cannot_hold_is_refused() -> None:
+    """roles.yaml names only roles the user store can create (config.settings.ROLES, one home)."""
+    from pydantic import ValidationError
+
+    from config.settings import Settings
+
+    with pytest.raises(ValidationError, match="superuser"):
+        Settings(roles={"superuser": ["wall"]})
 
 
 def test_environment_overrides_yaml(monkeypatch: pytest.MonkeyPatch) -> None:
