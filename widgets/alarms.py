@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from dash import html
+from dash import dcc, html
 from pydantic import BaseModel, ConfigDict, Field
 
 from alarms.states import PRIORITIES  # lowest first
@@ -74,16 +74,19 @@ def _select(id_: str, options: list[tuple[str, str]], label: str) -> html.Label:
 def _actions() -> html.Div:
     """Action controls; alarms.js removes those this user's role may not use (GET /api/alarms/meta)."""
     return html.Div([
-        html.Label([html.Input(type="checkbox", id="cc-alarm-all"), " ", _("All")],
-                   className="cc-alarm-allbox"),
-        html.Input(id="cc-alarm-comment", type="text", maxLength=500, placeholder=_("Comment (optional)"),
-                   className="cc-alarm-input", hidden=True, **{"data-cc-right": "acknowledge"}),
+        html.Button(_("Select all"), id="cc-alarm-all", type="button", className="cc-alarm-btn",
+                    hidden=True, **{"data-cc-right": "any"}),
+        # dcc.Input: Dash's html package has no <input>; its wrapper carries the right and `hidden`.
+        html.Span(dcc.Input(id="cc-alarm-comment", type="text", maxLength=500,
+                            placeholder=_("Comment (optional)"), className="cc-alarm-input"),
+                  hidden=True, **{"data-cc-right": "acknowledge"}),
         html.Button(_("Acknowledge"), id="cc-alarm-ack", type="button", className="cc-alarm-btn",
                     hidden=True, **{"data-cc-right": "acknowledge"}),
-        html.Input(id="cc-alarm-reason", type="text", maxLength=500, placeholder=_("Reason for shelving"),
-                   className="cc-alarm-input", hidden=True, **{"data-cc-right": "shelve"}),
-        html.Select([], id="cc-alarm-minutes", className="cc-alarm-input", hidden=True,
-                    **{"data-cc-right": "shelve", "aria-label": _("Shelve for")}),
+        html.Span([dcc.Input(id="cc-alarm-reason", type="text", maxLength=500,
+                             placeholder=_("Reason for shelving"), className="cc-alarm-input"),
+                   html.Select([], id="cc-alarm-minutes", className="cc-alarm-input",
+                               **{"aria-label": _("Shelve for")})],
+                  hidden=True, **{"data-cc-right": "shelve"}),
         html.Button(_("Shelve"), id="cc-alarm-shelve", type="button", className="cc-alarm-btn",
                     hidden=True, **{"data-cc-right": "shelve"}),
         html.Button(_("Unshelve"), id="cc-alarm-unshelve", type="button", className="cc-alarm-btn",
@@ -104,10 +107,10 @@ def alarm_list(mode: Literal["wall", "desk"], title: str | None = None) -> html.
                                         ("ACKED", _("Acknowledged")), ("DSUPR,OOSRV", _("Suppressed"))],
                     _("State")),
             html.Label([html.Span(_("Source"), className="cc-alarm-flabel"),
-                        html.Input(id="cc-alarm-fsource", type="search", maxLength=128)],
+                        dcc.Input(id="cc-alarm-fsource", type="search", maxLength=128)],
                        className="cc-alarm-filter"),
-            html.Label([html.Input(type="checkbox", id="cc-alarm-mute"), " ", _("Mute the alarm tone")],
-                       className="cc-alarm-filter"),
+            html.Button(_("Mute the alarm tone"), id="cc-alarm-mute", type="button", className="cc-alarm-btn",
+                        **{"aria-pressed": "false"}),
         ], className="cc-alarm-filters"))
     # Both screens act by the user's rights: an operator at the wall acknowledges, a supervisor shelves.
     parts.append(_actions())

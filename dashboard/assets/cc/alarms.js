@@ -69,9 +69,9 @@ export function applyAlarms(list, replace) {
     if (!a || typeof a !== 'object' || typeof a.id !== 'number') { continue; }
     const old = cc.alarms.get(a.id);
     if (old && old.updated_ts > a.updated_ts) { continue; }
+    const was = before.get(a.id);  // read before the set: without a replace, `before` is the same map
     if (a.state === 'NORM') { cc.alarms.delete(a.id); continue; }
     cc.alarms.set(a.id, a);
-    const was = before.get(a.id);
     if (!replace && sounds(a) && !(was && was.state === 'UNACK')) { fresh.push(a); }
   }
   if (fresh.length) { cue(); }
@@ -79,13 +79,19 @@ export function applyAlarms(list, replace) {
   render();
 }
 
+/* The desk's own mute switch (kept in this browser), beside the configuration's on/off. */
+function muted() { return window.localStorage.getItem('cc-alarm-mute') === '1'; }
+function showMute() {
+  const b = document.getElementById('cc-alarm-mute');
+  if (b) { b.setAttribute('aria-pressed', muted() ? 'true' : 'false'); }
+}
+
 /* ---- audible cue: a tone made here (WebAudio), no file; only on the desk page, when configured ---- */
 let audio = null;
 function cue() {
   const c = config();
   if (!c || c.mode !== 'desk' || !c.audible_critical) { return; }
-  const mute = document.getElementById('cc-alarm-mute');
-  if (mute && mute.checked) { return; }
+  if (muted()) { return; }
   cc.alarmStats.cues += 1;
   try {
     audio = audio || new (window.AudioContext || window.webkitAudioContext)();
@@ -116,7 +122,8 @@ function applyRights() {
   if (!m) { return; }
   const may = m.may || {};
   document.querySelectorAll('[data-cc-right]').forEach((n) => {
-    const ok = may[n.getAttribute('data-cc-right')] === true;
+    const right = n.getAttribute('data-cc-right');
+    const ok = right === 'any' ? (may.acknowledge === true || may.shelve === true) : may[right] === true;
     n.hidden = !ok;
     n.disabled = !ok;
   });
@@ -172,9 +179,14 @@ function onClick(ev) {
   const val = (id) => { const n = document.getElementById(id); return n ? n.value : ''; };
   const result = document.getElementById('cc-alarm-result');
   switch (target.id) {
+    case 'cc-alarm-mute':
+      window.localStorage.setItem('cc-alarm-mute', muted() ? '0' : '1');
+      showMute();
+      return;
     case 'cc-alarm-all': {
-      const on = target.checked;
-      document.querySelectorAll('#cc-alarm-list input[data-cc-alarm-id]').forEach((b) => {
+      const boxes = [...document.querySelectorAll('#cc-alarm-list input[data-cc-alarm-id]')];
+      const on = boxes.some((b) => !b.checked);  // all selected already: the button clears them
+      boxes.forEach((b) => {
         b.checked = on;
         const id = Number(b.getAttribute('data-cc-alarm-id'));
         if (on) { checked.add(id); } else { checked.delete(id); }
@@ -402,11 +414,7 @@ export function startAlarms() {
   loadMeta();
   document.addEventListener('click', onClick);
   document.addEventListener('input', (ev) => { if (ev.target instanceof Element && ev.target.closest('.cc-alarm-filters')) { dirty = true; render(); } });
-  const mute = document.getElementById('cc-alarm-mute');
-  if (mute) {
-    mute.checked = window.localStorage.getItem('cc-alarm-mute') === '1';
-    mute.addEventListener('change', () => window.localStorage.setItem('cc-alarm-mute', mute.checked ? '1' : '0'));
-  }
+  showMute();
   loadKpis();
   setInterval(loadKpis, Math.max(5, c.kpi_refresh_s || 30) * 1000);
   cc.reloadAlarmKpis = loadKpis;
