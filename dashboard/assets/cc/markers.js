@@ -8,6 +8,7 @@ import { el, num } from './dom.js';
 import { ui, layerColor, sensorLevelColor, isAlarmLevel, airGradeColor, cameraTypeColor,
   cameraStatusColor, cameraActive, thresholds } from './registry.js';
 import { bindPopup } from './popups.js';
+import { t } from './i18n.js';
 
 const TRAIL_POINTS = 120;
 
@@ -105,8 +106,9 @@ function badge(m, u) {
   const p = u.props || {};
   if (!p.video) { return; }
   const active = activeCamera(p);
-  const text = cameraStatusColor(p.status) ? String(p.status).toUpperCase()
-    : num(p.people, 0) + ' people \u00b7 ' + num(p.vehicles, 0) + ' vehicles';
+  // A status the registry colours (offline) is a catalogue word; t() falls back to the code itself.
+  const text = cameraStatusColor(p.status) ? t(String(p.status)).toLocaleUpperCase()
+    : t('{people} people \u00b7 {vehicles} vehicles', { people: num(p.people, 0), vehicles: num(p.vehicles, 0) });
   if (!m.ccBadge) {
     m.ccBadge = document.createTextNode(text);
     m.bindTooltip(m.ccBadge, { permanent: true, direction: 'right', offset: [8 * scale(), 0],
