@@ -1,0 +1,151 @@
+"""The history store: engines, migrations, the writer's idempotent batch write, retention.
+
+A batch (states, events, alarm changes) is one transaction of INSERT ... ON CONFLICT DO NOTHING on
+the rows' natural keys (history/schema.py), so a stream entry delivered twice writes nothing twice.
+On PostgreSQL the day partitions the batch needs are made first (history/partitions.py).
+Queries for the APIs are in history/queries.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from alarms.db import make_engine
+from history.config import HistoryConfig
+from history.partitions import DAY_MS, Partitions, day_of
+from history.schema import VERSION_TABLE, hist_alarms, hist_events, hist_states
+from spine.layers import LAYERS
+
+log = logging.getLogger(__name__)
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+DELETE_CHUNK = 5000  # SQLite retention: rows per DELETE, so the writer's lock is held briefly
+
+__all__ = ["HistoryStore", "make_engine", "migrate"]
+
+_migrated: set[str] = set()
+_migrate_lock = threading.Lock()
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the history tables to the latest migration (idempotent; run at every writer start)."""
+    from alembic import command
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    key = str(engine.url)
+    with _migrate_lock:
+        if key in _migrated:
+            return
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        head = ScriptDirectory.from_config(cfg).get_current_head()
+        with engine.connect() as conn:
+            current = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}
+                                                 ).get_current_revision()
+            conn.rollback()
+        if current != head:
+            for attempt in range(3):  # two processes starting together: one may lose the race
+                try:
+                    with engine.begin() as conn:
+                        cfg.attributes["connection"] = conn
+                        command.upgrade(cfg, "head")
+                    break
+                except (IntegrityError, OperationalError, sa.exc.ProgrammingError):
+                    if attempt == 2:
+                        raise
+                    time.sleep(0.5)
+        _migrated.add(key)
+
+
+def _insert(engine: Engine, table: sa.Table) -> Any:
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing()
+
+
+class HistoryStore:
+    def __init__(self, url: str, cfg: HistoryConfig, engine: Engine | None = None) -> None:
+        self.url = url
+        self.cfg = cfg
+        self.engine = engine or make_engine(url)
+        self.pg = self.engine.dialect.name == "postgresql"
+        self.reader = self.engine if self.pg or engine is not None else make_engine(url, writer=False)
+        self.parts = Partitions()
+        self._ins = {t.name: _insert(self.engine, t) for t in (hist_states, hist_events, hist_alarms)}
+
+    def migrate(self) -> None:
+        migrate(self.engine)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        if self.reader is not self.engine:
+            self.reader.dispose()
+
+    # -- the writer's batch ----------------------------------------------------------------------
+    def write(self, states: list[dict], events: list[dict], alarms: list[dict]) -> int:
+        """One transaction; returns the rows offered (duplicates are skipped by the database)."""
+        if not (states or events or alarms):
+            return 0
+        with self.engine.begin() as conn:
+            if self.pg:
+                for layer, day in {(r["layer"], day_of(r["slot"])) for r in states}:
+                    self.parts.ensure(conn, "hist_states", layer, day)
+                for layer, day in {(r["layer"], day_of(r["ts"])) for r in events}:
+                    self.parts.ensure(conn, "hist_events", layer, day)
+                for day in {day_of(r["ts"]) for r in alarms}:
+                    self.parts.ensure(conn, "hist_alarms", None, day)
+            if states:
+                conn.execute(self._ins["hist_states"], states)
+            if events:
+                conn.execute(self._ins["hist_events"], events)
+            if alarms:
+                conn.execute(self._ins["hist_alarms"], alarms)
+        return len(states) + len(events) + len(alarms)
+
+    # -- retention -------------------------------------------------------------------------------
+    def first_kept_day(self, days: int, now_ms: int) -> int:
+        """Retention keeps `days` whole UTC days: today and the days - 1 before it."""
+        return day_of(now_ms) - days + 1
+
+    def cutoffs(self, now_ms: int) -> dict[tuple[str, str | None], int]:
+        """(table, layer) -> the first kept time (ms, a day boundary)."""
+        out: dict[tuple[str, str | None], int] = {}
+        for layer in LAYERS:
+            out[("hist_states", layer)] = self.first_kept_day(self.cfg.layer(layer).retention_days,
+                                                              now_ms) * DAY_MS
+            out[("hist_events", layer)] = self.first_kept_day(self.cfg.event_retention_days(layer),
+                                                              now_ms) * DAY_MS
+        out[("hist_alarms", None)] = self.first_kept_day(self.cfg.alarms.retention_days, now_ms) * DAY_MS
+        return out
+
+    def enforce_retention(self, now_ms: int) -> dict[str, int]:
+        """Drop (PostgreSQL: whole day partitions) or delete (SQLite: in chunks) what is past
+        retention. Returns partitions dropped / rows deleted per table."""
+        done: dict[str, int] = defaultdict(int)
+        for (table, layer), cutoff in self.cutoffs(now_ms).items():
+            if self.pg:
+                with self.engine.begin() as conn:
+                    parent = table if layer is None else f"{table}_{layer}"
+                    done[table] += len(self.parts.drop_before(conn, parent, cutoff // DAY_MS))
+                continue
+            col = "slot" if table == "hist_states" else "ts"
+            where = f"{col} < :cut" + (" AND layer = :layer" if layer is not None else "")
+            sql = sa.text(f"DELETE FROM {table} WHERE rowid IN "
+                          f"(SELECT rowid FROM {table} WHERE {where} LIMIT {DELETE_CHUNK})")
+            while True:
+                with self.engine.begin() as conn:
+                    n = conn.execute(sql, {"cut": cutoff, "layer": layer}).rowcount
+                done[table] += n
+                if n < DELETE_CHUNK:
+                    break
+        return dict(done)

@@ -1,0 +1,157 @@
+"""Read side of history: replay (the picture as it was at T, and the changes between two times) and
+trends (bucketed min/avg/max computed in SQL, so a 30-day chart returns a few hundred points).
+
+State at T, per layer: the latest row per entity with T - window_s < ts <= T (config/history.yaml),
+left out when that row says the entity was gone. PostgreSQL: DISTINCT ON; SQLite: MAX() with bare
+columns (SQLite takes them from the row holding the maximum).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+
+from history.db import HistoryStore
+from spine.layers import LAYERS
+
+EVENTS_AT = 200  # the event list at T: its newest, as the live list holds (RECENT_EVENTS_KEEP)
+EVENTS_BACK_MS = 86_400_000
+ALARMS_BACK_MS = 30 * 86_400_000  # an alarm row older than this is not looked at (retention-like)
+MAX_STEP_ROWS = 50_000
+MAX_BUCKETS = 2000
+FIELD = re.compile(r"^[a-z][a-z0-9_]{0,31}$")  # a props field a trend may read (goes into SQL text)
+CLOSED_INCIDENT = ("resolved", "closed", "cancelled")
+
+
+def _docs(rows: Any) -> list[dict]:
+    return [msgspec.json.decode(r.doc) for r in rows]
+
+
+def state_at(store: HistoryStore, t: int, layers: tuple[str, ...] = LAYERS) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    with store.reader.connect() as conn:
+        for layer in layers:
+            lo = t - int(store.cfg.layer(layer).window_s * 1000)
+            if store.pg:
+                sql = ("SELECT DISTINCT ON (entity_id) entity_id, ts, gone, doc FROM hist_states "
+                       "WHERE layer = :l AND ts > :lo AND ts <= :t ORDER BY entity_id, ts DESC")
+            else:
+                sql = ("SELECT entity_id, MAX(ts) AS ts, gone, doc FROM hist_states "
+                       "WHERE layer = :l AND ts > :lo AND ts <= :t GROUP BY entity_id")
+            rows = conn.execute(sa.text(sql), {"l": layer, "lo": lo, "t": t})
+            out[layer] = [msgspec.json.decode(r.doc) for r in rows if not r.gone]
+    return out
+
+
+def alarms_at(store: HistoryStore, t: int) -> list[dict]:
+    """Alarms not NORM at T: each alarm's latest recorded row at or before T."""
+    if store.pg:
+        sql = ("SELECT DISTINCT ON (alarm_id) alarm_id, ts, state, doc FROM hist_alarms "
+               "WHERE ts > :lo AND ts <= :t ORDER BY alarm_id, ts DESC, state")
+    else:
+        sql = ("SELECT alarm_id, MAX(ts) AS ts, state, doc FROM hist_alarms "
+               "WHERE ts > :lo AND ts <= :t GROUP BY alarm_id")
+    with store.reader.connect() as conn:
+        rows = conn.execute(sa.text(sql), {"lo": t - ALARMS_BACK_MS, "t": t})
+        return [msgspec.json.decode(r.doc) for r in rows if r.state != "NORM"]
+
+
+def events_at(store: HistoryStore, t: int, limit: int = EVENTS_AT) -> list[dict]:
+    """The event list at T: newest first."""
+    q = sa.text("SELECT doc FROM hist_events WHERE ts > :lo AND ts <= :t ORDER BY ts DESC LIMIT :n")
+    with store.reader.connect() as conn:
+        return _docs(conn.execute(q, {"lo": t - EVENTS_BACK_MS, "t": t, "n": limit}))
+
+
+def picture_at(store: HistoryStore, t: int) -> dict[str, Any]:
+    """Everything a replayed screen shows at T."""
+    layers = state_at(store, t)
+    incidents = [u for u in layers.get("incident", [])
+                 if (u.get("props") or {}).get("status") not in CLOSED_INCIDENT]
+    return {"t": t, "layers": layers, "alarms": alarms_at(store, t), "incidents": incidents,
+            "events": events_at(store, t)}
+
+
+def steps(store: HistoryStore, t1: int, t2: int, limit: int = MAX_STEP_ROWS) -> dict[str, Any]:
+    """What changed in (t1, t2], oldest first: entity updates (a gone one says so), events and
+    alarm rows. `truncated` when there were more than `limit` updates (ask for a shorter span)."""
+    with store.reader.connect() as conn:
+        ups = conn.execute(sa.text("SELECT doc FROM hist_states WHERE ts > :a AND ts <= :b "
+                                   "ORDER BY ts LIMIT :n"), {"a": t1, "b": t2, "n": limit + 1}).all()
+        evs = conn.execute(sa.text("SELECT doc FROM hist_events WHERE ts > :a AND ts <= :b "
+                                   "ORDER BY ts LIMIT :n"), {"a": t1, "b": t2, "n": limit}).all()
+        als = conn.execute(sa.text("SELECT doc FROM hist_alarms WHERE ts > :a AND ts <= :b "
+                                   "ORDER BY ts LIMIT :n"), {"a": t1, "b": t2, "n": limit}).all()
+    return {"from": t1, "to": t2, "updates": _docs(ups[:limit]), "events": _docs(evs),
+            "alarms": _docs(als), "truncated": len(ups) > limit}
+
+
+# ---- trends ---------------------------------------------------------------------------------------
+def bucket_ms(t0: int, t1: int, buckets: int) -> int:
+    buckets = max(1, min(buckets, MAX_BUCKETS))
+    return max(1000, -(-(t1 - t0) // buckets))
+
+
+def _value_sql(store: HistoryStore, field: str | None) -> str:
+    """SQL for the number a trend reads: the row's `v` column, or a numeric props field."""
+    if field is None:
+        return "v"
+    if not FIELD.match(field):
+        raise ValueError("bad field name")
+    if store.pg:
+        return (f"CASE WHEN jsonb_typeof(doc::jsonb->'props'->'{field}') = 'number' "
+                f"THEN (doc::jsonb->'props'->>'{field}')::float8 END")
+    return (f"CASE WHEN json_type(doc, '$.props.{field}') IN ('integer', 'real') "
+            f"THEN json_extract(doc, '$.props.{field}') END")
+
+
+def _points(rows: Any, t0: int, size: int) -> list[dict]:
+    return [{"t": t0 + int(r.b) * size, "min": r.mn, "avg": r.av, "max": r.mx, "n": r.n} for r in rows]
+
+
+def series(store: HistoryStore, layer: str, entity: str, t0: int, t1: int, buckets: int = 300,
+           field: str | None = None) -> dict[str, Any]:
+    """One entity's number over [t0, t1): min/avg/max per bucket."""
+    size = bucket_ms(t0, t1, buckets)
+    val = _value_sql(store, field)
+    sql = sa.text(f"SELECT (ts - :t0) / :size AS b, MIN(x) AS mn, AVG(x) AS av, MAX(x) AS mx, "
+                  f"COUNT(x) AS n FROM (SELECT ts, {val} AS x FROM hist_states WHERE layer = :l "
+                  f"AND entity_id = :e AND ts >= :t0 AND ts < :t1 AND NOT gone) s "
+                  f"WHERE x IS NOT NULL GROUP BY b ORDER BY b")
+    with store.reader.connect() as conn:
+        rows = conn.execute(sql, {"t0": t0, "t1": t1, "size": size, "l": layer, "e": entity})
+        return {"layer": layer, "entity": entity, "field": field or "v", "bucket_ms": size,
+                "points": _points(rows, t0, size)}
+
+
+def bus_delays(store: HistoryStore, t0: int, t1: int, buckets: int = 300,
+               max_routes: int = 50) -> dict[str, Any]:
+    """Average, min and max delay (s) of the buses of each route, per bucket; the routes with the
+    most samples first (at most `max_routes`)."""
+    size = bucket_ms(t0, t1, buckets)
+    sql = sa.text("SELECT k, (ts - :t0) / :size AS b, MIN(v) AS mn, AVG(v) AS av, MAX(v) AS mx, "
+                  "COUNT(v) AS n FROM hist_states WHERE layer = 'bus' AND ts >= :t0 AND ts < :t1 "
+                  "AND v IS NOT NULL AND k IS NOT NULL GROUP BY k, b ORDER BY k, b")
+    routes: dict[str, list[dict]] = {}
+    with store.reader.connect() as conn:
+        for r in conn.execute(sql, {"t0": t0, "t1": t1, "size": size}):
+            routes.setdefault(r.k, []).append({"t": t0 + int(r.b) * size, "min": r.mn, "avg": r.av,
+                                               "max": r.mx, "n": r.n})
+    top = sorted(routes, key=lambda k: -sum(p["n"] for p in routes[k]))[:max_routes]
+    return {"bucket_ms": size, "routes": {k: routes[k] for k in sorted(top)}}
+
+
+def alarm_rates(store: HistoryStore, t0: int, t1: int, buckets: int = 300) -> dict[str, Any]:
+    """Alarm activations (distinct alarm and activation time) per bucket and priority."""
+    size = bucket_ms(t0, t1, buckets)
+    sql = sa.text("SELECT priority, (active_since - :t0) / :size AS b, COUNT(*) AS n FROM "
+                  "(SELECT DISTINCT alarm_id, active_since, priority FROM hist_alarms WHERE "
+                  "active_since >= :t0 AND active_since < :t1) a GROUP BY priority, b ORDER BY b")
+    out: dict[str, list[dict]] = {}
+    with store.reader.connect() as conn:
+        for r in conn.execute(sql, {"t0": t0, "t1": t1, "size": size}):
+            out.setdefault(r.priority, []).append({"t": t0 + int(r.b) * size, "n": r.n})
+    return {"bucket_ms": size, "priorities": out}
