@@ -44,4 +44,4 @@ if (document.readyState === 'loading') {
 } else {
   startTiles();
 }
-if (location.pathname !== '/login') { startAlarms(); connect(); }
+if (location.pathname !== '/login') { startAlarms(); connect(); startIncidents(); }
