@@ -174,7 +174,10 @@ class Splitter:
             elif kind == "mdat" and self._moof is not None:
                 seg = self._moof + box
                 self._moof = None
-                key, dt = media_info(seg)
+                try:
+                    key, dt = media_info(seg)
+                except (struct.error, IndexError) as exc:  # a box whose fields run past its end
+                    raise BoxError(f"malformed moof: {exc}") from None
                 out.append(Segment("media", seg, key, dt))
             # styp, sidx, mfra, free: not needed by MSE here; dropped
         return out

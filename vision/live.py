@@ -125,6 +125,7 @@ class LiveSource:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._window: deque[tuple[float, int]] = deque(maxlen=256)  # (monotonic, bytes) per packet
+        self._next_frame = 0.0  # monotonic time the next frame is converted for the analytics
 
     # ---- consumer side (as FrameSource) --------------------------------------------------------
     def start(self) -> LiveSource:
@@ -166,7 +167,7 @@ class LiveSource:
 
     def _rates(self) -> None:
         now = time.monotonic()
-        win = [(t, n) for t, n in list(self._window) if now - t <= 5.0]
+        win = [(t, n) for t, n in list(self._window) if now - t <= 3.0]
         if len(win) < 2 or now - win[-1][0] > 2.0:
             self.stats.stream_fps = self.stats.kbps = 0.0
             return
@@ -205,7 +206,6 @@ class LiveSource:
                 tb = float(vin.time_base) if vin.time_base else 0.0
                 t_start = time.monotonic()
                 pts0: float | None = None
-                next_frame = 0.0
                 for pkt in inp.demux(vin):
                     if self._stop.is_set():
                         break
@@ -231,9 +231,7 @@ class LiveSource:
                         except (av.FFmpegError, BoxError, ValueError) as exc:
                             self._error(f"remux: {exc}")
                     if self.decode:
-                        index = self._decode(vin, pkt, now, index, next_frame)
-                        if self._latest is not None and self._latest.index == index:
-                            next_frame = max(next_frame + self.period, time.monotonic() - self.period)
+                        index = self._decode(vin, pkt, now, index)
                 if remux is not None:
                     remux.close()
             except (av.FFmpegError, OSError) as exc:
@@ -252,7 +250,7 @@ class LiveSource:
             self._failed("stream stopped" if good else "no packets", backoff)
             backoff = min(backoff * 2, self.max_backoff_s)
 
-    def _decode(self, vin: av.VideoStream, pkt: av.Packet, now: float, index: int, next_frame: float) -> int:
+    def _decode(self, vin: av.VideoStream, pkt: av.Packet, now: float, index: int) -> int:
         t0 = time.perf_counter()
         try:
             frames = vin.codec_context.decode(pkt)
@@ -261,8 +259,11 @@ class LiveSource:
             return index
         for fr in frames:
             self.stats.frames += 1
-            if time.monotonic() < next_frame:
+            mono = time.monotonic()
+            if mono < self._next_frame:
                 continue  # decoded (the next P-frame needs it) but not converted: nobody analyses it
+            # The analytics cadence, without catching up after a stall.
+            self._next_frame = max(self._next_frame + self.period, mono - self.period / 2)
             img: np.ndarray = fr.to_ndarray(format="bgr24")
             if img.ndim != 3 or img.shape[0] < 16 or img.shape[1] < 16:
                 self.stats.bad_frames += 1

@@ -204,6 +204,7 @@ class LivePlayer {
   afterAppend() {
     const v = this.video, sb = this.sb;
     this.segments += 1; cc.stats.liveSegments += 1;
+    cc.stats.videoFrames += 1;  // one media segment is one frame: the counter means "frames arriving" on both paths
     if (sb && v.buffered.length) {
       const end = v.buffered.end(v.buffered.length - 1), start = v.buffered.start(0);
       if (end - v.currentTime > LIVE_EDGE_S || v.currentTime < start) { v.currentTime = Math.max(start, end - 0.1); }
