@@ -5,6 +5,7 @@ camera restart, the masked stream of a privacy camera, and the fMP4 box parser."
 from __future__ import annotations
 
 import io
+import itertools
 import random
 import struct
 import subprocess
@@ -94,7 +95,7 @@ def test_rtsp_ingest_remuxes_h264_to_fmp4_and_decodes_for_analytics(rtsp: DemoRt
     assert fields[0][b"k"] == b"1"
     assert {f[b"g"] for f in fields} == {init[b"gen"]}
     keys = [i for i, f in enumerate(fields) if f[b"k"] == b"1"]
-    assert all(b - a == FPS for a, b in zip(keys, keys[1:], strict=False)) and len(keys) >= 3
+    assert all(b - a == FPS for a, b in itertools.pairwise(keys)) and len(keys) >= 3
     media = [float(f[b"m"]) for f in fields]
     steps = np.diff(media)
     # (The muxer may start its clock a frame later, as B-frames shift the first decode time.)
@@ -151,7 +152,8 @@ def app(redis_url: str, sqlite_url: str, tmp_path, monkeypatch, rtsp: DemoRtspSe
     cams = tmp_path / "cameras.yaml"
     cams.write_text(f"vision:\n  snapshot_dir: {tmp_path / 'snaps'}\n"
                     "cameras:\n"
-                    f"  - {{id: cam-l, name: L, lat: 37.4, lon: 126.6, streams: {{main: '{rtsp.url('cam1')}'}}}}\n"
+                    f"  - {{id: cam-l, name: L, lat: 37.4, lon: 126.6,\n"
+                    f"      streams: {{main: '{rtsp.url('cam1')}'}}}}\n"
                     "  - {id: cam-file, name: F, lat: 37.4, lon: 126.6, source: x.avi}\n", encoding="utf-8")
     monkeypatch.setenv("CC_CAMERAS_FILE", str(cams))
     server = flask.Flask("t")
