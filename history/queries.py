@@ -61,7 +61,7 @@ def alarms_at(store: HistoryStore, t: int) -> list[dict]:
 
 def events_at(store: HistoryStore, t: int, limit: int = EVENTS_AT) -> list[dict]:
     """The event list at T: newest first."""
-    q = sa.text("SELECT doc FROM hist_events WHERE ts > :lo AND ts <= :t ORDER BY ts DESC LIMIT :n")
+    q = sa.text("SELECT doc FROM hist_events WHERE ts > :lo AND ts <= :t ORDER BY ts DESC, id DESC LIMIT :n")
     with store.reader.connect() as conn:
         return _docs(conn.execute(q, {"lo": t - EVENTS_BACK_MS, "t": t, "n": limit}))
 
