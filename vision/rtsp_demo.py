@@ -47,6 +47,7 @@ class DemoRtspServer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.restarts = 0
+        self._held = False
 
     @staticmethod
     def available() -> str | None:
@@ -63,8 +64,10 @@ class DemoRtspServer:
              "--client_listen_address", self.host, "--source_listen_address", self.host,
              "--rtp_start_port", str(self.rtp_start_port), "--loglevel", "1"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if not wait_port(self.host, self.source_port) or not wait_port(self.host, self.client_port):
-            raise RuntimeError("rtsp-server-perl did not open its ports")
+        ok = wait_port(self.host, self.source_port) and wait_port(self.host, self.client_port)
+        time.sleep(0.3)  # a server that could not bind (another stack's holds the port) exits now
+        if not ok or self.server.poll() is not None:
+            raise RuntimeError(f"rtsp-server-perl did not open ports {self.client_port}/{self.source_port}")
 
     def _push(self, name: str) -> subprocess.Popen:
         return subprocess.Popen(
@@ -76,9 +79,12 @@ class DemoRtspServer:
         missing = self.available()
         if missing:
             raise RuntimeError(f"demo RTSP server needs {missing} (scripts/setup_vision.sh installs them)")
-        self.start_server()
-        for name in self.clips:
-            self.pushers[name] = self._push(name)
+        try:
+            self.start_server()
+            for name in self.clips:
+                self.pushers[name] = self._push(name)
+        except RuntimeError as exc:
+            log.warning("demo RTSP server: %s; retrying in the background", exc)
         self._thread = threading.Thread(target=self._supervise, name="rtsp-demo", daemon=True)
         self._thread.start()
         log.info("demo RTSP server on rtsp://%s:%d/ (%s)", self.host, self.client_port, ", ".join(self.clips))
@@ -86,8 +92,22 @@ class DemoRtspServer:
 
     def _supervise(self) -> None:
         while not self._stop.wait(1.0):
-            if self.server is not None and self.server.poll() is not None:
-                continue  # killed on purpose (tests) or crashed: restart_server() brings it back
+            if self.server is None or self.server.poll() is not None:
+                if self._held:
+                    continue  # killed on purpose (tests): restart_server() brings it back
+                # Crashed, or never ours (another stack on this host holds the ports: its server
+                # serves the same clips meanwhile). Take over when the ports are free again.
+                for p in self.pushers.values():
+                    if p.poll() is None:
+                        p.kill()
+                try:
+                    self.start_server()
+                except RuntimeError:
+                    self._stop.wait(4.0)
+                    continue
+                for name in self.clips:
+                    self.pushers[name] = self._push(name)
+                continue
             for name, p in list(self.pushers.items()):
                 if p.poll() is not None and not self._stop.is_set():
                     self.restarts += 1
@@ -96,7 +116,8 @@ class DemoRtspServer:
                     self.pushers[name] = self._push(name)
 
     def kill_server(self) -> None:
-        """Tests: the camera side goes away (as a camera rebooting)."""
+        """Tests: the camera side goes away (as a camera rebooting) until restart_server()."""
+        self._held = True
         if self.server is not None:
             self.server.kill()
             self.server.wait(5)
@@ -108,6 +129,7 @@ class DemoRtspServer:
     def restart_server(self) -> None:
         self.kill_server()
         self.start_server()
+        self._held = False
         for name in self.clips:
             self.pushers[name] = self._push(name)
 
