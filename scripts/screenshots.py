@@ -19,6 +19,7 @@ from pathlib import Path
 
 from PIL import Image
 from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "screenshots"
@@ -35,6 +36,13 @@ SHOTS: tuple[tuple[str, str, int, int], ...] = (
 LIVE = "() => document.getElementById('cc-live-status')?.dataset.state === 'live'"
 FILLED = ("() => window.ccLive && ccLive.markers.bus.size > 0 && ccLive.markers.camera.size > 0"
           " && ccLive.markers.air.size > 0")
+# The analytics worker loads its model after the rest of the demo is up: a shot taken before it runs shows
+# every camera offline and no events. Wait for what it brings, up to READY_MS, then shoot anyway.
+READY = {
+    "/wall/1": "() => document.querySelectorAll('#cc-events li').length > 0",
+    "/commander": "() => document.querySelector('.cc-drone-panel .cc-video-img')?.naturalWidth > 0",
+}
+READY_MS = 120_000
 
 
 def shoot(page: Page, base: str, path: str, password: str, out: Path) -> None:
@@ -46,6 +54,11 @@ def shoot(page: Page, base: str, path: str, password: str, out: Path) -> None:
         page.wait_for_url(base + path)
     page.wait_for_function(LIVE, timeout=30_000)
     page.wait_for_function(FILLED, timeout=60_000)
+    if path in READY:
+        try:
+            page.wait_for_function(READY[path], timeout=READY_MS)
+        except PlaywrightTimeout:
+            print(f"{path}: the analytics had not shown up after {READY_MS // 1000} s", file=sys.stderr)
     # Long enough for the simulator's buses to move, events to arrive, the panels' 1 s tick and the
     # labels' declutter pass to have run a few times.
     page.wait_for_timeout(6000)
