@@ -15,6 +15,7 @@ from dashboard.alarms_api import install_alarm_routes
 from dashboard.auth import csrf_ok, install_auth, safe_next
 from dashboard.csp import install_csp
 from dashboard.feeds_api import install_feed_routes
+from dashboard.history_api import install_history_routes
 from dashboard.i18n import DEFAULT_LANG, LangResolver, _, browser_catalogue_json, in_lang, install_i18n
 from dashboard.incidents_api import install_incident_routes
 from dashboard.store import Store
@@ -84,6 +85,7 @@ def create_app(settings: Settings, store: Store, secret: str) -> dash.Dash:
     install_csp(server, app, settings.gateway)
     install_alarm_routes(server, settings, store)  # alarm list, actions, KPIs (docs/alarms.md)
     install_incident_routes(server, settings, store)  # incidents, SOPs, shares (docs/incidents.md)
+    install_history_routes(server, settings, store)  # trends and replay (docs/history.md)
     app.layout = html.Div([dcc.Location(id="url", refresh=False), html.Div(id="cc-root")])
 
     if settings.redis.url:

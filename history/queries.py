@@ -127,6 +127,14 @@ def series(store: HistoryStore, layer: str, entity: str, t0: int, t1: int, bucke
                 "points": _points(rows, t0, size)}
 
 
+def latest_key(store: HistoryStore, layer: str, entity: str, t: int) -> str | None:
+    """The trend key (a sensor's kind...) of an entity's latest state at or before T."""
+    q = sa.text("SELECT k FROM hist_states WHERE layer = :l AND entity_id = :e AND ts <= :t "
+                "ORDER BY ts DESC LIMIT 1")
+    with store.reader.connect() as conn:
+        return conn.execute(q, {"l": layer, "e": entity, "t": t}).scalar()
+
+
 def bus_delays(store: HistoryStore, t0: int, t1: int, buckets: int = 300,
                max_routes: int = 50) -> dict[str, Any]:
     """Average, min and max delay (s) of the buses of each route, per bucket; the routes with the
