@@ -277,6 +277,10 @@ def test_the_load_panel_shows_what_the_kpi_api_computes(checked: CheckedBrowser,
     shown = page.eval_on_selector_all('[data-cc-load="top10"] li',
                                       "els => els.map((e) => e.dataset.ccLoadTop)")
     assert shown == [x["key"] for x in api["top10"]]
+    # Low alarms are listed without motion (only unacknowledged high and critical ones move).
+    low_row = page.locator(f'#cc-alarm-list li[data-cc-alarm="{alarm_id(page, sources[0])}"]')
+    assert low_row.get_attribute("data-priority") == "low"
+    assert "cc-alarm-moving" not in low_row.get_attribute("class")
     low = page.inner_text('[data-cc-load-prio="low"]')
     assert re.search(rf"{api['priorities']['low']['share_pct']:g}\s*%", low) and "80" in low
     page.close()

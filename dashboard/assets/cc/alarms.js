@@ -406,10 +406,15 @@ export function loadKpis() {
 }
 
 let started = false;
+let waits = 0;
 export function startAlarms() {
   if (started) { return; }
   const c = config();
-  if (!c) { setTimeout(startAlarms, 250); return; }  // Dash draws the layout after the modules run
+  if (!c) {  // Dash draws the layout after the modules run; a page without alarm widgets stops asking
+    waits += 1;
+    if (waits < 80) { setTimeout(startAlarms, 250); }
+    return;
+  }
   started = true;
   loadMeta();
   document.addEventListener('click', onClick);
