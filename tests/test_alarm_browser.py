@@ -193,8 +193,13 @@ def test_supervisor_acknowledges_and_shelves_and_the_wall_follows(checked: Check
     desk.locator(f'#cc-alarm-list input[data-cc-alarm-id="{a}"]').wait_for(timeout=10_000)
     desk.check(f'#cc-alarm-list input[data-cc-alarm-id="{a}"]')
     desk.fill("#cc-alarm-comment", "crew sent")
+    t0 = time.monotonic()
     desk.click("#cc-alarm-ack")
+    desk.wait_for_function(f"() => ({STATE})([{a}]) === 'ACKED'", timeout=10_000)
+    t1 = time.monotonic()
     wall.wait_for_function(f"() => ({STATE})([{a}]) === 'ACKED'", timeout=10_000)
+    print(f"desk (POST answer): {1000 * (t1 - t0):.0f} ms; ", end="")
+    print(f"ack click on the desk -> wall shows ACKED: {1000 * (time.monotonic() - t0):.0f} ms")
     wall.wait_for_function(f"""() => !document.querySelector('#cc-alarm-list li[data-cc-alarm="{a}"]')
                                ?.classList.contains('cc-alarm-moving')""", timeout=5_000)
     # ... and shelves B for 15 minutes with a reason: gone from the wall, in the desk's shelved list.
