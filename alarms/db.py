@@ -14,6 +14,7 @@ the outbox table until commit), so the publisher's cursor never skips a row comm
 from __future__ import annotations
 
 import fnmatch
+import json
 import logging
 import threading
 import time
@@ -146,12 +147,31 @@ def _from_machine(row: dict, a: Alarm) -> None:
 DOC_FIELDS = ("id", "key", "source", "condition", "rule", "kind", "layer", "priority", "state", "active",
               "acked", "shelve", "shelved_until", "shelved_by", "suppressed", "suppress_reason", "oos",
               "chattering", "count", "total", "first_ts", "last_ts", "active_since", "updated_ts",
-              "title", "lat", "lon")
+              "title", "msg", "params", "lat", "lon")
 
 
 def doc(row: dict) -> dict:
-    """The alarm as the API and the live channel show it."""
-    return {k: row[k] for k in DOC_FIELDS}
+    """The alarm as the API and the live channel show it (params decoded from their JSON)."""
+    out = {k: row.get(k) for k in DOC_FIELDS}
+    out["params"] = _params_of(row.get("params"))
+    return out
+
+
+def _params_of(raw: str | None) -> dict | None:
+    if not raw:
+        return None
+    try:
+        got = json.loads(raw)
+    except ValueError:
+        return None
+    return got if isinstance(got, dict) else None
+
+
+def _message(ev: Any) -> tuple[str | None, str | None]:
+    """The event's message key and its params as JSON (both validated by the contract already)."""
+    msg = getattr(ev, "msg", None)
+    params = getattr(ev, "params", None)
+    return (msg[:200] if msg else None), (json.dumps(params, ensure_ascii=False) if params else None)
 
 
 # ---- suppression by design and silences ------------------------------------------------------
@@ -343,7 +363,9 @@ class AlarmStore:
                 row["total"] += 1
                 row["last_ts"] = max(row["last_ts"], ev.ts)
                 if m.active:
-                    row.update(title=ev.title[:200] or row["title"], lat=ev.lat, lon=ev.lon)
+                    msg, params = _message(ev)
+                    row.update(title=ev.title[:200] or row["title"], msg=msg, params=params,
+                               lat=ev.lat, lon=ev.lon)
                 tx.record(row, ch or Change("repeat", row["state"], row["state"]), ts=ev.ts)
                 tx.events.append({"event_id": ev.id, "alarm_id": row["id"], "ts": ev.ts,
                                   "received_ts": now, "entry": entry[:40]})
@@ -358,7 +380,7 @@ class AlarmStore:
                "suppressed": False, "suppress_reason": None, "oos": False, "chattering": False,
                "transitions": "", "count": 0, "total": 0, "first_ts": ev.ts, "last_ts": ev.ts,
                "cond_ts": 0, "active_since": None, "updated_ts": now, "title": ev.title[:200],
-               "lat": ev.lat, "lon": ev.lon}
+               "msg": _message(ev)[0], "params": _message(ev)[1], "lat": ev.lat, "lon": ev.lon}
         row["id"] = conn.execute(_INSERT, row).scalar_one()  # one statement, compiled once
         return row
 

@@ -52,6 +52,8 @@ alarms = Table(
     Column("active_since", BigInteger),
     Column("updated_ts", BigInteger, nullable=False),
     Column("title", String(200), nullable=False),
+    Column("msg", String(200)),  # the event's catalogue key and params (JSON): shown per language
+    Column("params", Text),
     Column("lat", Float),
     Column("lon", Float),
     Index("ix_alarms_state", "state"),

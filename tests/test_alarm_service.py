@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import msgspec
 import pytest
 import sqlalchemy as sa
 
@@ -261,3 +262,16 @@ def test_service_reads_health_and_camera_state(fresh_redis: EmbeddedRedis, tmp_p
     svc.step()
     assert svc.rejects.total == 2 and svc.processed == 2
     store.dispose()
+
+
+def test_an_alarm_keeps_its_events_message_key_and_params(store: AlarmStore) -> None:
+    """Each screen renders the alarm in its own language: the row keeps the event's msg and params."""
+    base = ev("m1", ts=T0, entity="cam-9", type="zone_intrusion", layer="camera")
+    keyed = msgspec.structs.replace(base, msg="{cls} entered {zone}",
+                                    params={"cls": "person", "zone": "Gate 3"})
+    assert store.ingest([("1-0", keyed)], now=T0) == 1
+    (a,) = store.list_alarms()
+    assert a["msg"] == "{cls} entered {zone}" and a["params"] == {"cls": "person", "zone": "Gate 3"}
+    assert a["title"] == "event m1"  # the producer's text stays, for readers without the catalogue
+    (opened,) = store.open_docs()
+    assert opened["params"] == {"cls": "person", "zone": "Gate 3"}
