@@ -346,6 +346,28 @@ KO: dict[str, str] = {
     "owner {name}": "담당 {name}",
     "preset {p}": "프리셋 {p}",
     "{n} s left": "{n}초 남음",
+    # The commander's tablet: states, step statuses and timeline kinds (issue 11)
+    "Alarm linked": "경보 연결",
+    "Assigned": "담당 지정",
+    "Camera added": "카메라 추가",
+    "Camera removed": "카메라 제외",
+    "Cameras": "카메라",
+    "Closed": "종결",
+    "Comment": "의견",
+    "Created": "생성",
+    "Escalated": "상향 보고",
+    "Force-resolved": "강제 해결",
+    "Merged": "병합됨",
+    "Merged in": "병합 받음",
+    "Not applicable": "해당 없음",
+    "Notified": "통보",
+    "Open": "진행 가능",
+    "Resolved": "해결",
+    "SOP step": "SOP 단계",
+    "Share prepared": "공유 준비",
+    "Skipped": "건너뜀",
+    "Step overdue": "단계 시간 초과",
+    "Sub-incident": "하위 사건",
 }
 
 PO = Path(__file__).resolve().parent.parent / "translations" / "ko" / "LC_MESSAGES" / "messages.po"

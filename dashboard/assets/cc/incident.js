@@ -15,17 +15,19 @@ import { el, num } from './dom.js';
 import { t, timeKst } from './i18n.js';
 import { watchVideo } from './video.js';
 
+/* A message id for the catalogue (pybabel extracts N_ and t), translated where it is shown. */
+const N_ = (s) => s;
 const POLL_MS = 3000;
 const MAX_ITEMS = 200;
 const ST = { meta: null, list: [], id: null, doc: null, sig: '', lastPoll: 0, busy: false, overlay: null, mode: '' };
 
-const PRIORITY_WORD = { critical: 'Critical', high: 'High', medium: 'Medium', low: 'Low' };
+const PRIORITY_WORD = { critical: N_('Critical'), high: N_('High'), medium: N_('Medium'), low: N_('Low') };
 const NEXT = {
   new: ['in_progress', 'on_hold', 'resolved'], in_progress: ['on_hold', 'resolved'],
   on_hold: ['in_progress', 'resolved'], resolved: ['closed', 'in_progress'], closed: [],
 };
-const STATE_WORD = { new: 'New', in_progress: 'In progress', on_hold: 'On hold', resolved: 'Resolved', closed: 'Closed' };
-const STEP_WORD = { waiting: 'Waiting', open: 'Open', done: 'Done', skipped: 'Skipped', 'n/a': 'Not applicable' };
+const STATE_WORD = { new: N_('New'), in_progress: N_('In progress'), on_hold: N_('On hold'), resolved: N_('Resolved'), closed: N_('Closed') };
+const STEP_WORD = { waiting: N_('Waiting'), open: N_('Open'), done: N_('Done'), skipped: N_('Skipped'), 'n/a': N_('Not applicable') };
 
 function root() { return document.getElementById('cc-incidents'); }
 function $(id) { return document.getElementById(id); }
@@ -89,6 +91,10 @@ function renderList() {
         text: [t(STATE_WORD[inc.state] || 'New'), str(inc.district_name || inc.district, 40),
           inc.opened_ts ? timeKst(inc.opened_ts) : ''].filter(Boolean).join(' · ') }),
     ]);
+    // The nearest cameras at a glance (a bell's three), before the incident is opened.
+    const cams = (Array.isArray(inc.cameras) ? inc.cameras : []).slice(0, 3).map((c) => str(c.camera_id, 64));
+    btn.dataset.ccCameras = cams.join(' ');
+    if (cams.length) { btn.append(el('span', { className: 'cc-inc-item-cams', text: t('Cameras') + ': ' + cams.map(cameraName).join(', ') })); }
     if (num(inc.level, 0) > 0) { btn.classList.add('cc-inc-overdue'); }
     ul.append(el('li', null, [btn]));
   });
@@ -211,10 +217,10 @@ function answerLabel(s) {
 }
 
 const KIND_WORD = {
-  created: 'Created', alarm_linked: 'Alarm linked', cameras: 'Cameras', state: 'Status', force_resolve: 'Force-resolved',
-  assign: 'Assigned', priority: 'Priority', comment: 'Comment', step: 'SOP step', camera_added: 'Camera added',
-  camera_removed: 'Camera removed', step_overdue: 'Step overdue', escalated: 'Escalated', drone_request: 'Drone requested',
-  notify: 'Notified', share: 'Share prepared', share_sent: 'Shared', merged: 'Merged', merged_in: 'Merged in', sub_incident: 'Sub-incident',
+  created: N_('Created'), alarm_linked: N_('Alarm linked'), cameras: N_('Cameras'), state: N_('Status'), force_resolve: N_('Force-resolved'),
+  assign: N_('Assigned'), priority: N_('Priority'), comment: N_('Comment'), step: N_('SOP step'), camera_added: N_('Camera added'),
+  camera_removed: N_('Camera removed'), step_overdue: N_('Step overdue'), escalated: N_('Escalated'), drone_request: N_('Drone requested'),
+  notify: N_('Notified'), share: N_('Share prepared'), share_sent: N_('Shared'), merged: N_('Merged'), merged_in: N_('Merged in'), sub_incident: N_('Sub-incident'),
 };
 
 function timelineText(row) {
