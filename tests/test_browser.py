@@ -71,7 +71,9 @@ def hostile_boundary_file(path: Path) -> Path:
 def stack(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[RunningStack]:
     tmp = tmp_path_factory.mktemp("stack")
     boundary = hostile_boundary_file(tmp / "districts.geojson")
-    s = start_stack(tmp, {"REDIS_URL": redis_url, "CC_MAP__BOUNDARY_FILE": str(boundary)})
+    # The demo now starts alarm, incident and history services too (each migrating its database): on a
+    # loaded 2-core machine that passed the 60 s default.
+    s = start_stack(tmp, {"REDIS_URL": redis_url, "CC_MAP__BOUNDARY_FILE": str(boundary)}, timeout=120)
     yield s
     s.stop()
 
