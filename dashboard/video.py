@@ -449,9 +449,10 @@ def install_video_routes(server: Flask, store: Store, redis_url: str,
             variant = live_variant(live_client, camera_id, wanted)
         except (redis.RedisError, OSError):
             variant = None
-        if variant is None:  # not streaming now (camera down, worker not started): the page falls back
-            resp = jsonify(error="no live stream for this camera now")
-            resp.status_code = 404
+        if variant is None:
+            # Not streaming now (camera down, worker starting): 204, not an error, the page shows
+            # JPEG frames meanwhile and asks again in a few seconds.
+            resp = Response(status=204)
             resp.headers["Cache-Control"] = "no-store"
             return resp
         principal = getattr(current_user, "principal", f"user:{current_user.name}")

@@ -172,8 +172,9 @@ class LiveSource:
             self.stats.stream_fps = self.stats.kbps = 0.0
             return
         span = max(win[-1][0] - win[0][0], 1e-3)
-        self.stats.stream_fps = (len(win) - 1) / span
-        self.stats.kbps = sum(n for _, n in win[1:]) * 8 / 1000 / span
+        # Bounded as the camera layer's fields are (a connection's first burst can look very fast).
+        self.stats.stream_fps = min((len(win) - 1) / span, 1000.0)
+        self.stats.kbps = min(sum(n for _, n in win[1:]) * 8 / 1000 / span, 1e7)
 
     # ---- reader thread -------------------------------------------------------------------------
     def _open(self) -> av.container.InputContainer:

@@ -23,6 +23,28 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
+def port_free(host: str, port: int) -> bool:
+    """Whether nobody listens on the TCP port. rtsp-server-perl binds with address reuse, so a
+    second one on a taken port starts anyway and the two split the connections: check first."""
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _die_with_parent() -> None:
+    """Children end with the worker even when it is killed (no orphaned server holding the ports)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def wait_port(host: str, port: int, timeout: float = 10.0) -> bool:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -59,21 +81,33 @@ class DemoRtspServer:
         return f"rtsp://{self.host}:{self.client_port}/{name}"
 
     def start_server(self) -> None:
+        if not port_free(self.host, self.client_port) or not port_free(self.host, self.source_port):
+            self.server = None
+            raise RuntimeError(f"ports {self.client_port}/{self.source_port} are taken (another stack's "
+                               "server serves the same clips meanwhile)")
         self.server = subprocess.Popen(
             ["rtsp-server-perl", "--clientport", str(self.client_port), "--serverport", str(self.source_port),
              "--client_listen_address", self.host, "--source_listen_address", self.host,
              "--rtp_start_port", str(self.rtp_start_port), "--loglevel", "1"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent)
         ok = wait_port(self.host, self.source_port) and wait_port(self.host, self.client_port)
-        time.sleep(0.3)  # a server that could not bind (another stack's holds the port) exits now
         if not ok or self.server.poll() is not None:
             raise RuntimeError(f"rtsp-server-perl did not open ports {self.client_port}/{self.source_port}")
 
     def _push(self, name: str) -> subprocess.Popen:
+        old = self.pushers.get(name)
+        if old is not None and old.stderr is not None:
+            if old.poll() is not None:  # it has exited: what it said last, for the log
+                why = old.stderr.read().decode("utf-8", "replace").strip().splitlines()[-3:]
+                if why:
+                    log.warning("demo RTSP pusher %s said: %s", name, " | ".join(why)[:400])
+            old.stderr.close()
         return subprocess.Popen(
             ["ffmpeg", "-nostdin", "-loglevel", "error", "-re", "-stream_loop", "-1",
              "-i", str(self.clips[name]), "-c", "copy", "-an", "-f", "rtsp", f"rtsp://{self.host}:{self.source_port}/{name}"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            preexec_fn=_die_with_parent)
 
     def start(self) -> DemoRtspServer:
         missing = self.available()
@@ -109,7 +143,7 @@ class DemoRtspServer:
                     self.pushers[name] = self._push(name)
                 continue
             for name, p in list(self.pushers.items()):
-                if p.poll() is not None and not self._stop.is_set():
+                if p.poll() is not None and not self._stop.is_set() and not self._held:
                     self.restarts += 1
                     if self.restarts <= 3 or self.restarts % 20 == 0:
                         log.warning("demo RTSP pusher %s ended (%s); restarting", name, p.returncode)

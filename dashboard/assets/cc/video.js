@@ -10,7 +10,7 @@
  *    (camera restart, network loss) and keeps to the live edge.
  * 2. JPEG frames over the live socket (the fallback): when MediaSource cannot play the codec
  *    (MediaSource.isTypeSupported says no), the camera has no live stream (404) or the per-user
- *    stream cap refuses it (429). The page tells the gateway which cameras it needs JPEGs for
+ *    stream cap refuses it (429), or it is not streaming right now (204). The page tells the gateway which cameras it needs JPEGs for
  *    ({op: 'video', cams}); each frame arrives as 0x00, id length, id (UTF-8), JPEG.
  * Overlays are toggled with the "Overlays" button of a tile (remembered per browser). */
 import { cc } from './state.js';
@@ -20,7 +20,8 @@ const decoder = new TextDecoder();
 const OVERLAY_KEY = 'ccVideoOverlays';
 const MAX_FRAME = 16 * 1024 * 1024;  // a frame longer than this is a broken stream: reconnect
 const LIVE_EDGE_S = 1.0;  // further than this behind the newest buffered frame: jump ahead
-const RETRY_FALLBACK_MS = 30000;  // after a refusal (no stream, cap), try the live path again later
+const RETRY_FALLBACK_MS = 30000;
+const NOT_YET_MS = 3000;  // a camera not streaming yet (204): JPEGs meanwhile, ask again this soon  // after a refusal (no stream, cap), try the live path again later
 cc.livePlayers = new Map();  // <img> -> LivePlayer (tests read it: window.ccLive.livePlayers)
 cc.stats.liveSegments = 0;
 cc.stats.liveMeta = 0;
@@ -113,6 +114,7 @@ class LivePlayer {
     const url = `/video/${encodeURIComponent(this.cam)}.live?v=${this.variant}`;
     fetch(url, { signal: this.abort.signal, credentials: 'same-origin', cache: 'no-store' })
       .then((resp) => {
+        if (resp.status === 204) { this.fallback(NOT_YET_MS); return null; }  // not streaming yet
         if (!resp.ok || !resp.body) {
           // 404: no live stream now; 429/503: the stream cap. JPEGs meanwhile, the live path later.
           this.fallback(RETRY_FALLBACK_MS);
