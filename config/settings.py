@@ -167,7 +167,9 @@ VIEW_REFERENCE = {"px": 1920, "width_m": 1.21, "distance_m": 5.0}
 
 # The roles a user may hold (dashboard/store.py creates users with these); what each may open is
 # `roles:` in config/roles.yaml, what each may do are the *_actions sections there.
-RoleName = Literal["operator", "supervisor", "commander", "maintenance", "admin"]
+# agency_112 / agency_119: 112 and 119 control-room staff, who open only incident links shared with
+# them (config/roles.yaml agency_view, issue 11).
+RoleName = Literal["operator", "supervisor", "commander", "maintenance", "admin", "agency_112", "agency_119"]
 ROLES: tuple[str, ...] = get_args(RoleName)
 
 
