@@ -28,7 +28,7 @@ hist_states = Table(
     Column("k", String(64)),  # the series key of trends: a bus's route, a sensor's kind
     Column("v", Float),  # the layer's main number: delay_s, a sensor value, an air station's pm10
     Column("doc", Text, nullable=False),  # the update as published (JSON)
-    Index("ix_hist_states_ts", "ts"),
+    Index("ix_hist_states_layer_ts", "layer", "ts", "entity_id"),  # PostgreSQL: BRIN (ts) instead
     Index("ix_hist_states_entity_ts", "layer", "entity_id", "ts"),
 )
 

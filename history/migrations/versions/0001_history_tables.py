@@ -53,7 +53,10 @@ def upgrade() -> None:
         sa.Column("v", sa.Float),
         sa.Column("doc", sa.Text, nullable=False),
     )
-    op.create_index("ix_hist_states_ts", "hist_states", ["ts"])
+    # (layer, ts, entity_id): replay's "latest per entity in a window" reads only this index, then
+    # seeks each entity's row; steps read a layer's time range. PostgreSQL gets the same from its
+    # layer partitions and BRIN on ts.
+    op.create_index("ix_hist_states_layer_ts", "hist_states", ["layer", "ts", "entity_id"])
     op.create_index("ix_hist_states_entity_ts", "hist_states", ["layer", "entity_id", "ts"])
     op.create_table(
         "hist_events",
