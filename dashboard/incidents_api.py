@@ -488,3 +488,153 @@ def install_incident_routes(
         )
 
     _ = cap  # the share routes build messages through the store (incidents/cap.py)
+    _install_agency_routes(server, settings, lazy, app_store, gate, actor, audit)
+
+
+class LinkBody(_Body):
+    agency: Literal["112", "119"]
+    minutes: int | None = Field(None, ge=1, le=24 * 60)
+
+
+def _install_agency_routes(server: Flask, settings: Settings, lazy: _Lazy, app_store: Store | None,
+                           gate: Any, actor: Any, audit: Any) -> None:
+    """Agency links (incidents/agency.py): made with the `share` right, opened only by a user of the
+    matching agency role, for that incident's page and cameras only, until the link expires."""
+    import redis as redis_lib
+    from flask import current_app
+
+    from dashboard.i18n import _
+    from incidents import agency as ag
+    from incidents.agency_page import cameras_with_positions, obscure_persons, page_html
+    from spine.channels import frame_key
+    from vision.config import load_vision_config
+    from vision.relay import meta_key
+
+    view = ag.load_agency_view()
+    configured = {c.id: c for c in load_vision_config().cameras}
+    client: list[redis_lib.Redis] = []
+
+    def r() -> redis_lib.Redis:
+        if not client:
+            client.append(redis_lib.Redis.from_url(settings.redis.url or "redis://127.0.0.1:6379/0"))
+        return client[0]
+
+    def secret() -> str | bytes:
+        return current_app.secret_key or b""
+
+    @server.post(f"/api/incidents/<{INT}:incident_id>/agency-link")
+    def agency_link(incident_id: int):
+        if (g := gate("share")) is not None:
+            return g
+        data = _body()
+        try:
+            body = LinkBody(**(data or {}))
+        except (ValidationError, TypeError) as exc:
+            problems = _problems(exc) if isinstance(exc, ValidationError) else []
+            return jsonify(error="invalid request", problems=problems), 400
+        minutes = body.minutes or view.default_minutes
+        token, link = ag.make_link(secret(), incident_id, body.agency, minutes, actor().name)
+        try:
+            lazy.get().agency_link(incident_id, body.agency, link.expires_ms, actor())
+        except NotFound as exc:
+            return jsonify(error=str(exc)), 404
+        except Refused as exc:
+            return jsonify(error=str(exc)), 409
+        audit("incident_agency_link", incident_id, f"agency={body.agency} until={link.expires_ms}")
+        return jsonify(url=f"/agency/{token}", agency=body.agency, expires_ts=link.expires_ms)
+
+    def opened(token: str) -> tuple[Any, ag.Link | None, ag.AgencyRole | None]:
+        """(refusal, link, role): login, a valid unexpired link, a role of that agency. Audited."""
+        if not current_user.is_authenticated:
+            return (jsonify(error="login required"), 401), None, None
+        role = view.roles.get(current_user.role)
+        try:
+            link = ag.read_link(secret(), token)
+        except ag.LinkRefused as exc:
+            if app_store is not None:
+                app_store.audit(current_user.name, "agency_refused", "agency-link", request.remote_addr or "",
+                                detail=str(exc))
+            return (_("This link is not valid or has expired."), 410 if str(exc) == "expired" else 404,
+                    {"Content-Type": "text/plain; charset=utf-8"}), None, None
+        if role is None or role.agency != link.agency:
+            if app_store is not None:
+                app_store.audit(current_user.name, "agency_refused", f"incident:{link.incident_id}",
+                                request.remote_addr or "", detail=f"role {current_user.role}")
+            return (_("This link is for another agency."), 403,
+                    {"Content-Type": "text/plain; charset=utf-8"}), None, None
+        return None, link, role
+
+    @server.get("/agency/<string(maxlength=600):token>")
+    def agency_page(token: str):
+        refusal, link, role = opened(token)
+        if refusal is not None:
+            return refusal
+        assert link is not None and role is not None
+        try:
+            inc = lazy.get().get(link.incident_id)
+        except NotFound:
+            return (_("This link is not valid or has expired."), 404,
+                    {"Content-Type": "text/plain; charset=utf-8"})
+        if app_store is not None:
+            app_store.audit(current_user.name, "agency_view", f"incident:{link.incident_id}",
+                            request.remote_addr or "", detail=f"agency={link.agency}")
+        from datetime import datetime
+
+        from dashboard.i18n import KST
+
+        until = datetime.fromtimestamp(link.expires_ms / 1000, KST).strftime("%Y-%m-%d %H:%M")
+        texts = {"title": _("Shared incident"), "read_only": _("Read only"), "until": _("Link valid until"),
+                 "blurred": _("Persons are obscured")}
+        html = page_html(inc, cameras_with_positions(inc, configured), token, link.agency, until,
+                         role.faces, texts)
+        resp = Response(html, mimetype="text/html")
+        resp.headers["Cache-Control"] = "no-store"
+        resp.headers["Referrer-Policy"] = "no-referrer"  # the link is the key: never in a Referer
+        return resp
+
+    @server.get("/agency/<string(maxlength=600):token>/video/<string(maxlength=64):camera_id>.mjpg")
+    def agency_video(token: str, camera_id: str):
+        refusal, link, role = opened(token)
+        if refusal is not None:
+            return refusal
+        assert link is not None and role is not None
+        try:
+            inc = lazy.get().get(link.incident_id)
+        except NotFound:
+            return jsonify(error="not found"), 404
+        if camera_id not in {c.get("camera_id") for c in inc.get("cameras") or []}:
+            if app_store is not None:
+                app_store.audit(current_user.name, "agency_refused", camera_id, request.remote_addr or "",
+                                detail=f"not a camera of incident {link.incident_id}")
+            return jsonify(error="not a camera of this incident"), 403
+        if app_store is not None:
+            app_store.audit(current_user.name, "view_camera", camera_id, request.remote_addr or "",
+                            detail=f"agency link incident {link.incident_id}")
+        faces, expires_ms, rc = role.faces, link.expires_ms, r()
+
+        def frames():
+            import time as _time
+
+            last = b""
+            end = _time.monotonic() + 3600
+            while _time.monotonic() < end and _time.time() * 1000 < expires_ms:  # expiry ends a stream
+                try:
+                    jpeg = rc.get(frame_key(camera_id))
+                    meta = None
+                    if not faces:
+                        got = rc.xrevrange(meta_key(camera_id), count=1)
+                        meta = got[0][1].get(b"j") if got else None
+                except redis_lib.RedisError:
+                    _time.sleep(1.0)
+                    continue
+                if jpeg and jpeg != last:
+                    last = jpeg
+                    out = jpeg if faces else obscure_persons(jpeg, meta)
+                    if out:
+                        yield (b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: "
+                               + str(len(out)).encode() + b"\r\n\r\n" + out + b"\r\n")
+                _time.sleep(0.2)
+
+        resp = Response(frames(), mimetype="multipart/x-mixed-replace; boundary=frame")
+        resp.headers["Cache-Control"] = "no-store"
+        return resp

@@ -663,6 +663,19 @@ class IncidentStore:
 
         return self._retrying(run)
 
+    def agency_link(self, incident_id: int, agency: str, expires_ms: int, actor: Actor,
+                    now: int | None = None) -> dict:
+        """A read-only agency link was handed out (incidents/agency.py): a `share` timeline row."""
+
+        def run() -> dict:
+            with self._tx(now) as tx:
+                inc = self._open(tx.conn, incident_id)
+                tx.log(inc, "share", actor, f"{agency} view link", agency=agency, link=True,
+                       expires_ts=expires_ms)
+                return self._doc(tx.conn, inc)
+
+        return self._retrying(run)
+
     # -- SOP steps ------------------------------------------------------------------------------------------
     def step(
         self,

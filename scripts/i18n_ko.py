@@ -368,6 +368,13 @@ KO: dict[str, str] = {
     "Skipped": "건너뜀",
     "Step overdue": "단계 시간 초과",
     "Sub-incident": "하위 사건",
+    # The agency view (issue 11 point 5)
+    "This link is not valid or has expired.": "유효하지 않거나 만료된 링크입니다.",
+    "This link is for another agency.": "다른 기관에 공유된 링크입니다.",
+    "Shared incident": "공유된 사건",
+    "Read only": "읽기 전용",
+    "Link valid until": "링크 유효 기한",
+    "Persons are obscured": "인물은 가림 처리됨",
 }
 
 PO = Path(__file__).resolve().parent.parent / "translations" / "ko" / "LC_MESSAGES" / "messages.po"

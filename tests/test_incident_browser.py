@@ -50,7 +50,7 @@ def redis_url(redis_server: EmbeddedRedis) -> str:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[RunningStack]:
-    s = start_stack(tmp_path_factory.mktemp("incstack"), {"REDIS_URL": redis_url})
+    s = start_stack(tmp_path_factory.mktemp("incstack"), {"REDIS_URL": redis_url}, timeout=180)
     yield s
     s.stop()
 
@@ -162,3 +162,81 @@ def test_supervisor_board_lists_open_incidents(browser: Browser, stack: RunningS
     finally:
         box.loop_stop()
     page.close()
+
+
+def test_agency_view_shows_only_its_incident_and_is_refused_after_expiry(browser: Browser,
+                                                                         stack: RunningStack) -> None:
+    """A commander shares a link with 112; a 112 user sees that incident's map and cameras only
+    (persons obscured), a 119 user and other cameras are refused, and an expired link is refused."""
+    from dashboard.store import Store
+    from incidents.agency import make_link
+    from tests.webtools import FAST_HASHER
+
+    db = Store(f"sqlite:///{stack.data_dir / 'controlroom.db'}", hasher=FAST_HASHER)
+    for name, role in (("police1", "agency_112"), ("fire1", "agency_119")):
+        if db.get_user(name) is None:
+            db.add_user(name, f"{name}-password-long", role)
+    cmd = browser.new_page(viewport={"width": 1024, "height": 768})
+    sign_in(cmd, stack, "/commander")
+    box = bell_box(stack)
+    try:
+        item = press_until(cmd, box, "bell-bupyeong-02", "부평공원 산책로")
+        iid = int(item.get_attribute("data-cc-incident"))
+    finally:
+        box.loop_stop()
+    made = cmd.evaluate("""async ([id]) => { const m = await (await fetch('/api/incidents/meta')).json();
+        const r = await fetch('/api/incidents/' + id + '/agency-link', {method: 'POST', headers:
+          {'Content-Type': 'application/json', 'X-CSRF-Token': m.csrf},
+          body: JSON.stringify({agency: '112', minutes: 5})});
+        return [r.status, await r.json()]; }""", [iid])
+    assert made[0] == 200, made
+    url = made[1]["url"]
+    cmd.close()
+
+    police = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    browser.errors.watch(police)
+    sign_in(police, stack, url, "police1", "police1-password-long")
+    assert int(police.get_attribute("#ag-incident", "data-incident")) == iid
+    shown = police.eval_on_selector_all("#ag-cams img", "els => els.map(e => e.dataset.camera)")
+    assert shown and shown[0] == "vis-bupyeong-01"
+    # The camera of another incident's area is refused through this link (and its own plays).
+    other = police.request.get(stack.base + url + "/video/vis-songdo-01.mjpg")
+    assert other.status == 403
+    police.wait_for_function("""() => { const i = document.querySelector('#ag-cams img');
+        return i && i.naturalWidth > 0; }""", timeout=90_000)
+    # Everything else of the control room is closed to an agency role.
+    assert police.request.get(stack.base + "/api/incidents").status == 403
+    police.context.close()
+
+    # A 119 user may not open a 112 link; an expired link is refused to the right agency too.
+    fire = browser.new_context().new_page()
+    browser.errors.watch(fire)
+    browser.errors.allow(r"status of (403|410)")
+    fire.goto(stack.base + "/login")
+    fire.fill("#username", "fire1")
+    fire.fill("#password", "fire1-password-long")
+    fire.click("#login-button")
+    fire.wait_for_load_state()
+    assert fire.request.get(stack.base + url).status == 403
+    fire.context.close()
+    secret = (stack.data_dir / "secret_key").read_text().strip()  # the stack's key (spine/tickets.py)
+    token, _ = make_link(secret, iid, "112", 1, "test", now_ms=int(time.time() * 1000) - 120_000)
+    late = browser.new_context().new_page()
+    browser.errors.watch(late)
+    sign_in_any(late, stack, "police1", "police1-password-long")
+    assert late.request.get(stack.base + f"/agency/{token}").status == 410
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    assert late.request.get(stack.base + f"/agency/{forged}").status == 404
+    late.context.close()
+    audit = {(e.username, e.action) for e in Store(f"sqlite:///{stack.data_dir / 'controlroom.db'}")
+             .audit_entries()}
+    assert {("admin", "incident_agency_link"), ("police1", "agency_view"), ("police1", "view_camera"),
+            ("fire1", "agency_refused")} <= audit
+
+
+def sign_in_any(page: Page, stack: RunningStack, user: str, password: str) -> None:
+    page.goto(stack.base + "/login")
+    page.fill("#username", user)
+    page.fill("#password", password)
+    page.click("#login-button")
+    page.wait_for_load_state()
