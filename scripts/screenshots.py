@@ -40,7 +40,7 @@ FILLED = ("() => window.ccLive && ccLive.markers.bus.size > 0 && ccLive.markers.
 # every camera offline and no events. Wait for what it brings, up to READY_MS, then shoot anyway.
 READY = {
     "/wall/1": "() => document.querySelectorAll('#cc-events li').length > 0",
-    "/commander": "() => document.querySelector('.cc-drone-panel .cc-video-img')?.naturalWidth > 0",
+    "/commander": "() => document.querySelectorAll('#cc-events li').length > 0",
 }
 READY_MS = 120_000
 
