@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from alarms.db import make_engine
 from history.config import HistoryConfig
-from history.partitions import DAY_MS, Partitions, day_of
+from history.partitions import DAY_MS, Partitions, day_name, day_of
 from history.schema import VERSION_TABLE, hist_alarms, hist_events, hist_states
 from spine.layers import LAYERS
 
@@ -111,6 +111,26 @@ class HistoryStore:
             if alarms:
                 conn.execute(self._ins["hist_alarms"], alarms)
         return len(states) + len(events) + len(alarms)
+
+    def summarize(self, now_ms: int) -> int:
+        """PostgreSQL: summarize the BRIN ranges filled since the last call in today's partitions.
+        An unsummarized range matches every query, so without this a query over the last minutes
+        read all of today's partition (measured: a replay step took ~900 ms instead of ~30).
+        Returns the ranges summarized."""
+        if not self.pg:
+            return 0
+        like = f"%\\_{day_name(day_of(now_ms))}"
+        done = 0
+        with self.engine.begin() as conn:
+            names = [r[0] for r in conn.exec_driver_sql(
+                "SELECT i.indexrelid::regclass::text FROM pg_index i "
+                "JOIN pg_class t ON t.oid = i.indrelid JOIN pg_class x ON x.oid = i.indexrelid "
+                "JOIN pg_am a ON a.oid = x.relam WHERE a.amname = 'brin' AND t.relname LIKE %(p)s "
+                "AND t.relkind = 'r'", {"p": like})]
+            for name in names:
+                done += conn.exec_driver_sql("SELECT brin_summarize_new_values(%(i)s::regclass)",
+                                             {"i": name}).scalar_one()
+        return done
 
     # -- retention -------------------------------------------------------------------------------
     def first_kept_day(self, days: int, now_ms: int) -> int:

@@ -34,16 +34,18 @@ def state_at(store: HistoryStore, t: int, layers: tuple[str, ...] = LAYERS) -> d
     out: dict[str, list[dict]] = {}
     with store.reader.connect() as conn:
         for layer in layers:
-            lo = t - int(store.cfg.layer(layer).window_s * 1000)
-            if store.pg:
+            lc = store.cfg.layer(layer)
+            lo = t - int(lc.window_s * 1000)
+            if store.pg:  # the slot bounds prune day partitions (slot <= ts < slot + every)
                 sql = ("SELECT DISTINCT ON (entity_id) entity_id, ts, gone, doc FROM hist_states "
-                       "WHERE layer = :l AND ts > :lo AND ts <= :t ORDER BY entity_id, ts DESC")
+                       "WHERE layer = :l AND ts > :lo AND ts <= :t AND slot > :slo AND slot <= :t "
+                       "ORDER BY entity_id, ts DESC")
             else:  # the newest time per entity from the index alone, then one seek per entity
                 sql = ("SELECT h.gone, h.doc FROM (SELECT entity_id, MAX(ts) AS mts FROM hist_states "
                        "INDEXED BY ix_hist_states_layer_ts WHERE layer = :l AND ts > :lo AND ts <= :t "
                        "GROUP BY entity_id) m JOIN hist_states h ON h.layer = :l "
                        "AND h.entity_id = m.entity_id AND h.ts = m.mts")
-            rows = conn.execute(sa.text(sql), {"l": layer, "lo": lo, "t": t})
+            rows = conn.execute(sa.text(sql), {"l": layer, "lo": lo, "t": t, "slo": lo - lc.every_ms})
             out[layer] = [msgspec.json.decode(r.doc) for r in rows if not r.gone]
     return out
 
@@ -83,9 +85,10 @@ def steps(store: HistoryStore, t1: int, t2: int, limit: int = MAX_STEP_ROWS) -> 
     with store.reader.connect() as conn:
         ups = []
         for layer in LAYERS:  # per layer: each reads its own index range (SQLite) / partition (PostgreSQL)
+            every = store.cfg.layer(layer).every_ms  # the slot bounds prune day partitions
             ups += conn.execute(sa.text("SELECT ts, doc FROM hist_states WHERE layer = :l AND ts > :a "
-                                        "AND ts <= :b ORDER BY ts LIMIT :n"),
-                                {"l": layer, "a": t1, "b": t2, "n": limit + 1}).all()
+                                        "AND ts <= :b AND slot > :sa AND slot <= :b ORDER BY ts LIMIT :n"),
+                                {"l": layer, "a": t1, "b": t2, "sa": t1 - every, "n": limit + 1}).all()
         ups.sort(key=lambda r: r.ts)
         evs = conn.execute(sa.text("SELECT doc FROM hist_events WHERE ts > :a AND ts <= :b "
                                    "ORDER BY ts LIMIT :n"), {"a": t1, "b": t2, "n": limit}).all()

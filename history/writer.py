@@ -42,6 +42,7 @@ BLOCK_MS = 100
 CLAIM_IDLE_MS = 5000
 CLAIM_EVERY_S = 1.0
 STATS_S = 2.0
+SUMMARIZE_S = 5.0  # PostgreSQL: BRIN ranges of today's partitions summarized this often
 MAX_ENTRY_BYTES = 8 * 1024 * 1024
 MAX_ALARM_MESSAGE_BYTES = 4 * 1024 * 1024
 FUTURE_MS = 86_400_000  # a state or event dated more than a day ahead is refused (a broken clock)
@@ -70,7 +71,7 @@ class HistoryWriter:
         self.rows = 0  # rows offered to SQL
         self.lag_ms = 0  # now - the newest acknowledged entry's time, at its ack
         self._own_pending = {s: True for s in STREAMS}
-        self._next = {"claim": 0.0, "retention": 0.0, "stats": 0.0}
+        self._next = {"claim": 0.0, "retention": 0.0, "stats": 0.0, "summarize": 0.0}
         self._cutoffs: dict[tuple[str, str | None], int] = {}
 
     # -- start ---------------------------------------------------------------------------------
@@ -214,6 +215,9 @@ class HistoryWriter:
             done = self.store.enforce_retention(now_ms())
             if any(done.values()):
                 log.info("retention: %s", done)
+        if self.store.pg and now >= self._next["summarize"]:
+            self._next["summarize"] = now + SUMMARIZE_S
+            self.store.summarize(now_ms())
         if now >= self._next["stats"]:
             self._next["stats"] = now + STATS_S
             self.r.hset(channels.HISTORY_STATS_KEY, self.consumer, json.dumps(self.stats()))
