@@ -4,6 +4,7 @@ kill -9 of the writer process in a burst that loses and doubles nothing."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -248,3 +249,33 @@ def test_brin_ranges_of_today_are_summarized(store: HistoryStore) -> None:
     done = store.summarize(NOW)
     assert done > 0 if store.pg else done == 0
     assert store.summarize(NOW) == 0  # nothing new since
+
+
+def test_trend_queries_on_both_databases(store: HistoryStore) -> None:
+    """The trend SQL (a props field read from the JSON document, buckets by integer division) gives
+    the same answers on SQLite and PostgreSQL."""
+    from history.queries import alarm_rates, bus_delays, series
+
+    t0 = NOW - 600_000
+    rows = []
+    for i in range(60):
+        ts = t0 + i * 10_000
+        doc = {"v": 1, "layer": "air", "id": "a1", "ts": ts, "seq": 1, "lat": 37.4, "lon": 126.7,
+               "props": {"pm25": float(i), "pm10": "n/a" if i == 0 else 10.0}}
+        rows.append({"layer": "air", "entity_id": "a1", "slot": ts, "ts": ts, "lat": 37.4, "lon": 126.7,
+                     "gone": False, "k": None, "v": None, "doc": json.dumps(doc)})
+        rows.append({"layer": "bus", "entity_id": f"b{i % 2}", "slot": ts, "ts": ts, "lat": 37.4,
+                     "lon": 126.7, "gone": False, "k": "7", "v": float(i % 2) * 60, "doc": "{}"})
+    alarms = [{"alarm_id": i, "ts": t0 + i, "state": "UNACK", "priority": "low", "layer": "sensor",
+               "active_since": t0 + i, "doc": "{}"} for i in range(1, 4)]
+    store.write(rows, [], alarms)
+    s = series(store, "air", "a1", t0, t0 + 600_000, 10, "pm25")
+    assert [p["avg"] for p in s["points"]] == [2.5 + 6 * k for k in range(10)]
+    assert [p["n"] for p in s["points"]] == [6] * 10
+    s = series(store, "air", "a1", t0, t0 + 600_000, 10, "pm10")  # a string value is not a number
+    assert s["points"][0]["n"] == 5
+    d = bus_delays(store, t0, t0 + 600_000, 1)
+    assert d["routes"]["7"] == [{"t": t0, "min": 0.0, "avg": 30.0, "max": 60.0, "n": 60}]
+    assert alarm_rates(store, t0, t0 + 600_000, 1)["priorities"] == {"low": [{"t": t0, "n": 3}]}
+    with pytest.raises(ValueError):
+        series(store, "air", "a1", t0, t0 + 600_000, 10, "pm25') --")
