@@ -12,8 +12,9 @@ and 10 events/s; so 10,000 updates/s are decoded and ~1,900 rows/s written.
 
 write_lag_s: the age of the oldest entry not yet acknowledged (pending, or not yet read), sampled
 every second after a 5 s warm-up; the maximum is reported (sustained means it never grew).
-replay_open_ms: picture_at(T) (every layer, alarms, incidents, events) for T in the last hour,
-median of 5; replay_step_ms: steps over 8 s (one tick of play at x8), median of 10.
+replay_open_ms: picture_at(T) (every layer, alarms, incidents, events) for T in the last hour and
+its JSON body, as the API makes it, median of 5; replay_step_ms: the same for steps over 8 s (one
+tick of play at x8), median of 10.
 
 Last line: history write_rows_per_s=<n> write_lag_s=<n> replay_open_ms=<n> replay_step_ms=<n>
 """
@@ -36,6 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import msgspec  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
 from history.config import load_history_config  # noqa: E402
@@ -229,14 +231,16 @@ def main() -> int:
         for _ in range(5):
             t = end_ms - rnd.randrange(0, span)
             q = time.perf_counter()
-            pic = picture_at(store, t)
+            pic = picture_at(store, t, raw=True)
+            msgspec.json.encode(pic)  # the response body, as the API makes it
             opens.append((time.perf_counter() - q) * 1000)
             n_open = sum(len(v) for v in pic["layers"].values())
         n_step = 0
         for _ in range(10):
             t = end_ms - 8000 - rnd.randrange(0, span - 8000)
             q = time.perf_counter()
-            st = steps(store, t, t + 8000)
+            st = steps(store, t, t + 8000, raw=True)
+            msgspec.json.encode(st)
             stepped.append((time.perf_counter() - q) * 1000)
             n_step = len(st["updates"])
         print(f"db={args.db} offered_updates_per_s={BUSES + DRONES} run_s={elapsed:.1f} rows_in_run={rows} "

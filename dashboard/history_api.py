@@ -25,7 +25,8 @@ import threading
 import time
 from typing import Annotated, Any, Literal
 
-from flask import Flask, jsonify, request
+import msgspec
+from flask import Flask, Response, jsonify, request
 from flask_login import current_user
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -90,6 +91,11 @@ class StepsQuery(_Query):
         if not 0 <= self.to - self.from_ <= MAX_STEP_MS:
             raise ValueError("steps span 0 to 10 minutes (from <= to)")
         return self
+
+
+def _json(doc: dict[str, Any]) -> Response:
+    """Stored documents go out as they were stored (msgspec.Raw), not decoded and encoded again."""
+    return Response(msgspec.json.encode(doc), mimetype="application/json")
 
 
 def _problems(exc: ValidationError) -> list[str]:
@@ -206,7 +212,7 @@ def install_history_routes(server: Flask, settings: Settings, app_store: Store |
             return q
         if app_store is not None:  # who looked back at which moment (CCTV events are in the picture)
             app_store.audit(current_user.name, "history_replay", str(q.t), request.remote_addr or "")
-        return jsonify(queries.picture_at(lazy.get(), q.t))
+        return _json(queries.picture_at(lazy.get(), q.t, raw=True))
 
     @server.get("/api/history/steps")
     def history_steps():
@@ -215,4 +221,4 @@ def install_history_routes(server: Flask, settings: Settings, app_store: Store |
         q = parsed(StepsQuery)
         if not isinstance(q, StepsQuery):
             return q
-        return jsonify(queries.steps(lazy.get(), q.from_, q.to))
+        return _json(queries.steps(lazy.get(), q.from_, q.to, raw=True))
