@@ -67,7 +67,11 @@ class MaskedEncoder:
         gop = max(1, round(self.fps))  # a keyframe a second: viewers join within a second
         s = self._out.add_stream("libx264", rate=Fraction(round(self.fps * 1000), 1000))
         s.width, s.height, s.pix_fmt = w, h, "yuv420p"
+        # Millisecond clock for the encoder too: at its default 1/fps, frames closer than a frame
+        # period (the analytics do not run like a metronome) round to one tick and the muxer refuses
+        # the repeated timestamp.
         s.time_base = Fraction(1, 1000)
+        s.codec_context.time_base = Fraction(1, 1000)
         s.options = {"preset": "ultrafast", "tune": "zerolatency", "g": str(gop), "crf": "28"}
         self._stream = s
         self._t0 = ts

@@ -27,6 +27,8 @@ def port_free(host: str, port: int) -> bool:
     """Whether nobody listens on the TCP port. rtsp-server-perl binds with address reuse, so a
     second one on a taken port starts anyway and the two split the connections: check first."""
     with socket.socket() as s:
+        # SO_REUSEADDR: connections of a server just stopped (TIME_WAIT) do not count, a listener does.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:
@@ -46,12 +48,14 @@ def _die_with_parent() -> None:
 
 
 def wait_port(host: str, port: int, timeout: float = 10.0) -> bool:
+    """Wait until something listens on the port. Not by connecting: each connection that closes
+    while the server has no mount makes rtsp-server-perl reset its RTP ports to its built-in 20000
+    (RTSP::Server::housekeeping), where another stack's server may already be, and then every source
+    fails (RECORD 404, then ANNOUNCE 403 on the stale mount)."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        with socket.socket() as s:
-            s.settimeout(0.5)
-            if s.connect_ex((host, port)) == 0:
-                return True
+        if not port_free(host, port):
+            return True
         time.sleep(0.1)
     return False
 
@@ -95,14 +99,18 @@ class DemoRtspServer:
         if not ok or self.server.poll() is not None:
             raise RuntimeError(f"rtsp-server-perl did not open ports {self.client_port}/{self.source_port}")
 
-    def _push(self, name: str) -> subprocess.Popen:
+    def _last_words(self, name: str) -> str:
         old = self.pushers.get(name)
+        why = ""
         if old is not None and old.stderr is not None:
             if old.poll() is not None:  # it has exited: what it said last, for the log
-                why = old.stderr.read().decode("utf-8", "replace").strip().splitlines()[-3:]
+                why = " | ".join(old.stderr.read().decode("utf-8", "replace").strip().splitlines()[-3:])[:400]
                 if why:
-                    log.warning("demo RTSP pusher %s said: %s", name, " | ".join(why)[:400])
+                    log.warning("demo RTSP pusher %s said: %s", name, why)
             old.stderr.close()
+        return why
+
+    def _push(self, name: str) -> subprocess.Popen:
         return subprocess.Popen(
             ["ffmpeg", "-nostdin", "-loglevel", "error", "-re", "-stream_loop", "-1",
              "-i", str(self.clips[name]), "-c", "copy", "-an", "-f", "rtsp", f"rtsp://{self.host}:{self.source_port}/{name}"],
@@ -142,12 +150,22 @@ class DemoRtspServer:
                 for name in self.clips:
                     self.pushers[name] = self._push(name)
                 continue
+            stale = False
             for name, p in list(self.pushers.items()):
                 if p.poll() is not None and not self._stop.is_set() and not self._held:
                     self.restarts += 1
                     if self.restarts <= 3 or self.restarts % 20 == 0:
                         log.warning("demo RTSP pusher %s ended (%s); restarting", name, p.returncode)
+                    # rtsp-server-perl keeps a mount whose source broke off during its set-up, and
+                    # refuses a new source there (403): only a fresh server clears it.
+                    stale |= "403" in self._last_words(name)
                     self.pushers[name] = self._push(name)
+            if stale and not self._stop.is_set():
+                log.warning("demo RTSP server holds a stale mount; restarting it")
+                try:
+                    self.restart_server()
+                except RuntimeError as exc:
+                    log.warning("demo RTSP server: %s", exc)
 
     def kill_server(self) -> None:
         """Tests: the camera side goes away (as a camera rebooting) until restart_server()."""
@@ -162,6 +180,8 @@ class DemoRtspServer:
 
     def restart_server(self) -> None:
         self.kill_server()
+        for name in self.clips:
+            self._last_words(name)
         self.start_server()
         self._held = False
         for name in self.clips:
