@@ -33,7 +33,7 @@ def incident_panel(username: str, mode: str = "commander") -> html.Div:
     """The list, then one incident; incident.js fills and switches them. `mode` commander: the list
     gives way to the incident; board (supervisor): both stay."""
     detail = html.Div([
-        html.Div([html.Button(_("Back to list"), id="cc-inc-back", className="cc-touch", type="button"),
+        html.Div([html.Button(_("Back to list"), id="cc-inc-back", className="cc-inc-btn", type="button"),
                   html.H2("", id="cc-inc-title", className="cc-inc-title")], className="cc-inc-head"),
         html.Div("", id="cc-inc-meta", className="cc-inc-meta"),
         html.Div("", id="cc-inc-msg", className="cc-inc-msg", role="status", **{"aria-live": "polite"}),
@@ -46,7 +46,7 @@ def incident_panel(username: str, mode: str = "commander") -> html.Div:
         html.Form([html.Textarea(id="cc-inc-comment", maxLength=2000, rows=2,
                                  placeholder=_("Comment for the timeline"),
                                  **{"aria-label": _("Comment for the timeline")}),
-                   html.Button(_("Add comment"), id="cc-inc-comment-send", className="cc-touch",
+                   html.Button(_("Add comment"), id="cc-inc-comment-send", className="cc-inc-btn",
                                type="submit")],
                   id="cc-inc-comment-form", className="cc-inc-comment"),
         html.H3(_("Timeline"), className="cc-panel-title"),

@@ -84,7 +84,7 @@ function renderList() {
   if (none) { none.hidden = items.length > 0; }
   items.forEach((inc) => {
     const id = num(inc.id, 0);
-    const btn = el('button', { type: 'button', className: 'cc-inc-item cc-touch', 'data-cc-incident': id }, [
+    const btn = el('button', { type: 'button', className: 'cc-inc-item cc-inc-btn', 'data-cc-incident': id }, [
       el('span', { className: 'cc-inc-prio cc-prio-' + str(inc.priority, 16), text: t(PRIORITY_WORD[inc.priority] || 'Medium') }),
       el('span', { className: 'cc-inc-item-title', text: '#' + id + ' ' + typeLabel(inc) + ' · ' + str(inc.title, 120) }),
       el('span', { className: 'cc-inc-item-meta',
@@ -110,7 +110,7 @@ function renderList() {
 
 /* ---- one incident ------------------------------------------------------------------------------ */
 function actionButton(label, fn, extra) {
-  const b = el('button', { type: 'button', className: 'cc-touch cc-inc-act' + (extra ? ' ' + extra : ''), text: label });
+  const b = el('button', { type: 'button', className: 'cc-inc-btn cc-inc-act' + (extra ? ' ' + extra : ''), text: label });
   b.addEventListener('click', fn);
   return b;
 }
