@@ -138,11 +138,11 @@ class LivePlayer {
       while (buf.length - off >= 5) {
         const dv = new DataView(buf.buffer, buf.byteOffset + off, 5);
         const kind = dv.getUint8(0), len = dv.getUint32(1);
-        if (len > MAX_FRAME) { reader.cancel(); this.retry(); return; }
+        if (len > MAX_FRAME) { reader.cancel().catch(() => {}); this.retry(); return; }
         if (buf.length - off - 5 < len) { break; }
         this.onFrame(kind, buf.subarray(off + 5, off + 5 + len));
         off += 5 + len;
-        if (this.failed) { reader.cancel(); return; }
+        if (this.failed) { reader.cancel().catch(() => {}); return; }
       }
       buf = buf.slice(off);
     }
