@@ -126,3 +126,25 @@ def test_registry_in_the_shipped_config_is_valid() -> None:
     assert all(b.district for b in feeds.bells.bells.values())
     with pytest.raises(ValueError):
         BellsConfig(topic_prefix="x/#/")
+
+
+def test_the_demo_presses_a_bell_over_the_broker(redis_url: str, rclient: redis.Redis, area,
+                                                 mq: EmbeddedMosquitto) -> None:
+    """feeds/simulator/bells.py: heartbeats at once, a press after FIRST_PRESS_S, as the `sensors` user."""
+    from feeds.simulator.bells import FIRST_PRESS_S, BellWire
+
+    a = BellAdapter(redis.Redis.from_url(redis_url), _cfg(), mq.url_for("feeds"), area)
+    a.start()
+    wire = BellWire(mq.url_for("sensors"), PREFIX, ["bell-1"], seed=1)
+    try:
+        wait_for(lambda: a.subscribed and wire.client.is_connected())
+        now = int(time.time() * 1000)
+        wire.step(1.0, now)  # the heartbeat
+        wait_for(lambda: a.stats.messages == 1)
+        assert a.presses == 0
+        wire.step(FIRST_PRESS_S, now + 1000)  # the demo's first press
+        wait_for(lambda: a.presses == 1)
+        assert wire.pressed == ["bell-1"]
+    finally:
+        wire.close()
+        a.stop()
