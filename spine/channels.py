@@ -61,9 +61,10 @@ INCIDENTS_CURSOR_KEY = f"{PREFIX}:incidents:published"  # the last outbox id pub
 # ---- history (docs/history.md) -----------------------------------------------------------------
 # Every PUBLISH of entity updates is also appended here, one entry {"u": <the same JSON array>}, in
 # the Publisher's flush pipeline: the durable path the history writer reads with its consumer group.
-# Trimmed to about UPDATES_STREAM_MAXLEN entries (MAXLEN ~; an entry holds 1..500 updates), so a
-# writer that stays away longer than that loses the oldest (its group's lag says so).
+# Trimmed to about UPDATES_STREAM_MAXLEN entries (MAXLEN ~; an entry holds 1..500 updates, up to
+# ~100 kB): at most ~200 MB of Redis memory, which at 10,000 updates/s is ~100 s of writer absence
+# (far longer at the demo's rates); a writer away longer loses the oldest (docs/history.md).
 UPDATES_STREAM = f"{PREFIX}:updates:stream"
-UPDATES_STREAM_MAXLEN = 50_000
+UPDATES_STREAM_MAXLEN = 2_000
 HISTORY_GROUP = "history"  # the history writer's consumer group, on UPDATES_STREAM and EVENTS_STREAM
 HISTORY_STATS_KEY = f"{PREFIX}:history:stats"  # hash: consumer -> its stats JSON, every few seconds
