@@ -43,6 +43,7 @@ async function api(path, body) {
     opts.body = JSON.stringify(body);
   }
   const r = await fetch(path, opts);
+  if (r.status === 401) { ST.signedOut = true; }
   let data = null;
   try { data = await r.json(); } catch (e) { data = null; }
   return { ok: r.ok, status: r.status, data: data || {} };
@@ -336,6 +337,7 @@ let started = false;
 let loading = false;
 function loop() {
   if (!root()) { ST.meta = null; ST.zoomedTo = null; return; }
+  if (cc.sessionEnded || ST.signedOut) { return; } // nothing to read once the session has ended
   const sig = layerSig();
   if (!loading && (sig !== ST.sig || Date.now() - ST.lastPoll > POLL_MS)) {
     ST.sig = sig;
