@@ -191,9 +191,11 @@ def test_a_sensor_of_an_unknown_type_is_named(tmp_path: Path) -> None:
     cfg = _copy_config(tmp_path)
     feeds = cfg / "feeds.yaml"
     text = feeds.read_text(encoding="utf-8")
-    # One more registry entry under feeds.sensors.sensors (the section's last mapping), with its own
-    # rules, so only the cross-check can tell that no sensor type 'lava' exists.
-    feeds.write_text(text.rstrip("\n") + "\n      sen-lava-01: {kind: lava, name: 용암, rules: []}\n",
+    # One more registry entry under feeds.sensors.sensors (after its last shipped sensor), with its
+    # own rules, so only the cross-check can tell that no sensor type 'lava' exists.
+    last = "      sen-ph-26: {kind: ph, name: \"pH 수산\", district: 남동구}\n"
+    assert last in text
+    feeds.write_text(text.replace(last, last + "      sen-lava-01: {kind: lava, name: 용암, rules: []}\n"),
                      encoding="utf-8")
     with pytest.raises(ConfigError) as info:
         load_config(cfg)
