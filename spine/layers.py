@@ -405,7 +405,11 @@ CODE_LABELS: dict[str, dict[str, dict[str, str]]] = {
 UI_COLORS = {"bus_faded": "#4b5d73", "marker_stroke": "#e6edf3",
              "camera_cone": "#58a6ff", "drone_trail": "#f0f6fc", "drone_footprint": "#f0f6fc",
              "route_default": "#2dd4bf", "chart_pm10": "#79c0ff", "chart_pm25": "#d2a8ff",
-             "chart_guide": "#30363d", "chart_text": "#8b949e", "unknown": "#ffffff"}
+             "chart_guide": "#30363d", "chart_text": "#8b949e", "unknown": "#ffffff",
+             # Live video overlays drawn in the browser (dashboard/assets/cc/video.js).
+             "video_person": "#3fb950", "video_vehicle": "#d29922", "video_zone": "#f0883e",
+             "video_line": "#58a6ff", "video_label_bg": "#000000", "video_label": "#e6edf3",
+             "video_bg": "#000000", "video_button": "#141c27", "video_button_line": "#3d4b5e"}
 
 
 # A camera whose source is not delivering is drawn grey whatever its type.

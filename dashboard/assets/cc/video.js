@@ -15,12 +15,14 @@
  * Overlays are toggled with the "Overlays" button of a tile (remembered per browser). */
 import { cc } from './state.js';
 import { t } from './i18n.js';
+import { ui } from './registry.js';
 
 const decoder = new TextDecoder();
+const PERSON = 'person';  // the detector's class name (vision/config.py classes)
 const OVERLAY_KEY = 'ccVideoOverlays';
 const MAX_FRAME = 16 * 1024 * 1024;  // a frame longer than this is a broken stream: reconnect
 const LIVE_EDGE_S = 1.0;  // further than this behind the newest buffered frame: jump ahead
-const RETRY_FALLBACK_MS = 30000;
+const RETRY_FALLBACK_MS = 20000;
 const NOT_YET_MS = 3000;  // a camera not streaming yet (204): JPEGs meanwhile, ask again this soon  // after a refusal (no stream, cap), try the live path again later
 cc.livePlayers = new Map();  // <img> -> LivePlayer (tests read it: window.ccLive.livePlayers)
 cc.stats.liveSegments = 0;
@@ -74,7 +76,8 @@ class LivePlayer {
     v.muted = true; v.autoplay = true; v.playsInline = true; v.disablePictureInPicture = true;
     v.setAttribute('aria-label', this.img.getAttribute('alt') || 'Live video');
     const fill = 'position:absolute;left:0;top:0;width:100%;height:100%;object-fit:contain;';
-    v.style.cssText = fill + 'background:#000;display:none;';
+    v.style.cssText = fill + 'display:none;';
+    v.style.background = ui.video_bg;
     const c = document.createElement('canvas');
     c.className = 'cc-live-overlay';
     c.style.cssText = fill + 'pointer-events:none;display:none;';
@@ -93,7 +96,8 @@ class LivePlayer {
       const b = document.createElement('button');
       b.type = 'button'; b.className = 'cc-live-toggle';
       b.style.cssText = 'position:absolute;left:6px;bottom:6px;min-height:36px;font-size:14px;'
-        + 'background:#141c27cc;color:#e6edf3;border:1px solid #3d4b5e;border-radius:4px;cursor:pointer;';
+        + 'border:1px solid;border-radius:4px;cursor:pointer;';
+      b.style.background = ui.video_button; b.style.color = ui.video_label; b.style.borderColor = ui.video_button_line;
       b.textContent = t('Overlays');
       b.addEventListener('click', () => setOverlays(!overlaysOn()));
       host.appendChild(b);
@@ -247,21 +251,22 @@ class LivePlayer {
     const pw = v.videoWidth * s, ph = v.videoHeight * s, ox = (w - pw) / 2, oy = (h - ph) / 2;
     const X = (x) => ox + x * pw, Y = (y) => oy + y * ph;
     g.lineWidth = 2;
-    g.strokeStyle = 'rgba(240,136,62,0.9)';
+    g.strokeStyle = ui.video_zone;
     m.zones.forEach((z) => {
       g.beginPath();
       z[1].forEach((p, i) => (i ? g.lineTo(X(p[0]), Y(p[1])) : g.moveTo(X(p[0]), Y(p[1]))));
       g.closePath(); g.stroke();
     });
-    g.strokeStyle = 'rgba(88,166,255,0.95)';
+    g.strokeStyle = ui.video_line;
     m.lines.forEach((l) => { g.beginPath(); g.moveTo(X(l[1][0]), Y(l[1][1])); g.lineTo(X(l[2][0]), Y(l[2][1])); g.stroke(); });
     g.font = '13px sans-serif';
     m.boxes.forEach((b) => {
-      g.strokeStyle = b[5] === 'person' ? '#3fb950' : '#d29922';
+      g.strokeStyle = b[5] === PERSON ? ui.video_person : ui.video_vehicle;
       g.strokeRect(X(b[0]), Y(b[1]), (b[2] - b[0]) * pw, (b[3] - b[1]) * ph);
       const label = `${String(b[5]).slice(0, 32)}${b[4] >= 0 ? ` #${b[4]}` : ''}`;
-      g.fillStyle = '#000a'; g.fillRect(X(b[0]), Y(b[1]) - 16, g.measureText(label).width + 6, 16);
-      g.fillStyle = '#e6edf3'; g.fillText(label, X(b[0]) + 3, Y(b[1]) - 4);
+      g.globalAlpha = 0.65; g.fillStyle = ui.video_label_bg;
+      g.fillRect(X(b[0]), Y(b[1]) - 16, g.measureText(label).width + 6, 16);
+      g.globalAlpha = 1; g.fillStyle = ui.video_label; g.fillText(label, X(b[0]) + 3, Y(b[1]) - 4);
     });
     this.drawn = (this.drawn || 0) + 1;
   }
