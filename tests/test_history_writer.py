@@ -279,3 +279,25 @@ def test_trend_queries_on_both_databases(store: HistoryStore) -> None:
     assert alarm_rates(store, t0, t0 + 600_000, 1)["priorities"] == {"low": [{"t": t0, "n": 3}]}
     with pytest.raises(ValueError):
         series(store, "air", "a1", t0, t0 + 600_000, 10, "pm25') --")
+
+
+def test_entries_a_dead_consumer_held_are_claimed(store: HistoryStore, redis_url: str,
+                                                  redis_server: EmbeddedRedis) -> None:
+    """A writer that read entries and died before its XACK (another host, another instance): a
+    live writer takes them over with XAUTOCLAIM once they are idle long enough."""
+    w = HistoryWriter(redis_server.url_for("history"), store, consumer="live", claim_idle_ms=200)
+    w.start()
+    pub = Publisher(connect(redis_server.url_for("feeds")), "feeds-test")
+    for s in range(5):
+        pub.update("sensor", "s1", 37.4, 126.7, {"value": float(s)}, ts=NOW - 10_000 + s * 1000)
+        assert pub.flush()
+    dead = connect(redis_server.url_for("history"))
+    got = dead.xreadgroup(channels.HISTORY_GROUP, "dead", {channels.UPDATES_STREAM: ">"}, count=100)
+    assert len(got[0][1]) == 5  # delivered to "dead", never acknowledged
+    w.step()
+    assert count(store, "hist_states") == 0  # not yet idle long enough
+    time.sleep(0.3)
+    w._next["claim"] = 0.0
+    drain(w)
+    assert count(store, "hist_states") == 5
+    assert dead.xpending(channels.UPDATES_STREAM, channels.HISTORY_GROUP)["pending"] == 0
