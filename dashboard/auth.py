@@ -42,6 +42,8 @@ from spine.tickets import issue_ticket
 PUBLIC_PATHS = {"/login", "/device/login", "/healthz", "/logout", "/lang"}
 # Dash serves its index page for "/" and any other path: these are the page requests.
 PAGE_ENDPOINTS = {"/", "/<path:path>"}
+# What a role without pages (agency_view roles) may reach: its shared incidents and the page assets.
+NO_PAGE_ROLE_PATHS = ("/agency/", "/assets/")
 API_PREFIXES = ("/_dash", "/api", "/assets", "/_reload", "/_favicon", "/video")
 DEVICE_TOKEN_KEY = "\x00device-token"  # the device throttle's one "name": per address only; no user has it
 HOME_BY_ROLE = {"operator": "/wall/1", "supervisor": "/supervisor", "commander": "/commander",
@@ -302,6 +304,14 @@ def install_auth(server: Flask, store: Store, settings: Settings, secret: str) -
             if path.startswith(API_PREFIXES):
                 return jsonify(error="login required"), 401
             return redirect(f"/login?next={escape(request.full_path.rstrip('?'))}")
+        if not settings.roles.get(current_user.role) and not path.startswith(NO_PAGE_ROLE_PATHS):
+            # A role that opens no page (the 112/119 agency roles) sees only what was shared with
+            # it through a signed, expiring /agency/ link: not the live socket, the camera routes,
+            # the snapshot files or any API, whatever camera id it knows or guesses.
+            store.audit(current_user.name, "refused", path[:200], remote())
+            if path.startswith(API_PREFIXES):
+                return jsonify(error=_("This role sees only the incidents shared with it.")), 403
+            abort(403, description=_("This role sees only the incidents shared with it."))
         if path == "/":
             return redirect(HOME_BY_ROLE.get(current_user.role, "/wall/1"))
         if request.endpoint in PAGE_ENDPOINTS:

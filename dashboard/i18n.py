@@ -85,10 +85,6 @@ def N_(text: str) -> str:  # noqa: N802 - the gettext convention: marks a string
     return text
 
 
-# Texts of modules owned elsewhere that are not routed through the catalogue yet (tiles.js,
-# widgets/city_map.py): their messages exist already, so routing them is a one-line change there.
-PENDING = (N_("Pinned"), N_("Bus routes (GTFS shapes)"), N_("District names"))
-
 
 def valid_lang(value: object) -> str | None:
     return value if isinstance(value, str) and value in LANGS else None

@@ -15,6 +15,7 @@ from pathlib import Path
 from babel.messages.pofile import read_po, write_po
 
 KO: dict[str, str] = {
+    "This role sees only the incidents shared with it.": "이 역할은 공유된 사건만 볼 수 있습니다.",
     "{name}: {cls}": "{name}: {cls}",
     "{name}: {cls} in {zones}": "{name}: {zones} 구역 {cls}",
     "{name}: {cls} ended": "{name}: {cls} 종료",
