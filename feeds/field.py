@@ -72,7 +72,9 @@ class FieldRunner:
         client = connect(self.redis_url)
         # One area for every adapter: districts, the deployment's boundary file, or its lat/lon box.
         area = service_area(cfg.service_area.buffer_deg, cfg.service_area.boundary_file, cfg.service_area.box)
-        if cfg.sensors.enabled or cfg.bells.enabled:
+        # Bells without a registry have nothing to listen for: no broker (and no private one) for them.
+        bells = cfg.bells.enabled and bool(cfg.bells.bells)
+        if cfg.sensors.enabled or bells:
             self.broker_url = self._resolve_broker()
         # A pull source without a URL has nothing to read: it is left out (and said so), not started idle.
         if cfg.transit.enabled and cfg.transit.urls:
@@ -90,8 +92,10 @@ class FieldRunner:
             self.adapters.append(drone)
         if cfg.sensors.enabled:
             self.adapters.append(SensorAdapter(client, cfg.sensors, area, broker_url=self.broker_url))
-        if cfg.bells.enabled and cfg.bells.bells and self.broker_url:
+        if bells and self.broker_url:
             self.adapters.append(BellAdapter(client, cfg.bells, self.broker_url, area))
+        elif cfg.bells.enabled:
+            log.info("bells: no feeds.bells.bells registry configured; not started")
         if cfg.frigate.enabled and cfg.frigate.servers:
             self.adapters.append(FrigateAdapter.from_config(client, cfg.frigate))
         for a in self.adapters:
