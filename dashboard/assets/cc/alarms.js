@@ -407,12 +407,15 @@ export function loadKpis() {
 
 let started = false;
 let waits = 0;
+/* How long a page looks for its alarm widgets (Dash may draw them late), in 250 ms steps. */
+const WAIT_STEP_MS = 250;
+const WAIT_FOR_MS = 20000;
 export function startAlarms() {
   if (started) { return; }
   const c = config();
   if (!c) {  // Dash draws the layout after the modules run; a page without alarm widgets stops asking
     waits += 1;
-    if (waits < 80) { setTimeout(startAlarms, 250); }
+    if (waits * WAIT_STEP_MS < WAIT_FOR_MS) { setTimeout(startAlarms, WAIT_STEP_MS); }
     return;
   }
   started = true;

@@ -14,11 +14,16 @@ import { cc } from './state.js';
 import { el, num } from './dom.js';
 import { t, timeKst } from './i18n.js';
 import { watchVideo } from './video.js';
+import { layerColor } from './registry.js';
 
 /* A message id for the catalogue (pybabel extracts N_ and t), translated where it is shown. */
 const N_ = (s) => s;
 const POLL_MS = 3000;
 const MAX_ITEMS = 200;
+/* Display caps on server text, set at the server's own limits so nothing valid is cut: a name or
+ * label (incidents/config.py Label, 120) and a longer text (a step's detail, incidents/sop.py, 1000). */
+const LINE_CHARS = 120;
+const TEXT_CHARS = 1000;
 const ST = { meta: null, list: [], id: null, doc: null, sig: '', lastPoll: 0, busy: false, overlay: null, mode: '' };
 
 const PRIORITY_WORD = { critical: N_('Critical'), high: N_('High'), medium: N_('Medium'), low: N_('Low') };
@@ -31,7 +36,7 @@ const STEP_WORD = { waiting: N_('Waiting'), open: N_('Open'), done: N_('Done'), 
 
 function root() { return document.getElementById('cc-incidents'); }
 function $(id) { return document.getElementById(id); }
-function str(v, max) { return v === null || v === undefined ? '' : String(v).slice(0, max || 300); }
+function str(v, max) { return v === null || v === undefined ? '' : String(v).slice(0, max || TEXT_CHARS); }
 function clear(node) { while (node && node.firstChild) { node.removeChild(node.firstChild); } }
 
 async function api(path, body) {
@@ -74,7 +79,7 @@ async function post(path, body, doneText) {
 }
 
 /* ---- the list ---------------------------------------------------------------------------------- */
-function typeLabel(inc) { return str(inc.type_label || inc.type, 80); }
+function typeLabel(inc) { return str(inc.type_label || inc.type, LINE_CHARS); }
 
 function renderList() {
   const ul = $('cc-inc-list');
@@ -104,7 +109,7 @@ function renderList() {
     clear(col);
     items.filter((inc) => inc.state === col.dataset.ccBoard).forEach((inc) => {
       col.append(el('li', { className: 'cc-inc-board-item' + (num(inc.level, 0) > 0 ? ' cc-inc-overdue' : ''),
-        text: '#' + num(inc.id, 0) + ' ' + typeLabel(inc) + ' · ' + str(inc.owner || t('no owner'), 80) }));
+        text: '#' + num(inc.id, 0) + ' ' + typeLabel(inc) + ' · ' + str(inc.owner || t('no owner'), LINE_CHARS) }));
     });
   });
 }
@@ -166,7 +171,7 @@ function renderCameras(inc) {
 
 function cameraName(id) {
   const u = cc.entities.camera && cc.entities.camera.get(id);
-  return str((u && u.props && u.props.name) || id, 80);
+  return str((u && u.props && u.props.name) || id, LINE_CHARS);
 }
 
 function timerText(step) {
@@ -198,7 +203,7 @@ function renderSop(inc) {
     if (s.status === 'open' && may.work && inc.state !== 'closed') {
       const row = el('div', { className: 'cc-inc-step-actions' });
       if (s.kind === 'question') {
-        if (s.question) { li.append(el('div', { className: 'cc-inc-question', text: str(s.question, 300) })); }
+        if (s.question) { li.append(el('div', { className: 'cc-inc-question', text: str(s.question, TEXT_CHARS) })); }
         (Array.isArray(s.answers) ? s.answers : []).slice(0, 12).forEach((a) => {
           row.append(actionButton(str(a.label || a.value, 120), () => post(base + encodeURIComponent(s.id), { verb: 'done', answer: str(a.value, 64) })));
         });
@@ -239,7 +244,7 @@ function renderTimeline(inc) {
     ol.append(el('li', { className: 'cc-inc-tl-' + str(r.kind, 24) }, [
       el('span', { className: 'cc-inc-tl-time', text: r.ts ? timeKst(r.ts) : '' }),
       el('span', { className: 'cc-inc-tl-kind', text: t(KIND_WORD[r.kind] || 'Note') }),
-      el('span', { className: 'cc-inc-tl-actor', text: str(r.actor, 80) }),
+      el('span', { className: 'cc-inc-tl-actor', text: str(r.actor, LINE_CHARS) }),
       el('span', { className: 'cc-inc-tl-text', text: timelineText(r) }),
     ]));
   });
@@ -252,13 +257,13 @@ function drawOnMap(inc) {
   if (lat === null || lon === null) { return; }
   if (ST.overlay) { cc.map.removeLayer(ST.overlay); }
   const g = L.layerGroup();
-  L.circleMarker([lat, lon], { radius: 14, color: '#ff7b72', weight: 3, fill: false, className: 'cc-inc-focus' }).addTo(g);
+  L.circleMarker([lat, lon], { radius: 14, color: layerColor('incident'), weight: 3, fill: false, className: 'cc-inc-focus' }).addTo(g);
   (Array.isArray(inc.cameras) ? inc.cameras.slice(0, 32) : []).forEach((c) => {
     const u = cc.entities.camera && cc.entities.camera.get(str(c.camera_id, 64));
     const clat = num(c.lat, u ? u.lat : null), clon = num(c.lon, u ? u.lon : null);
     if (clat === null || clon === null) { return; }
-    L.polyline([[lat, lon], [clat, clon]], { color: '#58a6ff', weight: 2, dashArray: '4 4', interactive: false }).addTo(g);
-    L.circleMarker([clat, clon], { radius: 8, color: '#58a6ff', weight: 3, fill: false, interactive: false }).addTo(g);
+    L.polyline([[lat, lon], [clat, clon]], { color: layerColor('camera'), weight: 2, dashArray: '4 4', interactive: false }).addTo(g);
+    L.circleMarker([clat, clon], { radius: 8, color: layerColor('camera'), weight: 3, fill: false, interactive: false }).addTo(g);
   });
   g.addTo(cc.map);
   ST.overlay = g;
@@ -277,7 +282,7 @@ function renderDetail() {
   if (!inc) { return; }
   $('cc-inc-title').textContent = '#' + inc.id + ' ' + typeLabel(inc) + ' · ' + str(inc.title, 200);
   $('cc-inc-meta').textContent = [t(STATE_WORD[inc.state] || 'New'), t(PRIORITY_WORD[inc.priority] || 'Medium'),
-    inc.owner ? t('owner {name}', { name: str(inc.owner, 80) }) : t('no owner'),
+    inc.owner ? t('owner {name}', { name: str(inc.owner, LINE_CHARS) }) : t('no owner'),
     str(inc.district_name || inc.district, 60), inc.opened_ts ? timeKst(inc.opened_ts) : ''].filter(Boolean).join(' · ');
   renderActions(inc);
   renderCameras(inc);
