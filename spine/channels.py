@@ -68,3 +68,22 @@ UPDATES_STREAM = f"{PREFIX}:updates:stream"
 UPDATES_STREAM_MAXLEN = 2_000
 HISTORY_GROUP = "history"  # the history writer's consumer group, on UPDATES_STREAM and EVENTS_STREAM
 HISTORY_STATS_KEY = f"{PREFIX}:history:stats"  # hash: consumer -> its stats JSON, every few seconds
+
+# ---- live video (vision/relay.py, docs/vision.md "Live video") ------------------------------------
+# Written (never read) by the vision worker, read by the web's /video/<cam>.live; perishable (short
+# TTL, capped streams). Per camera and variant ("sub" grid tiles, "main" enlarged view).
+
+
+def video_init_key(camera_id: str, variant: str) -> str:
+    """hash {data: ftyp+moov, codec, gen}: the init segment of the current generation."""
+    return f"{PREFIX}:video:init:{camera_id}:{variant}"
+
+
+def video_seg_key(camera_id: str, variant: str) -> str:
+    """stream of media segments {d: moof+mdat, k: keyframe?, t: source time, m: media time, g: gen}."""
+    return f"{PREFIX}:video:seg:{camera_id}:{variant}"
+
+
+def video_meta_key(camera_id: str) -> str:
+    """stream of analytics per processed frame (boxes, zones, lines) for the browser's overlays."""
+    return f"{PREFIX}:video:meta:{camera_id}"

@@ -72,6 +72,28 @@ def test_frames_written_only_by_vision_and_read_only_by_the_auditing_parts(serve
             as_user(server, user).set(FRAME, b"forged")
 
 
+def test_live_video_relay_works_under_the_parts_own_users(server: EmbeddedRedis) -> None:
+    """The vision worker's relay (vision/relay.py) writes as `vision`; the web (which audits every
+    view) reads it; no producer reads video and no reader forges it."""
+    from vision.relay import VideoRelay, init_key, publish_meta, seg_key
+
+    vision = as_user(server, "vision")
+    relay = VideoRelay(vision, "cam-acl", "sub")
+    relay.init(b"ftypmoov", "avc1.42E01E", 1000)
+    relay.segment(b"moofmdat", True, time.time(), 0)
+    assert publish_meta(vision, "cam-acl", b"{\"t\": 1, \"b\": []}")
+    assert relay.failures == 0
+    web = as_user(server, "web")
+    assert web.hget(init_key("cam-acl", "sub"), "data") == b"ftypmoov"
+    assert web.xlen(seg_key("cam-acl", "sub")) == 1
+    for user in ("feeds", "vision"):
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            as_user(server, user).hgetall(init_key("cam-acl", "sub"))
+    for user in ("gateway", "web", "feeds"):
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            as_user(server, user).xadd(seg_key("cam-acl", "sub"), {"d": b"forged"})
+
+
 def test_gateway_claims_tickets_and_writes_only_its_own_keys(server: EmbeddedRedis) -> None:
     gw = as_user(server, "gateway")
     assert gw.set(f"{channels.PREFIX}:ticket-used:j1", 1, nx=True, ex=120)

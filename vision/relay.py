@@ -1,11 +1,11 @@
 """The live video relay in Redis: fMP4 segments and overlay metadata from the worker to the web part.
 
 Per camera and variant ("sub" for grid tiles, "main" for an enlarged view):
-- `video:init:<cam>:<variant>`  hash {data: ftyp+moov, codec: "avc1.64001f", gen: n}, short TTL;
-- `video:seg:<cam>:<variant>`   Redis stream of media segments {d: moof+mdat, k: 1 if it starts at a
+- `cc:v1:video:init:<cam>:<variant>`  hash {data: ftyp+moov, codec: "avc1.64001f", gen: n}, short TTL;
+- `cc:v1:video:seg:<cam>:<variant>`   Redis stream of media segments {d: moof+mdat, k: 1 if it starts at a
                                 keyframe, t: source time (epoch s), m: media time (s), g: generation},
                                 capped (MAXLEN) so a stream nobody reads costs a few seconds of memory;
-- `video:meta:<cam>`            Redis stream of analytics per processed frame (JSON, see pipeline).
+- `cc:v1:video:meta:<cam>`            Redis stream of analytics per processed frame (JSON, see pipeline).
 A new generation starts at every (re)connection to the camera: the muxer's clock restarts, so a
 viewer must start a new init segment. Everything is perishable: a failed write is counted, never
 queued (a frame late by seconds is worth nothing to a live view).
@@ -18,6 +18,7 @@ import time
 
 import redis
 
+from spine import channels
 from spine.publisher import REDIS_DOWN
 
 log = logging.getLogger(__name__)
@@ -28,16 +29,11 @@ META_MAXLEN = 200
 TTL_S = 30  # keys of a camera that stopped vanish
 
 
-def init_key(camera_id: str, variant: str) -> str:
-    return f"video:init:{camera_id}:{variant}"
-
-
-def seg_key(camera_id: str, variant: str) -> str:
-    return f"video:seg:{camera_id}:{variant}"
-
-
-def meta_key(camera_id: str) -> str:
-    return f"video:meta:{camera_id}"
+# The names live in spine/channels.py (one home for every Redis name; the ACL of the vision user
+# allows writing them: spine/servers/redis_acl.py).
+init_key = channels.video_init_key
+seg_key = channels.video_seg_key
+meta_key = channels.video_meta_key
 
 
 class VideoRelay:

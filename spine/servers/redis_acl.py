@@ -36,8 +36,9 @@ RULES: dict[str, tuple[str, str, str]] = {
     # Field adapters and the demo simulator: state, events, health, route shapes, air history.
     "feeds": (" ".join((*_WRITER_KEYS, f"~{P}:transit:*", f"~{P}:air:*")),
               f"&{P}:entity:* &{P}:event", f"{_SAFE} +publish"),
-    # CCTV analytics: camera state and events like any producer, plus frames (write-only).
-    "vision": (" ".join((*_WRITER_KEYS, f"%W~{P}:frame:*")),
+    # CCTV analytics: camera state and events like any producer, plus frames and the live-video
+    # relay (write-only: only the web, which audits every view, reads them).
+    "vision": (" ".join((*_WRITER_KEYS, f"%W~{P}:frame:*", f"%W~{P}:video:*")),
                f"&{P}:entity:* &{P}:event &{P}:frame", f"{_SAFE} +publish"),
     # The live gateway: reads everything, claims single-use tickets, writes its own stats.
     "gateway": (f"%R~{P}:* ~{P}:ticket-used:* ~{P}:gateway:*",
