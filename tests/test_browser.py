@@ -37,7 +37,14 @@ def no_page_errors(browser: CheckedBrowser) -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def redis_url(redis_server: EmbeddedRedis) -> str:
-    """One Redis for the module's stack (not flushed per test: the stack lives across tests)."""
+    """One Redis for the module's stack (not flushed per test: the stack lives across tests). Emptied
+    once at the start: the session's Redis still holds the recent events of an earlier module's stack,
+    whose snapshots are in that stack's data folder, so this stack's pages would ask for them (404)."""
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    client.close()
     return redis_server.url
 
 
@@ -592,3 +599,31 @@ def test_a_full_gateway_makes_the_page_wait_longer_then_reconnect(browser: Brows
     assert page.evaluate("ccLive.stats.reconnects") == 1 and len(opened) == 2
     assert opened[1] - opened[0] >= 2.2
     page.close()
+
+
+def test_every_published_camera_snapshot_is_served_by_the_web(stack: RunningStack, redis_url: str) -> None:
+    """The vision worker's events name snapshots the web's route serves (the same folder, written
+    before the event goes out): every snapshot in the recent events comes back as a JPEG."""
+    import json
+
+    import redis
+
+    from spine import channels
+    from tests.webtools import Client
+
+    client = redis.Redis.from_url(redis_url)
+    deadline = time.monotonic() + 120
+    named: list[str] = []
+    while time.monotonic() < deadline and not named:
+        events = [json.loads(raw) for raw in client.lrange(channels.RECENT_EVENTS_KEY, 0, -1)]
+        named = [e["snapshot"] for e in events if e.get("layer") == "camera" and e.get("snapshot")
+                 and e.get("entity", "").startswith("vis-")]
+        time.sleep(1)
+    client.close()
+    assert named, "no camera event with a snapshot from the demo's vision worker in 120 s"
+    web = Client(stack.web_port)
+    assert web.login("admin", stack.admin_password()) in (302, 303)
+    for snap in named:
+        status, headers, _ = web.request("GET", f"/api/snapshots/{snap}.jpg")
+        assert (status, headers.get("Content-Type")) == (200, "image/jpeg"), snap
+    assert (stack.data_dir / "snapshots" / f"{named[0]}.jpg").read_bytes()[:2] == b"\xff\xd8"
