@@ -54,9 +54,10 @@ async def test_demo_reaches_a_websocket_client(
         client = redis.Redis.from_url(redis_url)
         await asyncio.to_thread(
             wait_for,
+            # The bells fill the sensor layer at once: wait for a sensor beyond them.
             lambda: all(
-                client.hlen(f"cc:v1:state:{layer}") > 0 for layer in ("bus", "air", "sensor", "drone")
-            ),
+                client.hlen(f"cc:v1:state:{layer}") > 0 for layer in ("bus", "air", "drone")
+            ) and client.hlen("cc:v1:state:sensor") > len(root.feeds.bells.bells),
             20,
         )
         ticket = issue_ticket(SECRET, "op", "supervisor")
@@ -74,7 +75,14 @@ async def test_demo_reaches_a_websocket_client(
             assert {u["src"] for u in by_layer["air"]} == {"airkorea"} and "grade" in by_layer["air"][0][
                 "props"
             ]
-            assert {u["src"] for u in by_layer["sensor"]} == {"mqtt_sensors"}
+            # The sensor layer carries two sources: the demo's registered sensors and its emergency bells
+            # (config/overlays/demo.yaml), each bell on the map from the start, before any press.
+            bells = {u["id"]: u for u in by_layer["sensor"] if u["src"] == "mqtt_bells"}
+            sensors = {u["id"] for u in by_layer["sensor"] if u["src"] == "mqtt_sensors"}
+            assert set(bells) == set(root.feeds.bells.bells) and len(bells) == 6
+            assert all(u["props"]["kind"] == "bell" for u in bells.values())
+            assert sensors and sensors <= set(root.feeds.sensors.sensors)
+            assert len(by_layer["sensor"]) == len(bells) + len(sensors)
             buses_moved = set()
             while len(buses_moved) < 20:
                 frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
