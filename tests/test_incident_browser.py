@@ -45,6 +45,13 @@ def no_page_errors(browser: CheckedBrowser) -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def redis_url(redis_server: EmbeddedRedis) -> str:
+    """Emptied once for the module's stack: the session's Redis still holds an earlier module's recent
+    events, whose snapshots are in that stack's data folder (this stack's pages would get 404s)."""
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    client.close()
     return redis_server.url
 
 
