@@ -109,6 +109,13 @@ class ShareBody(_Body):
     note: Text500 = ""
 
 
+class WallBody(_Body):
+    """Send to (on) or clear from (on: false) wall screen `wall` (a config/walls.yaml number)."""
+
+    wall: Annotated[int, Field(strict=True, ge=1, le=9999)]
+    on: Annotated[bool, Field(strict=True)] = True
+
+
 def _problems(exc: ValidationError) -> list[str]:
     return [f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()]
 
@@ -247,6 +254,7 @@ def install_incident_routes(
             priorities=list(PRIORITIES),
             sops={k: s.title for k, s in st.sops.items()},
             on_hold_max_minutes=st.cfg.on_hold_max_minutes,
+            walls={str(n): w.title for n, w in sorted(settings.walls.items())},
             may={a: may(a) for a in ("create", "work", "command", "force_resolve", "share", "report")},
             csrf=csrf_token(),
         )
@@ -486,6 +494,29 @@ def install_incident_routes(
             "incident_share_send",
             incident_id,
         )
+
+    def wall_action(incident_id: int, b: WallBody) -> dict:
+        from incidents import walls
+
+        if b.wall not in settings.walls:
+            raise NotFound(f"no wall screen {b.wall} in config/walls.yaml")
+        fn = walls.send if b.on else walls.clear
+        return fn(lazy.get(), incident_id, b.wall, actor())
+
+    @server.post(f"/api/incidents/<{INT}:incident_id>/wall")
+    def incident_wall(incident_id: int):
+        return act("command", WallBody, lambda b: wall_action(incident_id, b), "incident_wall", incident_id)
+
+    @server.get("/api/walls/<int(max=9999):wall>/pane")
+    def wall_pane(wall: int):
+        """The wall page polls this every 2 s (docs/incidents.md "Wall panes")."""
+        from incidents import walls
+
+        if (r := refuse()) is not None:
+            return r
+        if wall not in settings.walls:
+            return jsonify(error=f"no wall screen {wall}"), 404
+        return jsonify(wall=wall, pane=walls.pane(lazy.get(), wall))
 
     _ = cap  # the share routes build messages through the store (incidents/cap.py)
     _install_agency_routes(server, settings, lazy, app_store, gate, actor, audit)

@@ -91,6 +91,9 @@ class IncidentConfig(_Model):
     cap: CapSettings
     city_geocode: GeoCode
     district_codes: dict[Code, GeoCode] = {}
+    # The wall screen (config/walls.yaml) that an automatic bell incident is sent to (None: none).
+    bell_wall: int | None = Field(None, ge=1, le=9999)
+    bell_types: Annotated[list[Code], Field(max_length=16)] = ["emergency_bell"]
 
     def geocode(self, district: str | None) -> str:
         return self.district_codes.get(district or "", self.city_geocode)

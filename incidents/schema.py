@@ -120,3 +120,14 @@ incident_outbox = Table(
     Column("payload", Text, nullable=False),
     sqlite_autoincrement=True,
 )
+
+# The incident pane of each wall screen (config/walls.yaml number): at most one per wall, replaced
+# by the next "send to wall", removed by "clear" (incidents/walls.py).
+incident_wall_panes = Table(
+    "incident_wall_panes",
+    metadata,
+    Column("wall", Integer, primary_key=True, autoincrement=False),
+    Column("incident_id", Integer, ForeignKey("incidents.id"), nullable=False),
+    Column("ts", BigInteger, nullable=False),
+    Column("actor", String(80), nullable=False),
+)

@@ -25,6 +25,7 @@ import msgspec
 import redis
 import sqlalchemy as sa
 
+from incidents import walls
 from incidents.db import OPEN_STATES, IncidentStore, now_ms
 from spine import channels
 from spine.publisher import REDIS_DOWN, Publisher, connect
@@ -69,6 +70,9 @@ class IncidentService:
         pipe.delete(channels.INCIDENTS_OPEN_KEY)
         if docs:
             pipe.hset(channels.INCIDENTS_OPEN_KEY, mapping={str(d["id"]): json.dumps(d) for d in docs})
+        pipe.delete(channels.WALL_PANES_KEY)
+        if panes := walls.panes(self.store):
+            pipe.hset(channels.WALL_PANES_KEY, mapping={str(w): json.dumps(p) for w, p in panes.items()})
         pipe.publish(channels.INCIDENT_CHANNEL, json.dumps({"t": "resync", "ts": now_ms()}))
         pipe.execute()
         known = {k.decode() for k in self.r.hkeys(channels.state_key("incident"))}
@@ -95,7 +99,14 @@ class IncidentService:
                     pipe.multi()
                     for oid, payload in rows:
                         pipe.publish(channels.INCIDENT_CHANNEL, f'{{"n": {oid}, {payload.lstrip()[1:]}')
-                        docs = msgspec.json.decode(payload).get("i", [])
+                        decoded = msgspec.json.decode(payload)
+                        docs = decoded.get("i", [])
+                        for x in decoded.get("x", []):  # wall panes: the hash follows the notices
+                            if x.get("t") == "wall" and x.get("pane"):
+                                pane = msgspec.json.encode(x["pane"])
+                                pipe.hset(channels.WALL_PANES_KEY, str(x["wall"]), pane)
+                            elif x.get("t") == "wall":
+                                pipe.hdel(channels.WALL_PANES_KEY, str(x["wall"]))
                         docs_all += docs
                         gone = [str(d["id"]) for d in docs if d["state"] not in OPEN_STATES]
                         live = {
@@ -136,6 +147,8 @@ class IncidentService:
                 made = []
             if made:
                 self.created += len(made)
+                cfg = self.store.cfg
+                walls.auto_bells(self.store, made, cfg.bell_wall, tuple(cfg.bell_types))
                 self._next["outbox"] = 0.0  # publish the new incidents in this round
         if now >= self._next["tick"]:
             self._next["tick"] = now + TICK_S

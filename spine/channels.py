@@ -57,6 +57,9 @@ ALARMS_STATS_KEY = f"{PREFIX}:alarms:stats"  # hash: consumer -> its stats JSON,
 INCIDENT_CHANNEL = f"{PREFIX}:incident"  # pub/sub: {"t": "incidents", "n", "i": [incidents], "x": [notices]}
 INCIDENTS_OPEN_KEY = f"{PREFIX}:incidents:open"  # hash: incident id -> incident JSON, every open one
 INCIDENTS_CURSOR_KEY = f"{PREFIX}:incidents:published"  # the last outbox id published
+# hash: wall number -> pane JSON {wall, incident, title, priority, cameras[3], ...} (incidents/walls.py);
+# under cc:v1:incidents:* so the incident service's Redis user may write it.
+WALL_PANES_KEY = f"{PREFIX}:incidents:walls"
 
 # ---- history (docs/history.md) -----------------------------------------------------------------
 # Every PUBLISH of entity updates is also appended here, one entry {"u": <the same JSON array>}, in
