@@ -26,6 +26,7 @@ import json
 import multiprocessing as mp
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -258,6 +259,7 @@ def main() -> int:
             proc.wait(15)
         store.dispose()
         redis.stop()
+        shutil.rmtree(tmp, ignore_errors=True)  # hundreds of MB of SQLite after a long prefill
         if pg_name:
             with admin.connect() as c:
                 c.execute(sa.text(f"DROP DATABASE IF EXISTS {pg_name} WITH (FORCE)"))
