@@ -194,7 +194,7 @@ def measure_extra_clients(bench: Bench, rate: int, seconds: float, count: int) -
 def measure_scale(bench: Bench, page, seconds: float) -> dict:
     """One wall page with 10,000 buses and 16,000 cameras, 5,000 bus updates a second."""
     page.goto(f"http://127.0.0.1:{bench.web_port}/wall/1")
-    page.wait_for_function("() => document.getElementById('cc-live-status')?.textContent === 'LIVE'",
+    page.wait_for_function("() => document.getElementById('cc-live-status')?.dataset.state === 'live'",
                            timeout=30_000)
     publish_cameras(bench.redis_url, SCALE_CAMERAS)
     # Every bus of the fleet exists before measuring (one full round at 5,000/s takes 2 s).
@@ -249,7 +249,7 @@ def main() -> None:
                 page.fill("#password", "bench-password")
                 page.click("#login-button")
                 page.wait_for_function(
-                    "() => document.getElementById('cc-live-status')?.textContent === 'LIVE'", timeout=30_000)
+                    "() => document.getElementById('cc-live-status')?.dataset.state === 'live'", timeout=30_000)
                 page.wait_for_function("() => window.ccLive.firstPictureMs > 0")
                 first_ms = page.evaluate("ccLive.firstPictureMs")
                 # The pre-2026-12 definition (snapshot applied, map perhaps not built yet), for comparisons.
