@@ -25,7 +25,8 @@ def test_demo_flag_starts_the_simulator_and_the_adapters_read_it(tmp_path: Path,
     client.flushdb()
     stack = start_stack(tmp_path, {"REDIS_URL": redis_url, "CC_PROFILE": ""}, args=("--demo",))
     try:
-        assert _parts(stack) == {"simulator", "feeds", "vision", "gateway", "web"}
+        assert _parts(stack) == {"simulator", "feeds", "vision", "alarms", "incidents", "history",
+                                "gateway", "web"}
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not (client.hlen("cc:v1:state:bus") == 300
                                                    and client.hlen("cc:v1:transit:shapes")):
@@ -48,9 +49,11 @@ def test_without_the_demo_profile_no_simulator_runs(tmp_path: Path, redis_url: s
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and "field feeds running" not in stack.log():
             time.sleep(0.3)
-        assert _parts(stack) == {"feeds", "vision", "gateway", "web"}
+        assert _parts(stack) == {"feeds", "vision", "alarms", "incidents", "history", "gateway", "web"}
         log = stack.log()
-        assert "field feeds running: mavlink, mqtt_sensors" in log, log[-3000:]
+        # The shipped configuration lists no bells (the demo's are in its overlay): no bell adapter.
+        assert "field feeds running: mavlink, mqtt_sensors\n" in log, log[-3000:]
+        assert "bells: no feeds.bells.bells registry configured; not started" in log
         assert "transit: no feeds.transit.urls configured; not started" in log
         assert client.hlen("cc:v1:state:bus") == 0  # no transit URL configured: nothing to read
     finally:
