@@ -32,7 +32,8 @@ def layout(settings: Settings, edition: Edition, screen: int) -> html.Div:
         html.Main([city_map(settings.map, edition, wall.layers, wall.center, wall.zoom,
                             interactive=False, bounds=wall.bounds,
                             routes=True if wall.routes else None, view=wall.view()),
-                   html.Aside([alarm_list("wall"), *drone_panel(wall.drone_video),
+                   html.Aside([html.Section(id="cc-wall-pane", hidden=True),  # wallpane.js
+                               alarm_list("wall"), *drone_panel(wall.drone_video),
                                event_list(_("Latest events"))],
                               className="cc-side")],
                   className="cc-body"),

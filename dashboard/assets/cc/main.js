@@ -20,6 +20,7 @@ import { connect } from './socket.js';
 import { reg } from './registry.js';
 import { lang } from './i18n.js';
 import { startIncidents } from './incident.js';
+import './wallpane.js'; // the incident pane of /wall/<n> (starts itself)
 import { startAlarms, tick as alarmTick } from './alarms.js';
 
 cc.registry = reg;
