@@ -123,6 +123,7 @@ function actionButton(label, fn, extra) {
 
 function renderActions(inc) {
   const box = $('cc-inc-actions');
+  if (document.activeElement && document.activeElement.id === 'cc-inc-wall') { return; } // a wall being chosen
   clear(box);
   const may = (ST.meta && ST.meta.may) || {};
   const base = '/api/incidents/' + inc.id;
@@ -139,10 +140,27 @@ function renderActions(inc) {
   if (may.work && inc.state !== 'closed') {
     box.append(actionButton(t('Request drone'), () => post(base + '/drone', {}, t('Drone requested'))));
   }
+  if (may.command && NEXT[inc.state] && inc.state !== 'resolved' && inc.state !== 'closed') { wallControl(box, base); }
   if (may.share && inc.state !== 'closed') {
     box.append(actionButton(t('Share with 112'), () => post(base + '/shares', { agency: '112', send: true }, t('Shared'))));
     box.append(actionButton(t('Share with 119'), () => post(base + '/shares', { agency: '119', send: true }, t('Shared'))));
   }
+}
+
+/* "Send to wall": a wall screen of config/walls.yaml (meta.walls), the pane with this incident's
+ * nearest cameras goes there (wallpane.js); "Clear wall" takes it off that screen. */
+function wallControl(box, base) {
+  const walls = (ST.meta && ST.meta.walls && typeof ST.meta.walls === 'object') ? ST.meta.walls : {};
+  const nums = Object.keys(walls).filter((k) => /^\d{1,4}$/.test(k)).slice(0, 64);
+  if (!nums.length) { return; }
+  if (!nums.includes(ST.wall)) { ST.wall = nums[0]; }
+  const sel = el('select', { id: 'cc-inc-wall', className: 'cc-inc-btn', 'aria-label': t('Wall screen') },
+    nums.map((k) => el('option', { value: k, text: k + ' · ' + str(walls[k], LINE_CHARS) })));
+  sel.value = ST.wall;
+  sel.addEventListener('change', () => { ST.wall = sel.value; });
+  box.append(sel);
+  box.append(actionButton(t('Send to wall'), () => post(base + '/wall', { wall: Number(ST.wall) }, t('Sent to wall {n}', { n: ST.wall })), 'cc-inc-wall-send'));
+  box.append(actionButton(t('Clear wall'), () => post(base + '/wall', { wall: Number(ST.wall), on: false }, t('Wall cleared')), 'cc-inc-wall-clear'));
 }
 
 function renderCameras(inc) {
@@ -226,12 +244,13 @@ const KIND_WORD = {
   created: N_('Created'), alarm_linked: N_('Alarm linked'), cameras: N_('Cameras'), state: N_('Status'), force_resolve: N_('Force-resolved'),
   assign: N_('Assigned'), priority: N_('Priority'), comment: N_('Comment'), step: N_('SOP step'), camera_added: N_('Camera added'),
   camera_removed: N_('Camera removed'), step_overdue: N_('Step overdue'), escalated: N_('Escalated'), drone_request: N_('Drone requested'),
-  notify: N_('Notified'), share: N_('Share prepared'), share_sent: N_('Shared'), merged: N_('Merged'), merged_in: N_('Merged in'), sub_incident: N_('Sub-incident'),
+  notify: N_('Notified'), wall: N_('Sent to wall'), wall_cleared: N_('Wall cleared'), share: N_('Share prepared'), share_sent: N_('Shared'), merged: N_('Merged'), merged_in: N_('Merged in'), sub_incident: N_('Sub-incident'),
 };
 
 function timelineText(row) {
   const d = row.data && typeof row.data === 'object' ? row.data : {};
   if (row.kind === 'step') { return str(d.title, 200) + (d.answer_label ? ' → ' + str(d.answer_label, 120) : ''); }
+  if (row.kind === 'wall' || row.kind === 'wall_cleared') { return t('Wall screen') + ' ' + num(d.wall, 0); }
   if (row.kind === 'state') { return str(d.to || d.state || '', 40) + (row.text ? ' · ' + str(row.text, 500) : ''); }
   return str(row.text, 500);
 }
