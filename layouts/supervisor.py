@@ -22,7 +22,7 @@ LAYERS = ["bus", "camera", "sensor", "air", "drone"]
 def layout(settings: Settings, edition: Edition, username: str) -> html.Div:
     return html.Div([
         html.Header([html.H1(_("Incheon integrated control - supervisor"), className="cc-title"),
-                     live_status(), clock(),
+                     live_status(), clock(), html.A(_("Replay"), href="/replay", className="cc-link"),
                      html.Span(username, className="cc-user"),
                      lang_form("cc-link"), sign_out_form("cc-link")],
                     className="cc-header"),

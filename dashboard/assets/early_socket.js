@@ -8,7 +8,7 @@
  */
 (function () {
   'use strict';
-  if (location.pathname === '/login') { return; }
+  if (location.pathname === '/login' || location.pathname === '/replay') { return; }  // /replay: the past only
   window.ccEarlySocket = fetch('/api/live/ticket', { credentials: 'same-origin', cache: 'no-store' })
     .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
     .then(function (t) {

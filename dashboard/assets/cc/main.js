@@ -22,6 +22,7 @@ import { lang } from './i18n.js';
 import { startIncidents } from './incident.js';
 import './wallpane.js'; // the incident pane of /wall/<n> (starts itself)
 import { startAlarms, tick as alarmTick } from './alarms.js';
+import { startReplay } from './replay.js';
 
 cc.registry = reg;
 cc.lang = lang;
@@ -45,4 +46,5 @@ if (document.readyState === 'loading') {
 } else {
   startTiles();
 }
-if (location.pathname !== '/login') { startAlarms(); connect(); startIncidents(); }
+// /replay shows the past only: no live socket, alarms or incidents there (cc/replay.js).
+if (location.pathname === '/replay') { startReplay(); } else if (location.pathname !== '/login') { startAlarms(); connect(); startIncidents(); }
