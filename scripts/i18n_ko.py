@@ -15,6 +15,13 @@ from pathlib import Path
 from babel.messages.pofile import read_po, write_po
 
 KO: dict[str, str] = {
+    "Send to wall": "상황판 표출",
+    "Clear wall": "상황판 표출 해제",
+    "Sent to wall": "상황판 표출",
+    "Sent to wall {n}": "{n}번 상황판에 표출했습니다",
+    "Wall cleared": "상황판 표출 해제",
+    "Wall screen": "상황판",
+    "No camera near this incident": "이 사건 주변에 카메라가 없습니다",
     "This role sees only the incidents shared with it.": "이 역할은 공유된 사건만 볼 수 있습니다.",
     "{name}: {cls}": "{name}: {cls}",
     "{name}: {cls} in {zones}": "{name}: {zones} 구역 {cls}",
@@ -289,7 +296,6 @@ KO: dict[str, str] = {
     "chattering": "채터링",
     "Chattering": "채터링 경보",
     "Operator load": "운영자 부하",
-    "Loading...": "불러오는 중...",
     "EEMUA 191 level": "EEMUA 191 등급",
     "Priority distribution": "우선순위 분포",
     "Top 10: {share} % of all alarms": "상위 10개: 전체 경보의 {share}%",
@@ -376,6 +382,16 @@ KO: dict[str, str] = {
     "Read only": "읽기 전용",
     "Link valid until": "링크 유효 기한",
     "Persons are obscured": "인물은 가림 처리됨",
+    # The replay page (issue 13)
+    "REPLAY": "재생 중",
+    "Replay": "기록 재생",
+    "Back to live": "실시간으로 돌아가기",
+    "Incheon integrated control - replay": "인천 통합관제 - 기록 재생",
+    "Link to this moment": "이 시점 링크",
+    "Moment shown (last 24 hours)": "표시 시점 (최근 24시간)",
+    "Open alarms": "미해제 경보",
+    "Pause": "일시정지",
+    "{date} ({time} KST)": "{date} ({time} KST)",
 }
 
 PO = Path(__file__).resolve().parent.parent / "translations" / "ko" / "LC_MESSAGES" / "messages.po"
