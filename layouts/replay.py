@@ -27,7 +27,7 @@ MARK_STYLE = {"fontWeight": "bold", "fontSize": "1.3em", "padding": "0.1em 0.6em
 
 def controls() -> html.Div:
     """Filled by cc/replay.js: the slider (an <input type=range>, which Dash's html has not)."""
-    speeds = [html.Button(_("x{n}").format(n=n), className="cc-link cc-replay-speed",
+    speeds = [html.Button(_("{n}x speed").format(n=n), className="cc-link cc-replay-speed",
                           **{"data-cc-speed": str(n), "aria-pressed": "false"}) for n in SPEEDS]
     return html.Div([html.Div(id="cc-replay-slider-box", className="cc-replay-slider-box"),
                      html.Button(_("Pause"), id="cc-replay-pause", className="cc-link"), *speeds,

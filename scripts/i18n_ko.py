@@ -392,6 +392,7 @@ KO: dict[str, str] = {
     "Open alarms": "미해제 경보",
     "Pause": "일시정지",
     "{date} ({time} KST)": "{date} ({time} KST)",
+    "{n}x speed": "{n}배속",
 }
 
 PO = Path(__file__).resolve().parent.parent / "translations" / "ko" / "LC_MESSAGES" / "messages.po"
