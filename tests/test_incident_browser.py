@@ -23,7 +23,7 @@ from tests.webtools import CheckedBrowser, chromium
 
 pytestmark = pytest.mark.browser
 
-BELL = "bell-bupyeong-01"  # config/feeds.yaml: linked to vis-bupyeong-01, preset 3
+BELL = "bell-bupyeong-01"  # config/overlays/demo.yaml: linked to vis-bupyeong-01, preset 3
 BELL_NAME = "부평역 지하보도 동측 비상벨"
 
 
