@@ -17,6 +17,9 @@ GET /video/<camera_id>.live?v=sub|main
                               and media time as float64, moof+mdat), 3 overlay JSON. It starts at a
                               keyframe, sends a new init when the camera reconnects, and is audited,
                               capped and session-checked exactly as the MJPEG stream (same slots).
+GET /video/live-slots         {"per_user": cap, "in_use": streams this user plays now}: the page plays
+                              at most the free slots live (enlarged view first, then the top tiles)
+                              and the rest as JPEG frames, so a wall of 16 tiles is not 12 refusals.
 GET /api/snapshots/<id>.jpg   an event snapshot from the vision snapshot folder (audited), or, for
                               an id `frigate.<server>.<event id>`, fetched server-side from that
                               configured Frigate server's API (feeds.frigate; audited the same way).
@@ -161,6 +164,11 @@ class StreamSlots:
             self._by_user[principal] += 1
             self.playing += 1
             return None
+
+    def held(self, principal: str) -> int:
+        """Streams `principal` plays now (the page subtracts its own to see what other tabs hold)."""
+        with self._lock:
+            return self._by_user.get(principal, 0)
 
     def release(self, principal: str) -> None:
         with self._lock:
@@ -435,6 +443,18 @@ def install_video_routes(server: Flask, store: Store, redis_url: str,
             resp = jsonify(error="the server is playing as many video streams as it may")
             resp.status_code = 503
         resp.headers["Retry-After"] = "10"
+        return resp
+
+    @server.route("/video/live-slots")
+    @api_login_required
+    def video_live_slots() -> Response:
+        # The page asks this before opening live streams and plays at most the free ones live, the
+        # rest as JPEG frames over the socket: a refused fetch (429) is logged by the browser as a
+        # failed resource load whatever the script does with it, so it must stay the rare race of
+        # two tabs asking at once, not the normal answer to a 16-tile wall.
+        principal = getattr(current_user, "principal", f"user:{current_user.name}")
+        resp = jsonify(per_user=slots.limits.per_user, in_use=slots.held(principal))
+        resp.headers["Cache-Control"] = "private, no-store"
         return resp
 
     @server.route("/video/<camera_id>.live")

@@ -179,9 +179,16 @@ def test_a_camera_restart_recovers_by_itself(browser: CheckedBrowser, stack: Run
     page.wait_for_function("""([g]) => { const p = Array.from(ccLive.livePlayers.values())
         .find(p => p.cam === 'vid-live-1'); return p && p.gen > g && p.playing; }""", arg=[gen0],
                            timeout=60_000)
+    # And keeps playing: 1.5 s of video more. Measured as "within 15 s" rather than "in the next 2.5 s":
+    # right after a restart the worker's other pushers reconnect too, and on a loaded 2-core machine
+    # playback may stall a moment before it runs at the camera's rate again.
     t = playing_time(page, CAMS[0])
-    page.wait_for_timeout(2500)
-    assert playing_time(page, CAMS[0]) > t + 1.5
+    page.wait_for_function(f"() => {{ const v = {live_tile_js(CAMS[0])};"
+                           f" return !!v && v.currentTime > {t} + 1.5; }}", timeout=15_000)
+    # Then at the camera's rate, as before the restart (the first test's bar: > 2.5 s of video in 4 s).
+    t = playing_time(page, CAMS[0])
+    page.wait_for_timeout(4000)
+    assert playing_time(page, CAMS[0]) - t > 2.5
     page.close()
 
 
@@ -200,3 +207,35 @@ def test_without_h264_in_media_source_the_tile_shows_jpeg_frames(browser: Checke
                          " return !v || v.style.display === 'none'; })()")
     time.sleep(0.1)
     page.close()
+
+
+PLAYING = "() => Array.from(ccLive.livePlayers.values()).filter(p => p.playing).length === "
+
+
+def test_a_second_tab_plays_only_the_slots_left_and_asks_for_no_refused_stream(browser: CheckedBrowser,
+                                                                              stack: RunningStack) -> None:
+    """The per-user cap (4) is told to the page (/video/live-slots): a second tab of the same user opens
+    only the slots the first leaves, the rest shows JPEG frames; no 429 reaches the console (the
+    autouse fixture fails on any)."""
+    first = browser.new_page(viewport={"width": 1600, "height": 900})
+    sign_in(first, stack, "/wall/activity/4")
+    for cam in CAMS:
+        wait_playing(first, cam)
+    first.wait_for_function(PLAYING + "3",
+                            timeout=60_000)
+    second = browser.new_page(viewport={"width": 1600, "height": 900})
+    sign_in(second, stack, "/wall/activity/4")
+    second.wait_for_function("() => ccLive.liveCap === 4", timeout=30_000)
+    second.wait_for_function(PLAYING + "1",
+                             timeout=60_000)
+    # Held for a while: the two waiting tiles stay on JPEG frames (the gateway is asked for them).
+    second.wait_for_timeout(6000)
+    players = second.evaluate("Array.from(ccLive.livePlayers.values())"
+                              ".map(p => [p.cam, p.granted, p.playing])")
+    assert sum(1 for _, granted, _ in players if granted) == 1, players
+    assert second.evaluate("ccLive.videoKey").count("|") == 1  # two cameras by JPEG
+    # The first tab closes: its slots free, and the second tab takes them without a reload.
+    first.close()
+    second.wait_for_function(PLAYING + "3",
+                             timeout=60_000)
+    second.close()

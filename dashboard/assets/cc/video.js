@@ -12,7 +12,15 @@
  *    (MediaSource.isTypeSupported says no), the camera has no live stream (404) or the per-user
  *    stream cap refuses it (429), or it is not streaming right now (204). The page tells the gateway which cameras it needs JPEGs for
  *    ({op: 'video', cams}); each frame arrives as 0x00, id length, id (UTF-8), JPEG.
- * Overlays are toggled with the "Overlays" button of a tile (remembered per browser). */
+ * Overlays are toggled with the "Overlays" button of a tile (remembered per browser).
+ *
+ * Live streams are capped per user on the server (dashboard/video.py StreamSlots, 429 beyond it), and
+ * a browser logs every refused fetch as a failed resource load. So the page first asks
+ * /video/live-slots how many it may hold (its cap less what this user's other tabs play) and opens at
+ * most that many: the enlarged view (popup) first, then the tiles from the top; the rest show JPEG
+ * frames and are granted a slot when one frees (asked again every SLOT_POLL_MS while any waits).
+ * Only ids the server can hold (LIVE_ID) of cameras that publish a live stream (props.live) are asked
+ * for: a made-up or hostile id is never put in a URL. */
 import { cc } from './state.js';
 import { t } from './i18n.js';
 import { ui } from './registry.js';
@@ -23,7 +31,13 @@ const OVERLAY_KEY = 'ccVideoOverlays';
 const MAX_FRAME = 16 * 1024 * 1024;  // a frame longer than this is a broken stream: reconnect
 const LIVE_EDGE_S = 1.0;  // further than this behind the newest buffered frame: jump ahead
 const RETRY_FALLBACK_MS = 20000;
-const NOT_YET_MS = 3000;  // a camera not streaming yet (204): JPEGs meanwhile, ask again this soon  // after a refusal (no stream, cap), try the live path again later
+const NOT_YET_MS = 3000;  // a camera not streaming yet (204): JPEGs meanwhile, ask again this soon
+const SLOTS_URL = '/video/live-slots';
+const SLOT_POLL_MS = 5000;  // while a tile waits for a live slot, ask again this often
+const LOCAL_CHECK_MS = 2000;  // while no view's camera is known to stream live, look again this often
+// A camera id the server can hold (config/cameras.py ids; the same rule events.js uses for snapshot names).
+const LIVE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
+const PROBE_CODEC = 'video/mp4; codecs="avc1.42E01E"';  // baseline H.264: none at all means JPEGs only
 cc.livePlayers = new Map();  // <img> -> LivePlayer (tests read it: window.ccLive.livePlayers)
 cc.stats.liveSegments = 0;
 cc.stats.liveMeta = 0;
@@ -38,7 +52,9 @@ function setOverlays(on) {
 }
 
 export function mseSupported() {
-  return typeof window.MediaSource === 'function' && typeof window.ReadableStream === 'function';
+  if (typeof window.MediaSource !== 'function' || typeof window.ReadableStream !== 'function') { return false; }
+  // A browser that cannot play H.264 at all gets JPEGs at once, without asking for streams.
+  try { return MediaSource.isTypeSupported(PROBE_CODEC); } catch (e) { return false; }
 }
 
 function num(v, lo, hi) { return typeof v === 'number' && Number.isFinite(v) && v >= lo && v <= hi; }
@@ -64,8 +80,27 @@ class LivePlayer {
     this.stopped = false; this.backoff = 1000; this.queue = []; this.metas = [];
     this.offset = null; this.gen = 0; this.failed = false; this.playing = false;
     this.segments = 0; this.video = null; this.canvas = null; this.sb = null; this.ms = null; this.url = null;
+    this.granted = false;  // holds one of this tab's live slots (schedule())
+    this.open = false;  // a request of it is pending or its stream is open: it counts on the server
+    this.dead = false;  // MediaSource cannot play its codec: JPEGs for good, no slot needed
     this.build();
+  }
+
+  grant() {
+    if (this.granted || this.stopped) { return; }
+    this.granted = true; this.failed = false; this.backoff = 1000;
     this.connect();
+  }
+
+  /* A higher-ranked view needs the slot: back to JPEGs until granted again. */
+  revoke() {
+    if (!this.granted) { return; }
+    this.granted = false; this.open = false;
+    clearTimeout(this.timer);
+    if (this.abort) { this.abort.abort(); }
+    this.teardownMedia();
+    this.hide();
+    syncVideo();
   }
 
   build() {
@@ -113,21 +148,25 @@ class LivePlayer {
   }
 
   connect() {
-    if (this.stopped) { return; }
-    this.abort = new AbortController();
+    if (this.stopped || !this.granted || !liveCamera(this.cam)) { return; }
+    const abort = new AbortController();
+    this.abort = abort;
+    this.open = true;
     const url = `/video/${encodeURIComponent(this.cam)}.live?v=${this.variant}`;
-    fetch(url, { signal: this.abort.signal, credentials: 'same-origin', cache: 'no-store' })
+    fetch(url, { signal: abort.signal, credentials: 'same-origin', cache: 'no-store' })
       .then((resp) => {
         if (resp.status === 204) { this.fallback(NOT_YET_MS); return null; }  // not streaming yet
         if (!resp.ok || !resp.body) {
-          // 404: no live stream now; 429/503: the stream cap. JPEGs meanwhile, the live path later.
+          // 404: no live stream now; 429/503: the stream cap (another tab took the slot meanwhile).
+          // JPEGs meanwhile, the live path later, and this tab's share asked for again.
           this.fallback(RETRY_FALLBACK_MS);
+          if (resp.status === 429 || resp.status === 503) { scheduleSoon(SLOT_POLL_MS); }
           return null;
         }
         this.backoff = 1000;
         return this.read(resp.body.getReader());
       })
-      .catch(() => { this.retry(); });
+      .catch(() => { if (this.abort === abort) { this.retry(); } });
   }
 
   async read(reader) {
@@ -272,7 +311,8 @@ class LivePlayer {
   }
 
   retry() {
-    if (this.stopped || this.failed) { return; }
+    if (this.stopped || this.failed || !this.granted) { return; }
+    this.open = false;
     if (this.abort) { this.abort.abort(); }
     const wait = this.backoff;
     this.backoff = Math.min(this.backoff * 2, 10000);
@@ -283,17 +323,20 @@ class LivePlayer {
   /* Back to JPEG frames for this <img>; with `later` ms, try the live path again then. */
   fallback(later) {
     if (this.failed) { return; }
-    this.failed = true; cc.stats.liveFallbacks += 1;
+    this.failed = true; this.open = false; cc.stats.liveFallbacks += 1;
     if (this.abort) { this.abort.abort(); }
     this.teardownMedia();
     this.hide();
     syncVideo();
+    clearTimeout(this.timer);
     if (later) {
-      clearTimeout(this.timer);
       this.timer = setTimeout(() => {
-        if (this.stopped) { return; }
+        if (this.stopped || !this.granted) { return; }
         this.failed = false; this.backoff = 1000; this.connect();
       }, later);
+    } else {
+      // The codec cannot play here: this view needs no slot; give it to the next one.
+      this.dead = true; this.granted = false; scheduleSoon(0);
     }
   }
 
@@ -311,7 +354,7 @@ class LivePlayer {
   }
 
   stop() {
-    this.stopped = true;
+    this.stopped = true; this.granted = false; this.open = false;
     clearTimeout(this.timer);
     cancelAnimationFrame(this.raf);
     if (this.abort) { this.abort.abort(); }
@@ -329,7 +372,9 @@ export function watchVideo(img, cam) {
   if (cam) {
     cc.videoImgs.set(img, cam);
     if (cc.videoUrls[cam]) { img.src = cc.videoUrls[cam]; }
-    if (mseSupported()) {
+    if (!mseSupported()) {
+      cc.stats.liveFallbacks += 1;  // this view shows JPEG frames: the browser cannot play the live path
+    } else if (LIVE_ID.test(cam)) {
       // Grid tiles play the substream; a popup is the enlarged view: the main stream.
       const variant = img.closest('.cc-video-tile') ? 'sub' : 'main';
       cc.livePlayers.set(img, new LivePlayer(img, cam, variant));
@@ -339,8 +384,75 @@ export function watchVideo(img, cam) {
     img.removeAttribute('src');
   }
   syncVideo();
+  scheduleSoon(0);
 }
 cc.watchVideo = watchVideo;
+
+/* A camera this page may ask a live stream of: an id the server can hold, of a camera that says it
+ * publishes one (vision/live.py: props.live). */
+function liveCamera(cam) {
+  if (typeof cam !== 'string' || !LIVE_ID.test(cam)) { return false; }
+  const e = cc.entities.camera && cc.entities.camera.get(cam);
+  return !!(e && e.props && e.props.live === true);
+}
+
+/* The views that want a live stream, best first: the enlarged view (popup), then tiles top to bottom. */
+function ranked() {
+  const list = [];
+  cc.livePlayers.forEach((p, img) => {
+    if (!p.stopped && !p.dead && img.isConnected && liveCamera(p.cam)) { list.push(p); }
+  });
+  list.sort((a, b) => {
+    if ((a.variant === 'main') !== (b.variant === 'main')) { return a.variant === 'main' ? -1 : 1; }
+    const pos = a.img.compareDocumentPosition(b.img);
+    if (pos & Node.DOCUMENT_POSITION_FOLLOWING) { return -1; }
+    return pos & Node.DOCUMENT_POSITION_PRECEDING ? 1 : 0;
+  });
+  return list;
+}
+
+let scheduleTimer = 0, slotsAsking = false;
+cc.liveCap = null;  // the server's per-user cap, once asked (tests read it)
+
+function scheduleSoon(ms) {
+  clearTimeout(scheduleTimer);
+  scheduleTimer = setTimeout(schedule, ms);
+}
+
+/* Grant live slots to the best-ranked views, as many as the server lets this tab hold. */
+function schedule() {
+  scheduleTimer = 0;
+  if (slotsAsking) { return; }
+  if (!ranked().length) {
+    let waiting = false;
+    cc.livePlayers.forEach((p) => {
+      if (p.granted && (p.dead || !liveCamera(p.cam))) { p.revoke(); }
+      if (!p.stopped && !p.dead) { waiting = true; }
+    });
+    // A view whose camera has not (yet) said it streams live: look again when its updates arrive
+    // (a local check, no request).
+    if (waiting) { scheduleSoon(LOCAL_CHECK_MS); }
+    return;
+  }
+  slotsAsking = true;
+  fetch(SLOTS_URL, { credentials: 'same-origin', cache: 'no-store' })
+    .then((r) => (r.ok ? r.json() : null))
+    .catch(() => null)
+    .then((s) => {
+      slotsAsking = false;
+      const ok = s && typeof s === 'object' && num(s.per_user, 0, 1000) && num(s.in_use, 0, 1e6);
+      const want = ranked();
+      let mine = 0;
+      cc.livePlayers.forEach((p) => { if (p.open) { mine += 1; } });
+      // Slots held by this user's other tabs: what the server counts, less this tab's own.
+      const budget = ok ? Math.max(0, s.per_user - Math.max(0, s.in_use - mine)) : 0;
+      if (ok) { cc.liveCap = s.per_user; }
+      const keep = new Set(want.slice(0, budget));
+      cc.livePlayers.forEach((p) => { if (p.granted && !keep.has(p)) { p.revoke(); } });
+      keep.forEach((p) => p.grant());
+      if (want.length > keep.size) { scheduleSoon(SLOT_POLL_MS); }  // some wait for a slot
+    });
+}
 
 /* Tell the gateway which cameras need JPEG frames: those on screen that no live player is playing
  * (and after every reconnect). */
