@@ -48,13 +48,13 @@ function render(node, pane) {
     el('span', { text: ' #' + (Number(pane.incident) || 0) + ' ' + str(pane.type_label, 120) + ' · ' + str(pane.title, 200) }),
   ]));
   const grid = el('div', { className: 'cc-inc-cams cc-wall-pane-cams' });
+  node.append(grid); // first: video.js forgets an <img> that is not in the document
   cams.forEach((id) => {
     const img = el('img', { className: 'cc-video-img cc-inc-video-img', alt: '' });
     grid.append(el('div', { className: 'cc-inc-cam', 'data-cc-camera': id }, [img, el('div', { className: 'cc-inc-cam-name', text: cameraName(id) })]));
     watchVideo(img, id);
   });
   if (!cams.length) { grid.append(el('div', { className: 'cc-inc-cam-name', text: t('No camera near this incident') })); }
-  node.append(grid);
 }
 
 async function poll(node, wall) {
