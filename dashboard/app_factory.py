@@ -32,7 +32,7 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 # the Content-Security-Policy (dashboard/csp.py). So is the page language's message catalogue
 # (dashboard/i18n.py), and `<html lang>` is the page's language: both filled per request.
 MODULES = ("main", "i18n", "state", "registry", "dom", "map", "markers", "popups", "store", "events",
-           "panels", "socket", "video", "tiles", "alarms", "incident", "wallpane", "replay")
+           "panels", "socket", "video", "tiles", "alarms", "incident", "wallpane", "replay", "trends")
 _PRELOAD = "".join(f'<link rel="modulepreload" href="/assets/cc/{m}.js">' for m in MODULES)
 INDEX = ("""<!DOCTYPE html>
 <html lang="__CC_LANG__">

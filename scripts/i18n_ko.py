@@ -393,6 +393,8 @@ KO: dict[str, str] = {
     "Pause": "일시정지",
     "{date} ({time} KST)": "{date} ({time} KST)",
     "{n}x speed": "{n}배속",
+    "{name}, last 24 hours": "{name}, 최근 24시간",
+    "24 h trend: min {min}, max {max}": "24시간 추이: 최저 {min}, 최고 {max}",
 }
 
 PO = Path(__file__).resolve().parent.parent / "translations" / "ko" / "LC_MESSAGES" / "messages.po"

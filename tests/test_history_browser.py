@@ -22,6 +22,7 @@ from history.config import load_history_config
 from history.db import HistoryStore
 from history.writer import HistoryWriter
 from spine.contract import Event, now_ms
+from spine.layers import registry
 from spine.publisher import Publisher, connect
 from spine.servers.embedded_redis import EmbeddedRedis
 from tests.history_support import drain
@@ -30,6 +31,7 @@ from tests.webtools import FAST_HASHER, CheckedBrowser, chromium, serve
 pytestmark = pytest.mark.browser
 KST = ZoneInfo("Asia/Seoul")
 N = 5  # sensors at T1
+FLOOD = "sen-water_level-01"  # flood stages 2.3 / 3.0 / 3.5 / 4.0 (low .. critical) in config/feeds.yaml
 
 
 @dataclass
@@ -59,6 +61,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory, redis_server: EmbeddedRedis
     # Moment 1: five sensors, one open incident, an event.
     for i in range(N):
         pub.update("sensor", f"rp-s{i}", 37.40 + i / 100, 126.70, {"value": float(i), "unit": "m"})
+    pub.update("sensor", FLOOD, 37.47, 126.72, {"value": 2.0, "unit": "m"})
     inc.update("incident", "rp-inc-1", 37.46, 126.70, {"title": "rp flood", "status": "open"})
     pub.event(Event(v=1, id="rp-ev-1", type="threshold", severity="high", ts=now_ms(), layer="sensor",
                     entity="rp-s0", lat=37.40, lon=126.70, title="rp event one", props={"rule": "warn"}))
@@ -70,6 +73,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory, redis_server: EmbeddedRedis
     # Moment 2: rp-s0 moves north, rp-s4 leaves the map, two more sensors appear.
     pub.update("sensor", "rp-s0", 37.55, 126.70, {"value": 9.0, "unit": "m"})
     pub.update("sensor", "rp-s4", 37.44, 126.70, gone=True)
+    pub.update("sensor", FLOOD, 37.47, 126.72, {"value": 2.8, "unit": "m"})
     for i in (5, 6):
         pub.update("sensor", f"rp-s{i}", 37.40 + i / 100, 126.70, {"value": float(i), "unit": "m"})
     assert pub.flush()
@@ -131,6 +135,17 @@ def test_replay_page_shows_t_plays_and_goes_back_to_live(seeded: Seeded, browser
     page.click("#cc-replay-pause")
     assert page.evaluate("() => window.ccLive.replay.speed") == 0
     assert page.evaluate("() => window.ccLive.stats.frames") == 0
+
+    # The flood sensor's popup: its 24 h trend (ending at the moment shown) with the stages around
+    # its values (2.0 .. 2.8 m: 2.3 inside, 3.0 the next above) in the registry's severity colours.
+    page.evaluate(f"() => {{ const m = window.ccLive.markers.sensor.get('{FLOOD}');"
+                  " window.ccLive.map.setView(m.getLatLng(), 15, {animate: false}); m.openPopup(); }")
+    page.locator(".cc-trend svg line.cc-trend-range").first.wait_for(state="attached", timeout=10_000)
+    assert page.locator(".cc-trend svg").is_visible()
+    strokes = page.evaluate("() => [...document.querySelectorAll('.cc-trend svg line:not(.cc-trend-range)')]"
+                            ".map((l) => [Number(l.nextSibling.textContent), l.getAttribute('stroke')])")
+    sev = {e["code"]: e["color"] for e in registry()["severities"]}
+    assert strokes == [[2.3, sev["low"]], [3, sev["medium"]]]
 
     # Back to live: the supervisor page (which opens the live socket; no gateway in this test).
     browser.errors.allow(r"WebSocket connection to .* failed|status of 404 .* at .*/api/transit/shapes")

@@ -5,6 +5,7 @@ import { el, svg, num, timeKst } from './dom.js';
 import { t } from './i18n.js';
 import { popupFields, labelOf, codeLabel, ui, airGuides } from './registry.js';
 import { watchVideo } from './video.js';
+import { trendChart } from './trends.js';
 
 function formatValue(format, v) {
   if (v === null || v === undefined) { return null; }
@@ -44,6 +45,7 @@ export function popupContent(layer, id) {
     parts.push(el('img', { className: 'cc-popup-video', alt: t('live video of {name}', { name: p.name || id }) }));
   }
   if (layer === 'air') { parts.push(el('div', { className: 'cc-chart', text: t('loading 24 h...') })); }
+  if (layer === 'sensor' || layer === 'air') { parts.push(el('div', { className: 'cc-trend', text: t('loading 24 h...') })); }
   parts.push(el('table', null, rows(layer, u)));
   return el('div', { className: 'cc-popup' }, parts);
 }
@@ -84,7 +86,7 @@ function airChart(id, box) {
 
 export function bindPopup(m, u) {
   const layer = u.layer, id = u.id;
-  const wide = layer === 'air' || (layer === 'camera' && u.props && u.props.video);
+  const wide = layer === 'air' || layer === 'sensor' || (layer === 'camera' && u.props && u.props.video);
   m.bindPopup(() => popupContent(layer, id), { maxWidth: 480, minWidth: wide ? 340 : 0 });
   if (layer === 'camera') {
     // The popup's video plays only while it is open.
@@ -102,6 +104,12 @@ export function bindPopup(m, u) {
     m.on('popupopen', (e) => {
       const box = e.popup.getElement().querySelector('.cc-chart');
       if (box) { airChart(id, box); }
+    });
+  }
+  if (layer === 'sensor' || layer === 'air') {  // the 24 h trend with its thresholds (trends.js)
+    m.on('popupopen', (e) => {
+      const box = e.popup.getElement().querySelector('.cc-trend');
+      if (box) { trendChart(layer, id, box); }
     });
   }
 }
