@@ -29,12 +29,15 @@ def controls() -> html.Div:
     """Filled by cc/replay.js: the slider (an <input type=range>, which Dash's html has not)."""
     speeds = [html.Button(_("{n}x speed").format(n=n), className="cc-link cc-replay-speed",
                           **{"data-cc-speed": str(n), "aria-pressed": "false"}) for n in SPEEDS]
-    return html.Div([html.Div(id="cc-replay-slider-box", className="cc-replay-slider-box"),
+    return html.Div([html.Div(id="cc-replay-slider-box", className="cc-replay-slider-box",
+                              style={"flex": "1"}),
                      html.Button(_("Pause"), id="cc-replay-pause", className="cc-link"), *speeds,
                      html.A(_("Link to this moment"), id="cc-replay-link", href="/replay",
                             className="cc-link"),
                      html.Span("", id="cc-replay-status", role="status")],
-                    className="cc-replay-controls")
+                    className="cc-replay-controls",
+                    style={"display": "flex", "gap": "0.5em", "alignItems": "center",
+                           "padding": "0.3em 0.8em"})
 
 
 def page(ctx: PageContext) -> html.Div:

@@ -154,6 +154,7 @@ function mount() {
   const slider = el('input', { type: 'range', id: 'cc-replay-slider', min: lo, max: hi, step: 1000,
     value: rp.t, 'aria-label': t('Moment shown (last 24 hours)') });
   slider.addEventListener('change', () => { rp.speed = 0; showSpeed(); load(Number(slider.value)); });
+  slider.style.width = '100%';
   box.replaceChildren(slider);
   const root = document.getElementById('cc-replay');
   try { rp.closed = JSON.parse((root && root.getAttribute('data-cc-closed')) || '[]'); } catch (e) { rp.closed = []; }
