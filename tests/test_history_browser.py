@@ -26,7 +26,7 @@ from spine.layers import registry
 from spine.publisher import Publisher, connect
 from spine.servers.embedded_redis import EmbeddedRedis
 from tests.history_support import drain
-from tests.webtools import FAST_HASHER, CheckedBrowser, chromium, serve
+from tests.webtools import FAST_HASHER, CheckedBrowser, Client, chromium, serve
 
 pytestmark = pytest.mark.browser
 KST = ZoneInfo("Asia/Seoul")
@@ -82,6 +82,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory, redis_server: EmbeddedRedis
 
     store = Store(url, FAST_HASHER)
     store.add_user("sup", "sup-password", "supervisor")
+    store.add_user("op", "op-password", "operator")  # wall only
     settings = load_settings()
     settings.redis.url = None  # pages only: this page must not need the live spine at all
     settings.database.url = url
@@ -168,3 +169,12 @@ def test_supervisor_header_links_to_replay(seeded: Seeded, browser: CheckedBrows
     page.wait_for_url(f"{base}/replay*")
     page.wait_for_function("() => window.ccLive && window.ccLive.replay && window.ccLive.replay.loads > 0",
                            timeout=20_000)
+
+
+def test_replay_needs_the_supervisor_permission(seeded: Seeded) -> None:
+    op = Client(seeded.port)
+    op.login("op", "op-password")
+    assert op.request("GET", "/replay")[0] == 403
+    sup = Client(seeded.port)
+    sup.login("sup", "sup-password")
+    assert sup.request("GET", "/replay")[0] == 200
