@@ -43,7 +43,7 @@ PUBLIC_PATHS = {"/login", "/device/login", "/healthz", "/logout", "/lang"}
 # Dash serves its index page for "/" and any other path: these are the page requests.
 PAGE_ENDPOINTS = {"/", "/<path:path>"}
 # What a role without pages (agency_view roles) may reach: its shared incidents and the page assets.
-NO_PAGE_ROLE_PATHS = ("/agency/", "/assets/")
+NO_PAGE_ROLE_PATHS = ("/agency/", "/assets/", "/_favicon")
 API_PREFIXES = ("/_dash", "/api", "/assets", "/_reload", "/_favicon", "/video")
 DEVICE_TOKEN_KEY = "\x00device-token"  # the device throttle's one "name": per address only; no user has it
 HOME_BY_ROLE = {"operator": "/wall/1", "supervisor": "/supervisor", "commander": "/commander",
