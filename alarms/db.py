@@ -204,7 +204,9 @@ class Context:
             return "camera offline"
         if sup.stale_feed and row["kind"] == "threshold" and row["layer"] in self.stale_layers:
             return f"{row['layer']} feed stale"
-        for s in self.silences:
+        # A silence is planned work, not a way around the shelving policy: an alarm of a priority
+        # that may never be shelved (critical) is never silenced either.
+        for s in self.silences if cfg.shelvable(row["priority"]) else ():
             if s.matches(row):
                 return f"silence #{s.id}: {s.reason}"[:200]
         return None

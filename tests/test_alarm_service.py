@@ -217,6 +217,17 @@ def test_silence_is_time_boxed(store: AlarmStore) -> None:
     assert store.list_alarms()[0]["state"] == "UNACK"
 
 
+def test_a_silence_never_hides_a_priority_that_may_not_be_shelved(store: AlarmStore) -> None:
+    """A wildcard silence for planned work silences the high sensor alarm, never the critical bell."""
+    store.add_silence(Actor("sup"), "whole-site works", 60, now=T0)  # source "*"
+    ctx = Context(silences=store.active_silences(now=T0))
+    store.ingest([("1-0", ev("a", ts=T0)),
+                  ("1-1", ev("b", entity="bell-1", type="bell", layer="sensor", ts=T0))], ctx, now=T0)
+    got = {a["source"]: a for a in store.list_alarms()}
+    assert got["sen-1"]["state"] == "DSUPR"
+    assert got["bell-1"]["state"] == "UNACK" and got["bell-1"]["priority"] == "critical"
+
+
 def test_shelve_expires_and_critical_never_shelves(store: AlarmStore) -> None:
     store.ingest([("1-0", ev("a", ts=T0)),
                   ("1-1", ev("b", entity="bell-1", type="bell", layer="sensor", ts=T0))], now=T0)
