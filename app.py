@@ -110,7 +110,7 @@ def run_part(part: str, settings: Settings) -> None:
         app = create_app(settings, Store.from_settings(settings), secret_key())
         log.info("web server on http://%s:%d/", settings.web.host, settings.web.port)
         serve(app.server, host=settings.web.host, port=settings.web.port,
-              threads=settings.web.threads, ident="controlroom")
+              threads=settings.web.threads, ident="controlroom", max_request_body_size=1 << 20)
 
 
 def _first_admin(settings: Settings) -> str | None:

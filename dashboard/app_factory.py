@@ -58,8 +58,14 @@ def render_page(settings: Settings, edition, path: str, role: str, username: str
     return page.layout(pages.PageContext(settings, edition, username, role), **args)
 
 
+MAX_BODY_BYTES = 1 << 20
+
+
 def create_app(settings: Settings, store: Store, secret: str) -> dash.Dash:
     server = Flask(__name__)
+    # No form or JSON body of this app comes near 1 MiB; without a bound any signed-in role could
+    # POST a body large enough to exhaust the web process's memory (Werkzeug answers 413).
+    server.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     install_auth(server, store, settings, secret)
     langs = LangResolver(store, settings.walls)
     install_i18n(server, langs, csrf_ok, safe_next)

@@ -26,7 +26,7 @@ from datetime import timedelta
 from functools import wraps
 from html import escape
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from dash import dcc, html
 from flask import Flask, abort, g, has_request_context, jsonify, redirect, request, session
@@ -303,7 +303,9 @@ def install_auth(server: Flask, store: Store, settings: Settings, secret: str) -
         if not current_user.is_authenticated:
             if path.startswith(API_PREFIXES):
                 return jsonify(error="login required"), 401
-            return redirect(f"/login?next={escape(request.full_path.rstrip('?'))}")
+            # URL-encoded (not HTML-escaped): every query parameter survives, and a control
+            # character in the path cannot reach the Location header.
+            return redirect("/login?" + urlencode({"next": request.full_path.rstrip("?")}))
         if not settings.roles.get(current_user.role) and not path.startswith(NO_PAGE_ROLE_PATHS):
             # A role that opens no page (the 112/119 agency roles) sees only what was shared with
             # it through a signed, expiring /agency/ link: not the live socket, the camera routes,

@@ -299,3 +299,21 @@ def test_a_wall_that_signs_out_loses_its_year_long_cookie(client: FlaskClient, s
     assert client.post("/logout", data={"csrf": _form_token(client)}).status_code == 302
     assert client.get_cookie("remember_token") is None
     assert client.get("/wall/1").status_code == 302
+
+
+def test_the_login_redirect_keeps_every_query_parameter_and_survives_control_characters(
+        client: FlaskClient) -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    r = client.get("/replay?t=1&x=2")
+    assert r.status_code == 302
+    assert parse_qs(urlsplit(r.headers["Location"]).query)["next"] == ["/replay?t=1&x=2"]
+    r = client.get("/a%0Ab")  # a newline in the path must not reach the Location header (was a 500)
+    assert r.status_code == 302 and "\n" not in r.headers["Location"]
+
+
+def test_a_request_body_over_the_bound_is_refused_before_any_handler(client: FlaskClient) -> None:
+    login(client, "sup")
+    big = b"{" + b" " * (1 << 20) + b"}"
+    r = client.post("/api/alarms/ack", data=big, content_type="application/json")
+    assert r.status_code == 413
