@@ -298,14 +298,16 @@ KO: dict[str, str] = {
     "Operator load": "운영자 부하",
     "EEMUA 191 level": "EEMUA 191 등급",
     "Priority distribution": "우선순위 분포",
-    "Top 10: {share} % of all alarms": "상위 10개: 전체 경보의 {share}%",
+    # No "% " before a letter in a msgid: gettext reads "% o" as a printf conversion and
+    # `pybabel compile` then refuses the catalogue (placeholders incompatible).
+    "Top 10: {share}% (share of all alarms)": "상위 10개: 전체 경보의 {share}%",
     "Stale (active over 24 h)": "장기 경보 (24시간 넘게 활성)",
     "alarms in {h} h": "{h}시간 경보 수",
     "alarms per 10 min (average)": "10분당 경보 (평균)",
     "peak per 10 min": "10분당 최대",
     "time in flood": "경보 폭주 시간",
     "{n} floods (over {over} in 10 min)": "폭주 {n}회 (10분에 {over}건 초과)",
-    "{p} % of periods over 5": "5건 초과 구간 {p}%",
+    "{p}% (share of periods over 5)": "5건 초과 구간 {p}%",
     "target {a} acceptable, {m} manageable: {verdict}": "목표 {a} 허용, {m} 관리 가능: {verdict}",
     "{label}: {share} % (target {target} %)": "{label}: {share}% (목표 {target}%)",
     "{n} ({share} %)": "{n}건 ({share}%)",

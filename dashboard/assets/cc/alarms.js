@@ -385,11 +385,11 @@ function renderLoad(k) {
         t('target {a} acceptable, {m} manageable: {verdict}', { a: rate.target_acceptable, m: rate.target_manageable, verdict: verdictLabel(rate.verdict) })),
       fig('peak', t('peak per 10 min'), String(rate.peak_per_10min)),
       fig('flood', t('time in flood'), `${flood.time_in_flood_pct} %`, t('{n} floods (over {over} in 10 min)', { n: flood.floods, over: flood.threshold_per_10min })),
-      fig('eemua', t('EEMUA 191 level'), levelLabel(k.eemua.level), t('{p} % of periods over 5', { p: k.eemua.busy_periods_pct })),
+      fig('eemua', t('EEMUA 191 level'), levelLabel(k.eemua.level), t('{p}% (share of periods over 5)', { p: k.eemua.busy_periods_pct })),
       fig('total', t('alarms in {h} h', { h: Math.round((k.window.end_ms - k.window.start_ms) / 3600000) }), String(k.total)),
     ]),
     el('h3', { text: t('Priority distribution') }), el('ul', { className: 'cc-load-list' }, dist),
-    el('h3', { text: t('Top 10: {share} % of all alarms', { share: k.top10_share_pct }) }), el('ol', { className: 'cc-load-list', 'data-cc-load': 'top10' }, top),
+    el('h3', { text: t('Top 10: {share}% (share of all alarms)', { share: k.top10_share_pct }) }), el('ol', { className: 'cc-load-list', 'data-cc-load': 'top10' }, top),
     el('h3', { text: t('Chattering') }), el('ul', { className: 'cc-load-list', 'data-cc-load': 'chattering' }, words(k.chattering, t('none'))),
     el('h3', { text: t('Stale (active over 24 h)') }), el('ul', { className: 'cc-load-list', 'data-cc-load': 'stale' }, words(k.stale, t('none'))),
   );
