@@ -78,6 +78,9 @@ class SilenceBody(_Body):
     reason: Annotated[str, Field(min_length=1, max_length=500)]
 
 
+KPI_MAX_HOURS = 24 * 7
+
+
 def _problems(exc: ValidationError) -> list[str]:
     return [f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()]
 
@@ -212,7 +215,9 @@ def install_alarm_routes(server: Flask, settings: Settings, app_store: Store | N
             hours = float(request.args.get("hours", "24"))
         except ValueError:
             hours = 24.0
-        hours = hours if 0 < hours <= 24 * 90 else 24.0
+        # At most a week: the figures are computed in Python over every change in the window, so a
+        # 90-day window on a busy site would hold a web thread and its memory (EEMUA reviews are weekly).
+        hours = hours if 0 < hours <= KPI_MAX_HOURS else 24.0
         return jsonify(kpis(lazy.get(), hours))
 
     @server.get("/api/alarms/silences")
