@@ -249,7 +249,8 @@ def main() -> None:
                 page.fill("#password", "bench-password")
                 page.click("#login-button")
                 page.wait_for_function(
-                    "() => document.getElementById('cc-live-status')?.dataset.state === 'live'", timeout=30_000)
+                    "() => document.getElementById('cc-live-status')?.dataset.state === 'live'",
+                    timeout=30_000)
                 page.wait_for_function("() => window.ccLive.firstPictureMs > 0")
                 first_ms = page.evaluate("ccLive.firstPictureMs")
                 # The pre-2026-12 definition (snapshot applied, map perhaps not built yet), for comparisons.
