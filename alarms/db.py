@@ -531,11 +531,14 @@ class AlarmStore:
             q = q.where(alarms.c.layer == layer)
         if source:
             q = q.where(alarms.c.source == source)
+        # Unacknowledged first, then by priority (highest first), then newest: in SQL, before the
+        # limit, so a flood of more than `limit` alarms still lists the unacknowledged critical ones.
+        order = {"UNACK": 0, "RTNUN": 1, "ACKED": 2, "SHLVD": 3, "DSUPR": 4, "OOSRV": 5, "NORM": 6}
+        q = q.order_by(sa.case(order, value=alarms.c.state, else_=7),
+                       sa.case({p: -r for p, r in states.RANK.items()}, value=alarms.c.priority, else_=0),
+                       alarms.c.last_ts.desc())
         with self.reader.connect() as conn:
             rows = [dict(r._mapping) for r in conn.execute(q.limit(max(1, min(limit, 5000))))]
-        # Unacknowledged first, then by priority (highest first), then newest.
-        order = {"UNACK": 0, "RTNUN": 1, "ACKED": 2, "SHLVD": 3, "DSUPR": 4, "OOSRV": 5, "NORM": 6}
-        rows.sort(key=lambda r: (order[r["state"]], -states.RANK[r["priority"]], -r["last_ts"]))
         return [doc(r) for r in rows]
 
     def get(self, alarm_id: int, history: int = 100) -> dict | None:

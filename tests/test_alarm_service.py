@@ -286,3 +286,13 @@ def test_an_alarm_keeps_its_events_message_key_and_params(store: AlarmStore) -> 
     assert a["title"] == "event m1"  # the producer's text stays, for readers without the catalogue
     (opened,) = store.open_docs()
     assert opened["params"] == {"cls": "person", "zone": "Gate 3"}
+
+
+def test_the_list_orders_before_its_limit_so_a_flood_shows_the_critical_alarm(store: AlarmStore) -> None:
+    """30 high alarms raised first, then one critical: a list of 5 must hold the critical one first."""
+    batch = [(f"1-{i}", ev(f"h{i}", entity=f"sen-{i}", ts=T0 + i)) for i in range(30)]
+    batch.append(("1-99", ev("c", entity="bell-1", type="bell", layer="sensor", ts=T0 + 100)))
+    store.ingest(batch, now=T0 + 200)
+    top = store.list_alarms(limit=5)
+    assert len(top) == 5 and top[0]["source"] == "bell-1" and top[0]["priority"] == "critical"
+    assert [a["last_ts"] for a in top[1:]] == sorted((a["last_ts"] for a in top[1:]), reverse=True)
