@@ -19,7 +19,7 @@ from dashboard.history_api import install_history_routes
 from dashboard.i18n import DEFAULT_LANG, LangResolver, _, browser_catalogue_json, in_lang, install_i18n
 from dashboard.incidents_api import install_incident_routes
 from dashboard.store import Store
-from dashboard.video import StreamLimits, install_video_routes
+from dashboard.video import StreamLimits, StreamSlots, install_video_routes
 from spine.geography import load_edition
 from spine.layers import registry_json
 
@@ -90,15 +90,15 @@ def create_app(settings: Settings, store: Store, secret: str) -> dash.Dash:
     app.interpolate_index = interpolate_index
     install_csp(server, app, settings.gateway)
     install_alarm_routes(server, settings, store)  # alarm list, actions, KPIs (docs/alarms.md)
-    install_incident_routes(server, settings, store)  # incidents, SOPs, shares (docs/incidents.md)
+    # One stream counter for the video routes and the agency links' streams: one cap for both.
+    slots = StreamSlots(StreamLimits(settings.web.video_streams_per_user, settings.web.video_stream_cap()))
+    install_incident_routes(server, settings, store, slots=slots)  # incidents, SOPs, shares
     install_history_routes(server, settings, store)  # trends and replay (docs/history.md)
     app.layout = html.Div([dcc.Location(id="url", refresh=False), html.Div(id="cc-root")])
 
     if settings.redis.url:
         install_feed_routes(server, settings.redis.url)
-        web = settings.web
-        install_video_routes(server, store, settings.redis.url,
-                             StreamLimits(web.video_streams_per_user, web.video_stream_cap()))
+        install_video_routes(server, store, settings.redis.url, slots=slots)
     bench = bench_pages.enabled() and settings.redis.url
     if bench:
         bench_pages.install(app, settings.redis.url)

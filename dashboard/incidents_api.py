@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from flask import Flask, Response, jsonify, request
 from flask_login import current_user
@@ -27,6 +27,9 @@ from incidents import cap, report
 from incidents.cameras import nearest_cameras
 from incidents.config import PRIORITIES, IncidentActions, load_incident_actions
 from incidents.db import STATE_NAMES, STATES, Actor, IncidentStore, NotFound, Refused
+
+if TYPE_CHECKING:
+    from dashboard.video import StreamSlots
 
 log = logging.getLogger(__name__)
 Text500 = Annotated[str, Field(max_length=500)]
@@ -147,8 +150,11 @@ class _Lazy:
 
 
 def install_incident_routes(
-    server: Flask, settings: Settings, app_store: Store | None = None, actions: IncidentActions | None = None
+    server: Flask, settings: Settings, app_store: Store | None = None, actions: IncidentActions | None = None,
+    slots: StreamSlots | None = None,
 ) -> None:
+    """`slots`: the video routes' StreamSlots (dashboard/video.py), so an agency link's camera
+    streams count against the same per-user and total caps; None: a counter of their own."""
     allowed = actions or load_incident_actions()
     lazy = _Lazy(settings.database.resolved_url())
 
@@ -519,7 +525,7 @@ def install_incident_routes(
         return jsonify(wall=wall, pane=walls.pane(lazy.get(), wall))
 
     _ = cap  # the share routes build messages through the store (incidents/cap.py)
-    _install_agency_routes(server, settings, lazy, app_store, gate, actor, audit)
+    _install_agency_routes(server, settings, lazy, app_store, gate, actor, audit, slots)
 
 
 class LinkBody(_Body):
@@ -528,27 +534,50 @@ class LinkBody(_Body):
 
 
 def _install_agency_routes(server: Flask, settings: Settings, lazy: _Lazy, app_store: Store | None,
-                           gate: Any, actor: Any, audit: Any) -> None:
+                           gate: Any, actor: Any, audit: Any, slots: StreamSlots | None = None) -> None:
     """Agency links (incidents/agency.py): made with the `share` right, opened only by a user of the
     matching agency role, for that incident's page and cameras only, until the link expires."""
     import redis as redis_lib
     from flask import current_app
 
     from dashboard.i18n import _
+    from dashboard.video import (
+        MAX_STREAM_S,
+        NO_FRAME_END_S,
+        SESSION_CHECK_S,
+        StreamLimits,
+        StreamSlots,
+        _SlotStream,
+        session_check,
+    )
     from incidents import agency as ag
-    from incidents.agency_page import cameras_with_positions, obscure_persons, page_html
-    from spine.channels import frame_key
+    from incidents.agency_page import cameras_with_positions, page_html
+    from incidents.agency_stream import CLOSED_STATES, agency_frames
     from vision.config import load_vision_config
-    from vision.relay import meta_key
 
     view = ag.load_agency_view()
     configured = {c.id: c for c in load_vision_config().cameras}
     client: list[redis_lib.Redis] = []
+    stream_slots: StreamSlots = slots if slots is not None else StreamSlots(StreamLimits())
 
     def r() -> redis_lib.Redis:
         if not client:
-            client.append(redis_lib.Redis.from_url(settings.redis.url or "redis://127.0.0.1:6379/0"))
+            # A read timeout: a Redis that stops answering must not hold a stream's thread forever.
+            client.append(redis_lib.Redis.from_url(settings.redis.url or "redis://127.0.0.1:6379/0",
+                                                   socket_timeout=5, socket_connect_timeout=3))
         return client[0]
+
+    def plain(text: str, status: int) -> Any:
+        return text, status, {"Content-Type": "text/plain; charset=utf-8"}
+
+    def refuse_closed(link: ag.Link, inc: dict) -> Any:
+        """A link ends with its incident: refused (410, audited) once it is resolved or closed."""
+        if inc.get("state") not in CLOSED_STATES:
+            return None
+        if app_store is not None:
+            app_store.audit(current_user.name, "agency_refused", f"incident:{link.incident_id}",
+                            request.remote_addr or "", detail=f"incident {inc.get('state')}")
+        return plain(_("This link is not valid or has expired."), 410)  # the existing text: no new msgid
 
     def secret() -> str | bytes:
         return current_app.secret_key or b""
@@ -606,6 +635,8 @@ def _install_agency_routes(server: Flask, settings: Settings, lazy: _Lazy, app_s
         except NotFound:
             return (_("This link is not valid or has expired."), 404,
                     {"Content-Type": "text/plain; charset=utf-8"})
+        if (closed := refuse_closed(link, inc)) is not None:
+            return closed
         if app_store is not None:
             app_store.audit(current_user.name, "agency_view", f"incident:{link.incident_id}",
                             request.remote_addr or "", detail=f"agency={link.agency}")
@@ -633,39 +664,51 @@ def _install_agency_routes(server: Flask, settings: Settings, lazy: _Lazy, app_s
             inc = lazy.get().get(link.incident_id)
         except NotFound:
             return jsonify(error="not found"), 404
+        if (closed := refuse_closed(link, inc)) is not None:
+            return closed
         if camera_id not in {c.get("camera_id") for c in inc.get("cameras") or []}:
             if app_store is not None:
                 app_store.audit(current_user.name, "agency_refused", camera_id, request.remote_addr or "",
                                 detail=f"not a camera of incident {link.incident_id}")
             return jsonify(error="not a camera of this incident"), 403
-        if app_store is not None:
-            app_store.audit(current_user.name, "view_camera", camera_id, request.remote_addr or "",
-                            detail=f"agency link incident {link.incident_id}")
-        faces, expires_ms, rc = role.faces, link.expires_ms, r()
+        principal = getattr(current_user, "principal", f"user:{current_user.name}")
+        refused = stream_slots.acquire(principal)
+        if refused is not None:  # the same caps, and answers, as dashboard/video.py's streams
+            if refused == "user":
+                resp = jsonify(error=f"at most {stream_slots.limits.per_user} video streams per user")
+                resp.status_code = 429
+            else:
+                resp = jsonify(error="the server is playing as many video streams as it may")
+                resp.status_code = 503
+            resp.headers["Retry-After"] = "10"
+            return resp
+        try:
+            if app_store is not None:
+                app_store.audit(current_user.name, "view_camera", camera_id, request.remote_addr or "",
+                                detail=f"agency link incident {link.incident_id}")
+                still_allowed = session_check(app_store, current_user.sid)
+            else:
+                def still_allowed() -> bool:
+                    return False  # no session store to ask: fail closed after the first check
+            incident_id = link.incident_id
 
-        def frames():
-            import time as _time
-
-            last = b""
-            end = _time.monotonic() + 3600
-            while _time.monotonic() < end and _time.time() * 1000 < expires_ms:  # expiry ends a stream
+            def still_shown() -> bool:
+                """The incident is still open and `camera_id` still one of its cameras."""
                 try:
-                    jpeg = rc.get(frame_key(camera_id))
-                    meta = None
-                    if not faces:
-                        got = rc.xrevrange(meta_key(camera_id), count=1)
-                        meta = got[0][1].get(b"j") if got else None
-                except redis_lib.RedisError:
-                    _time.sleep(1.0)
-                    continue
-                if jpeg and jpeg != last:
-                    last = jpeg
-                    out = jpeg if faces else obscure_persons(jpeg, meta)
-                    if out:
-                        yield (b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: "
-                               + str(len(out)).encode() + b"\r\n\r\n" + out + b"\r\n")
-                _time.sleep(0.2)
+                    now_inc = lazy.get().get(incident_id, timeline=1)
+                except Exception:  # gone or unreadable: the stream ends (fail closed)
+                    return False
+                return (now_inc.get("state") not in CLOSED_STATES
+                        and camera_id in {c.get("camera_id") for c in now_inc.get("cameras") or []})
 
-        resp = Response(frames(), mimetype="multipart/x-mixed-replace; boundary=frame")
+            frames = agency_frames(r(), camera_id, role.faces, link.expires_ms, still_allowed, still_shown,
+                                   max_s=MAX_STREAM_S, no_frame_s=NO_FRAME_END_S,
+                                   check_every_s=SESSION_CHECK_S)
+            body = _SlotStream(frames, stream_slots, principal)
+        except BaseException:
+            stream_slots.release(principal)
+            raise
+        resp = Response(body, mimetype="multipart/x-mixed-replace; boundary=frame")
+        resp.headers["X-Accel-Buffering"] = "no"
         resp.headers["Cache-Control"] = "no-store"
         return resp

@@ -387,11 +387,13 @@ def frigate_servers() -> dict[str, FrigateServerConfig]:
 
 def install_video_routes(server: Flask, store: Store, redis_url: str,
                          limits: StreamLimits | None = None,
-                         frigate_cfg: Mapping[str, FrigateServerConfig] | None = None) -> StreamSlots:
+                         frigate_cfg: Mapping[str, FrigateServerConfig] | None = None,
+                         slots: StreamSlots | None = None) -> StreamSlots:
     """Mount the video routes; returns the stream counter (its refusals are counted there).
-    `frigate_cfg`: the Frigate servers (default: from the feeds configuration)."""
+    `frigate_cfg`: the Frigate servers (default: from the feeds configuration). `slots`: a counter
+    shared with other stream routes (the agency links'), so one cap holds for all; else one of `limits`."""
     client = connect(redis_url)
-    slots = StreamSlots(limits or StreamLimits())
+    slots = slots if slots is not None else StreamSlots(limits or StreamLimits())
     notifier = FrameNotifier(redis_url)
     vision = load_vision_config()
     snapshots = SnapshotStore(vision.vision.snapshots_path())
