@@ -242,7 +242,7 @@ def install_incident_routes(
         raw = request.args.get("state", "")[:200]
         states = [s for s in raw.split(",") if s in STATES] or None
         try:
-            limit = max(1, min(int(request.args.get("limit", "500")), 5000))
+            limit = max(1, min(int(request.args.get("limit", "500")), 500))
         except ValueError:
             limit = 500
         return jsonify(incidents=lazy.get().list(states, limit))

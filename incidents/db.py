@@ -1217,10 +1217,15 @@ class IncidentStore:
         return dict(row._mapping)
 
     def list(self, states: list[str] | None = None, limit: int = 500) -> list[dict]:
-        q = sa.select(incidents).where(incidents.c.state.in_(states or list(OPEN_STATES)))
+        # The queue (priority, then the oldest first) is ordered in SQL before the limit, so a list
+        # longer than the limit still holds the critical incidents; at most 500 (each row costs two
+        # more reads for its document).
+        rank = sa.case({p: -i for i, p in enumerate(("low", "medium", "high", "critical"))},
+                       value=incidents.c.priority, else_=0)
+        q = (sa.select(incidents).where(incidents.c.state.in_(states or list(OPEN_STATES)))
+             .order_by(rank, incidents.c.opened_ts))
         with self.reader.connect() as conn:
-            rows = [dict(r._mapping) for r in conn.execute(q.limit(max(1, min(limit, 5000))))]
-            rows.sort(key=lambda r: (-_rank(r["priority"]), r["opened_ts"]))  # queue: priority, then time
+            rows = [dict(r._mapping) for r in conn.execute(q.limit(max(1, min(limit, LIST_MAX))))]
             return [self._doc(conn, r) for r in rows]
 
     def get(self, incident_id: int, timeline: int = 200, now: int | None = None) -> dict:
@@ -1296,6 +1301,9 @@ class IncidentStore:
 def _json(data: dict) -> str:
     raw = json.dumps(data, ensure_ascii=False)
     return raw if len(raw) <= 8000 else json.dumps({"truncated": True, "keys": sorted(data)[:20]})
+
+
+LIST_MAX = 500
 
 
 def _rank(priority: str) -> int:

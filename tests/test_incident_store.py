@@ -270,3 +270,14 @@ def test_after_action_report_csv_and_html(stores: tuple[AlarmStore, IncidentStor
     page = report.to_html(data)
     assert "<img" not in page and "<script>x" not in page and "&lt;img" in page
     assert "상황 종료 보고서" in page and "<script" not in page
+
+
+def test_the_queue_is_ordered_before_its_limit(stores: tuple[AlarmStore, IncidentStore]) -> None:
+    """Medium incidents opened first, then a critical one: a list of 3 holds the critical one first,
+    then the oldest of the rest (ordered in SQL before the limit, not after)."""
+    _, store = stores
+    t0 = 1_800_000_000_000
+    medium = [store.create("fine_dust", *BELL, OP, title=f"m{i}", now=t0 + i)["id"] for i in range(6)]
+    crit = store.create("emergency_bell", *BELL, OP, title="c", now=t0 + 100)["id"]
+    got = [i["id"] for i in store.list(limit=3)]
+    assert got == [crit, medium[0], medium[1]]
