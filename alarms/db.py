@@ -71,22 +71,28 @@ def make_engine(url: str, writer: bool = True) -> Engine:
     return sa.create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=4)
 
 
-_migrated: set[str] = set()
+_migrated: set[tuple[str, str]] = set()
 _migrate_lock = threading.Lock()
 
 
 def migrate(engine: Engine) -> None:
     """Bring the alarm tables to the latest migration (idempotent; run at every service start)."""
+    migrate_tables(engine, MIGRATIONS, VERSION_TABLE)
+
+
+def migrate_tables(engine: Engine, migrations: Path, version_table: str) -> None:
+    """Bring one part's tables (its own Alembic folder and version table: alarms, incidents,
+    history) to their latest migration; idempotent, and cheap when already there."""
     from alembic import command
     from alembic.config import Config
 
-    key = str(engine.url)
+    key = (str(engine.url), version_table)
     with _migrate_lock:
         if key in _migrated:
             return
         cfg = Config()
-        cfg.set_main_option("script_location", str(MIGRATIONS))
-        if _at_head(engine, cfg):  # the usual start: nothing to do, and no write lock taken for it
+        cfg.set_main_option("script_location", str(migrations))
+        if _at_head(engine, cfg, version_table):  # the usual start: nothing to do, no write lock taken
             _migrated.add(key)
             return
         for attempt in range(3):  # two processes starting together: one may lose the race, once
@@ -102,7 +108,7 @@ def migrate(engine: Engine) -> None:
         _migrated.add(key)
 
 
-def _at_head(engine: Engine, cfg: Any) -> bool:
+def _at_head(engine: Engine, cfg: Any, version_table: str) -> bool:
     """Whether the database is at the latest migration, read without the writer's lock (on SQLite an
     upgrade's transaction holds it, which stalled another service's writes for a second at start)."""
     from alembic.runtime.migration import MigrationContext
@@ -113,7 +119,7 @@ def _at_head(engine: Engine, cfg: Any) -> bool:
         if engine.dialect.name == "sqlite" else engine
     try:
         with reader.connect() as conn:
-            current = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}
+            current = MigrationContext.configure(conn, opts={"version_table": version_table}
                                                  ).get_current_revision()
     except sa.exc.SQLAlchemyError:
         return False

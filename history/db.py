@@ -9,8 +9,6 @@ Queries for the APIs are in history/queries.py.
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -18,9 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
 
-from alarms.db import make_engine
+from alarms.db import make_engine, migrate_tables
 from history.config import HistoryConfig
 from history.partitions import DAY_MS, Partitions, day_name, day_of
 from history.schema import VERSION_TABLE, hist_alarms, hist_events, hist_states
@@ -32,40 +29,9 @@ DELETE_CHUNK = 5000  # SQLite retention: rows per DELETE, so the writer's lock i
 
 __all__ = ["HistoryStore", "make_engine", "migrate"]
 
-_migrated: set[str] = set()
-_migrate_lock = threading.Lock()
-
-
 def migrate(engine: Engine) -> None:
     """Bring the history tables to the latest migration (idempotent; run at every writer start)."""
-    from alembic import command
-    from alembic.config import Config
-    from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
-
-    key = str(engine.url)
-    with _migrate_lock:
-        if key in _migrated:
-            return
-        cfg = Config()
-        cfg.set_main_option("script_location", str(MIGRATIONS))
-        head = ScriptDirectory.from_config(cfg).get_current_head()
-        with engine.connect() as conn:
-            current = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}
-                                                 ).get_current_revision()
-            conn.rollback()
-        if current != head:
-            for attempt in range(3):  # two processes starting together: one may lose the race
-                try:
-                    with engine.begin() as conn:
-                        cfg.attributes["connection"] = conn
-                        command.upgrade(cfg, "head")
-                    break
-                except (IntegrityError, OperationalError, sa.exc.ProgrammingError):
-                    if attempt == 2:
-                        raise
-                    time.sleep(0.5)
-        _migrated.add(key)
+    migrate_tables(engine, MIGRATIONS, VERSION_TABLE)
 
 
 def _insert(engine: Engine, table: sa.Table) -> Any:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from alarms.db import make_engine
+from alarms.db import make_engine, migrate_tables
 from alarms.schema import alarms as alarm_table
 from incidents import cap, sop
 from incidents.cameras import nearest_cameras
@@ -80,52 +79,9 @@ class NotFound(Refused):
 
 
 # ---- migrations ---------------------------------------------------------------------------------
-_migrated: set[str] = set()
-_lock = threading.Lock()
-
-
 def migrate(engine: Engine) -> None:
     """Bring the incident tables to the latest migration (idempotent; every service start)."""
-    from alembic import command
-    from alembic.config import Config
-    from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
-
-    key = str(engine.url)
-    with _lock:
-        if key in _migrated:
-            return
-        cfg = Config()
-        cfg.set_main_option("script_location", str(MIGRATIONS))
-        head = ScriptDirectory.from_config(cfg).get_current_head()
-        # Read without the writer's lock (a SQLite writer engine begins IMMEDIATE).
-        reader = (
-            make_engine(engine.url.render_as_string(hide_password=False), writer=False)
-            if engine.dialect.name == "sqlite"
-            else engine
-        )
-        try:
-            with reader.connect() as conn:
-                current = MigrationContext.configure(
-                    conn, opts={"version_table": VERSION_TABLE}
-                ).get_current_revision()
-        except sa.exc.SQLAlchemyError:
-            current = None
-        finally:
-            if reader is not engine:
-                reader.dispose()
-        if current != head:
-            for attempt in range(3):  # two processes starting together: one may lose the race once
-                try:
-                    with engine.begin() as conn:
-                        cfg.attributes["connection"] = conn
-                        command.upgrade(cfg, "head")
-                    break
-                except (IntegrityError, OperationalError, sa.exc.ProgrammingError):
-                    if attempt == 2:
-                        raise
-                    time.sleep(0.5)
-        _migrated.add(key)
+    migrate_tables(engine, MIGRATIONS, VERSION_TABLE)
 
 
 @dataclass
