@@ -23,7 +23,15 @@ export function send(obj) {
   if (cc.ws && cc.ws.readyState === 1) { cc.ws.send(JSON.stringify(obj)); }
 }
 
+// A sign-out in progress: the form's own navigation to /login must win over a poll that sees the
+// session end first (it would send the browser to /login?next=... and sign the next user in there).
+document.addEventListener('submit', (e) => {
+  const form = e.target;
+  if (form instanceof HTMLFormElement && form.classList.contains('cc-sign-out')) { cc.signingOut = true; }
+}, true);
+
 function toLogin() {
+  if (cc.signingOut) { return; }
   window.location.href = '/login?next=' + encodeURIComponent(location.pathname);
 }
 
@@ -103,7 +111,7 @@ function openSocket(t) {
 }
 
 export function connect() {
-  if (cc.sessionEnded) { return; }
+  if (cc.sessionEnded || cc.signingOut) { return; }
   // The first socket was opened by assets/early_socket.js while the page loaded.
   const early = window.ccEarlySocket;
   window.ccEarlySocket = null;
