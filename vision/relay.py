@@ -1,7 +1,9 @@
 """The live video relay in Redis: fMP4 segments and overlay metadata from the worker to the web part.
 
 Per camera and variant ("sub" for grid tiles, "main" for an enlarged view):
-- `cc:v1:video:init:<cam>:<variant>`  hash {data: ftyp+moov, codec: "avc1.64001f", gen: n}, short TTL;
+- `cc:v1:video:init:<cam>:<variant>`  hash {data: ftyp+moov, codec: "avc1.64001f", gen: n, kid: the stream
+                                id of this generation's newest keyframe segment ("" before the first)},
+                                short TTL; a viewer joins at `kid` without searching the stream;
 - `cc:v1:video:seg:<cam>:<variant>`   Redis stream of media segments {d: moof+mdat, k: 1 if it starts at a
                                 keyframe, t: source time (epoch s), m: media time (s), g: generation},
                                 capped (MAXLEN) so a stream nobody reads costs a few seconds of memory;
@@ -57,7 +59,7 @@ class VideoRelay:
     def init(self, data: bytes, codec: str, timescale: int) -> None:
         self.gen = int(time.time() * 1000)  # unique across worker restarts, increasing
         self.timescale = timescale or 90000
-        self._init = {"data": data, "codec": codec, "gen": self.gen}
+        self._init = {"data": data, "codec": codec, "gen": self.gen, "kid": ""}
         self._write_init()
 
     def _write_init(self) -> None:
@@ -83,8 +85,14 @@ class VideoRelay:
                                    "m": f"{decode_time / self.timescale:.4f}", "g": self.gen},
                       maxlen=SEG_MAXLEN, approximate=True)
             pipe.expire(self._skey, TTL_S)
-            pipe.execute()
+            sid = pipe.execute()[0]
             self.sent += 1
+            if key:
+                # Where a viewer joins: the whole init hash rewritten once a GOP (a second, the init is
+                # a few hundred bytes; whole, so a hash Redis lost never comes back as `kid` alone),
+                # instead of each viewer searching hundreds of entries back (dashboard/video.py).
+                self._init["kid"] = sid.decode() if isinstance(sid, bytes) else str(sid)
+                self._write_init()
         except REDIS_DOWN as exc:
             self._failed(exc)
 
