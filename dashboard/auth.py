@@ -121,8 +121,14 @@ def lang_form(class_name: str = "cc-link") -> html.Form:
 
 
 def safe_next(target: str | None, fallback: str) -> str:
-    """Only same-site relative paths, so the login form cannot be used as an open redirect."""
+    """Only same-site relative paths, so the login form cannot be used as an open redirect.
+
+    A backslash is refused anywhere: browsers read `/\\evil.example` as `//evil.example` (another
+    host). So is any control character (C0, DEL, C1): browsers drop tab and newline from a URL, so
+    `/<tab>/evil.example` becomes `//evil.example`, and the rest has no place in a path of ours."""
     if not target:
+        return fallback
+    if "\\" in target or any(ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F for ch in target):
         return fallback
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):

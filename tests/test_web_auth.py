@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from config.settings import Settings, load_settings
 from dashboard import pages
 from dashboard.app_factory import create_app
+from dashboard.auth import safe_next
 from dashboard.store import Store
 from spine.tickets import verify_ticket
 from tests.webtools import FAST_HASHER
@@ -88,6 +89,21 @@ def test_login_returns_to_the_page_asked_for(client: FlaskClient, store: Store) 
 def test_login_is_not_an_open_redirect(client: FlaskClient) -> None:
     r = login(client, "op", nxt="//evil.example/phish")
     assert r.headers["Location"] == "/wall/1"
+
+
+@pytest.mark.parametrize("nxt", ["/\\evil.example", "/\\/evil.example/x", "/wall/1\\..\\x",
+                                 "/\t/evil.example", "/\n/evil.example", "/\r//evil.example",
+                                 "/wall/\x00", "/wall/\x7f", "/wall/\x85", "\\\\evil.example"])
+def test_a_backslash_or_control_character_in_next_is_refused(client: FlaskClient, nxt: str) -> None:
+    """Browsers read `/\\host` as `//host` and drop tab and newline: each would leave the site."""
+    assert safe_next(nxt, "/fallback") == "/fallback"
+    r = login(client, "op", nxt=nxt)
+    assert r.headers["Location"] == "/wall/1"
+
+
+def test_plain_paths_with_queries_are_still_accepted_as_next() -> None:
+    for ok in ("/wall/2", "/replay?t=1&x=%5C", "/commander#inc-3", "/supervisor/%E2%82%A9"):
+        assert safe_next(ok, "/fallback") == ok
 
 
 @pytest.mark.parametrize(("user", "allowed", "refused"), [
