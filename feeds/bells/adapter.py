@@ -8,15 +8,12 @@ thread calls ingest(); paho reconnects by itself and on_connect subscribes again
 
 from __future__ import annotations
 
-import uuid
-
-import paho.mqtt.client as mqtt
 import redis
 
-from feeds.adapter import Adapter, Clock, ServiceArea
+from feeds.adapter import Clock, ServiceArea
 from feeds.bells.config import BellConfig, BellsConfig
 from feeds.bells.message import BadMessage, BellMessage, parse
-from feeds.sensors.broker import broker_address, broker_credentials, redact
+from feeds.mqtt_adapter import MqttAdapter
 from spine.contract import Rejected, validate_event
 from spine.layers import N_
 from spine.publisher import Publisher
@@ -26,8 +23,9 @@ __all__ = ["PRESS_MSG", "BellAdapter"]
 PRESS_MSG = N_("Emergency bell pressed: {name}")
 
 
-class BellAdapter(Adapter):
+class BellAdapter(MqttAdapter):
     source = "mqtt_bells"
+    client_prefix = "cc-bells"
     layer = "sensor"
 
     def __init__(self, client: redis.Redis | None, cfg: BellsConfig, broker_url: str,
@@ -36,64 +34,19 @@ class BellAdapter(Adapter):
         super().__init__(client, cfg.contract_s, area, clock=clock, publisher=publisher)
         self.cfg = cfg
         self.broker_url = broker_url
-        self.mqtt: mqtt.Client | None = None
-        self.subscribed = False
         self.presses = 0
         self._last_press: dict[str, int] = {}  # bell -> t_ms of its last published press
         self._last_t: dict[str, int] = {}  # bell -> newest message time (older ones are replays)
 
-    # --- transport ------------------------------------------------------------------------------
-    def connect(self) -> None:
-        if self.mqtt is not None:
-            return
-        host, port = broker_address(self.broker_url)
-        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"cc-bells-{uuid.uuid4().hex[:8]}",
-                        clean_session=True)
-        c.reconnect_delay_set(min_delay=0.5, max_delay=10)
-        creds = broker_credentials(self.broker_url)
-        if creds:
-            c.username_pw_set(*creds)
-        c.on_connect = self._on_connect
-        c.on_disconnect = self._on_disconnect
-        c.on_message = self._on_message
-        c.connect_async(host, port, keepalive=30)
-        c.loop_start()
-        self.mqtt = c
-        self.publish_registry()
+    # --- transport (feeds/mqtt_adapter.py) ------------------------------------------------------
+    def topic_filter(self) -> str:
+        return f"{self.cfg.topic_prefix}bells/+/+"
 
-    def close(self) -> None:
-        if self.mqtt is not None:
-            self.mqtt.disconnect()
-            self.mqtt.loop_stop()
-            self.mqtt = None
+    def on_subscribed(self) -> None:
+        self.publish_registry()  # the bells are on the map before anyone presses one
 
-    def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: object,
-                    properties: object = None) -> None:
-        if getattr(reason, "is_failure", False):
-            self.stats.error = f"broker refused: {reason}"
-            return
-        # QoS 1: a press must not be lost between the box and us (duplicates are folded below).
-        client.subscribe(f"{self.cfg.topic_prefix}bells/+/+", qos=1)
-        self.subscribed = True
-        self.stats.error = ""
-        self.log.info("subscribed to %sbells/+/+ at %s", self.cfg.topic_prefix, redact(self.broker_url))
-
-    def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object, reason: object,
-                       properties: object = None) -> None:
-        self.subscribed = False
-        self.stats.error = f"broker disconnected: {reason}"
-
-    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        try:
-            self.ingest(msg.payload, topic=msg.topic)
-        except Exception as exc:
-            self.reject("internal_error", f"{type(exc).__name__}: {exc}")
+    def after_message(self) -> None:
         self.flush()  # a press should not wait for the adapter loop's next turn
-
-    def run_once(self) -> None:
-        self._stop.wait(0.5)
-        if self.mqtt is not None and not self.mqtt.is_connected():
-            self.stats.error = self.stats.error or "connecting to broker"
 
     # --- parse, validate, publish ------------------------------------------------------------------
     def publish_registry(self) -> None:

@@ -7,14 +7,13 @@ reconnects by itself (with back-off) after a broker restart and on_connect subsc
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from dataclasses import dataclass, field
 
-import paho.mqtt.client as mqtt
 import redis
 
-from feeds.adapter import Adapter, Clock, ServiceArea
-from feeds.sensors.broker import broker_address, broker_credentials, redact
+from feeds.adapter import Clock, ServiceArea
+from feeds.mqtt_adapter import MqttAdapter
+from feeds.sensors.broker import broker_address
 from feeds.sensors.config import RuleConfig, SensorsConfig
 from feeds.sensors.observation import Reading, parse
 from feeds.sensors.rules import METRIC_HOURS, Accumulator, RuleState, level_props, step
@@ -52,7 +51,7 @@ class _Sensor:
     rain: Accumulator = field(default_factory=Accumulator)
 
 
-class SensorAdapter(Adapter):
+class SensorAdapter(MqttAdapter):
     source = "mqtt_sensors"
     layer = "sensor"
 
@@ -63,60 +62,10 @@ class SensorAdapter(Adapter):
         self.cfg = cfg
         self.broker_url = broker_url or cfg.broker_url
         self.sensors: dict[str, _Sensor] = {}
-        self.mqtt: mqtt.Client | None = None
-        self.subscribed = False
 
-    # --- transport ------------------------------------------------------------------------------
-    def connect(self) -> None:
-        if self.mqtt is not None:
-            return
-        host, port = broker_address(self.broker_url)
-        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"cc-feeds-{uuid.uuid4().hex[:8]}",
-                        clean_session=True)
-        c.reconnect_delay_set(min_delay=0.5, max_delay=10)
-        creds = broker_credentials(self.broker_url)
-        if creds:
-            c.username_pw_set(*creds)
-        c.on_connect = self._on_connect
-        c.on_disconnect = self._on_disconnect
-        c.on_message = self._on_message
-        c.connect_async(host, port, keepalive=30)
-        c.loop_start()
-        self.mqtt = c
-
-    def close(self) -> None:
-        if self.mqtt is not None:
-            self.mqtt.disconnect()
-            self.mqtt.loop_stop()
-            self.mqtt = None
-
-    def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: object,
-                    properties: object = None) -> None:
-        if getattr(reason, "is_failure", False):
-            self.stats.error = f"broker refused: {reason}"
-            return
-        client.subscribe(f"{self.cfg.topic_prefix}v1.1/#", qos=1)
-        self.subscribed = True
-        self.stats.error = ""
-        self.log.info("subscribed to %sv1.1/# at %s", self.cfg.topic_prefix, redact(self.broker_url))
-
-    def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object, reason: object,
-                       properties: object = None) -> None:
-        self.subscribed = False
-        self.stats.error = f"broker disconnected: {reason}"
-
-    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        try:
-            self.ingest(msg.payload, topic=msg.topic)
-        except Exception as exc:
-            self.reject("internal_error", f"{type(exc).__name__}: {exc}")
-
-    def run_once(self) -> None:
-        self._stop.wait(0.5)
-        if self.mqtt is not None:
-            self.stats.connected = True  # the transport object exists; paho owns reconnection
-            if not self.mqtt.is_connected():
-                self.stats.error = self.stats.error or "connecting to broker"
+    # --- transport (feeds/mqtt_adapter.py) ------------------------------------------------------
+    def topic_filter(self) -> str:
+        return f"{self.cfg.topic_prefix}v1.1/#"
 
     # --- parse, validate, publish ------------------------------------------------------------------
     def ingest(self, raw: bytes, **context: str) -> int:
