@@ -12,10 +12,10 @@ import string
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from alarms.states import PRIORITIES, Priority
-from config.settings import ConfigError, explain
+from config.settings import ConfigError, validated
 from spine.layers import Layer
 
 Name = Annotated[str, Field(min_length=1, max_length=64)]
@@ -147,19 +147,10 @@ class AlarmActions(_Model):
         return action in ACTIONS and role in getattr(self, action)
 
 
-def _validated(model: type[BaseModel], data: object, where: str) -> BaseModel:
-    if not isinstance(data, dict):
-        raise ConfigError(f"Configuration is not valid:\n  - {where}: expected a mapping")
-    try:
-        return model(**data)
-    except ValidationError as exc:
-        raise ConfigError(explain(exc, "Configuration is not valid:", prefix=f"{where}.")) from None
-
-
 def load_alarm_config(config_dir: Path | None = None) -> AlarmConfig:
     from config.root import reference_section
 
-    return _validated(AlarmConfig, reference_section("alarms", config_dir), "alarms")  # type: ignore[return-value]
+    return validated(AlarmConfig, reference_section("alarms", config_dir), "alarms")
 
 
 def load_alarm_actions(config_dir: Path | None = None) -> AlarmActions:
@@ -169,9 +160,9 @@ def load_alarm_actions(config_dir: Path | None = None) -> AlarmActions:
         data = reference_section("alarm_actions", config_dir)
     except ConfigError:
         data = {}  # no section: nobody may act (safe default); view is also empty then
-    return _validated(AlarmActions, data, "alarm_actions")  # type: ignore[return-value]
+    return validated(AlarmActions, data, "alarm_actions")
 
 
 def parse_alarm_config(data: object) -> AlarmConfig:
     """For tests and tools: validate a mapping as the `alarms` section."""
-    return _validated(AlarmConfig, data, "alarms")  # type: ignore[return-value]
+    return validated(AlarmConfig, data, "alarms")

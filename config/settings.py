@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Literal, TypeVar, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -23,6 +23,7 @@ CONFIG_DIR = Path(__file__).resolve().parent
 REPO_ROOT = CONFIG_DIR.parent
 DATA_DIR = Path(os.environ.get("CC_DATA_DIR", REPO_ROOT / "data")).resolve()
 
+M = TypeVar("M", bound=BaseModel)  # a configuration section's model (validated())
 LayerName = Layer  # wall layers are checked against the layer registry, the one list of layers
 LatLon = Annotated[list[float], Field(min_length=2, max_length=2)]
 
@@ -240,6 +241,17 @@ def explain(exc: ValidationError, title: str, prefix: str = "",
         lines.append(f"  - {where}: {err['msg']}{shown}")
     return "\n".join(lines)
 
+
+
+def validated(model: type[M], data: object, where: str) -> M:
+    """`data` (one section of a configuration file) as `model`, or a ConfigError with one line per
+    problem, each located under `where` (the section's name)."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"Configuration is not valid:\n  - {where}: expected a mapping")
+    try:
+        return model(**data)
+    except ValidationError as exc:
+        raise ConfigError(explain(exc, "Configuration is not valid:", prefix=f"{where}.")) from None
 
 def load_settings(config_dir: Path | None = None) -> Settings:
     """The app's settings from the configuration root (config/root.py): every file, the CC_PROFILE

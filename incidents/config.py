@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from config.settings import ConfigError, explain
+from config.settings import ConfigError, validated
 from incidents.sop import Code, Sop, load_sops
 
 Priority = Literal["low", "medium", "high", "critical"]
@@ -115,17 +115,8 @@ class IncidentActions(_Model):
         return action in ACTIONS and role in getattr(self, action)
 
 
-def _validated(model: type[BaseModel], data: object, where: str) -> BaseModel:
-    if not isinstance(data, dict):
-        raise ConfigError(f"Configuration is not valid:\n  - {where}: expected a mapping")
-    try:
-        return model(**data)
-    except ValidationError as exc:
-        raise ConfigError(explain(exc, "Configuration is not valid:", prefix=f"{where}.")) from None
-
-
 def parse_incident_config(data: object, sops: dict[str, Sop] | None = None) -> IncidentConfig:
-    cfg: IncidentConfig = _validated(IncidentConfig, data, "incidents")  # type: ignore[assignment]
+    cfg: IncidentConfig = validated(IncidentConfig, data, "incidents")
     if sops is not None:
         problems = [
             f"incidents.types.{name}.sop: no SOP {t.sop!r} in config/sops ({', '.join(sorted(sops))})"
@@ -173,4 +164,4 @@ def load_incident_actions(config_dir: Path | None = None) -> IncidentActions:
         data = reference_section("incident_actions", config_dir)
     except ConfigError:
         data = {}  # no section: nobody may act
-    return _validated(IncidentActions, data, "incident_actions")  # type: ignore[return-value]
+    return validated(IncidentActions, data, "incident_actions")

@@ -259,3 +259,18 @@ def test_a_password_in_a_bad_value_is_not_echoed(monkeypatch: pytest.MonkeyPatch
     with pytest.raises(ConfigError) as info:
         load_settings()
     assert "gateway.port" in str(info.value) and "s3cret" not in str(info.value)
+
+
+def test_alarm_and_incident_sections_explain_each_problem_where_it_is() -> None:
+    from alarms.config import parse_alarm_config
+    from incidents.config import parse_incident_config
+
+    with pytest.raises(ConfigError) as not_a_mapping:
+        parse_alarm_config(["a list"])
+    assert "alarms: expected a mapping" in str(not_a_mapping.value)
+    with pytest.raises(ConfigError) as bad:
+        parse_incident_config({"no_such_key": 1, "bell_wall": 0})
+    lines = str(bad.value).splitlines()
+    assert lines[0] == "Configuration is not valid:"
+    assert any(line.startswith("  - incidents.no_such_key:") for line in lines)
+    assert any(line.startswith("  - incidents.bell_wall:") and "(got 0)" in line for line in lines)
