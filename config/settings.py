@@ -242,7 +242,6 @@ def explain(exc: ValidationError, title: str, prefix: str = "",
     return "\n".join(lines)
 
 
-
 def validated(model: type[M], data: object, where: str) -> M:
     """`data` (one section of a configuration file) as `model`, or a ConfigError with one line per
     problem, each located under `where` (the section's name)."""
@@ -252,6 +251,7 @@ def validated(model: type[M], data: object, where: str) -> M:
         return model(**data)
     except ValidationError as exc:
         raise ConfigError(explain(exc, "Configuration is not valid:", prefix=f"{where}.")) from None
+
 
 def load_settings(config_dir: Path | None = None) -> Settings:
     """The app's settings from the configuration root (config/root.py): every file, the CC_PROFILE
