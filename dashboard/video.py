@@ -17,14 +17,25 @@ GET /video/<camera_id>.live?v=sub|main
                               and media time as float64, moof+mdat), 3 overlay JSON. It starts at a
                               keyframe, sends a new init when the camera reconnects, and is audited,
                               capped and session-checked exactly as the MJPEG stream (same slots).
-GET /video/live-slots         {"per_user": cap, "in_use": streams this user plays now}: the page plays
-                              at most the free slots live (enlarged view first, then the top tiles)
-                              and the rest as JPEG frames, so a wall of 16 tiles is not 12 refusals.
+GET /video/live-tiles?c=<cam>,<cam>,...
+                              the substreams of up to `StreamLimits.tiles` (web.video_tiles_per_stream,
+                              16) cameras in ONE response: the grid tiles of a page. Framed as `.live`
+                              with the tile's index after the type (1 byte type, 1 byte tile, 4 bytes
+                              length, payload), the init payload led by the generation (float64), and
+                              type 4: this tile's camera is not streaming (the page shows its JPEGs;
+                              the stream picks the camera up when it starts). One blocking XREAD over
+                              all the cameras' segment and overlay streams: one thread, and ONE stream
+                              slot, for a whole wall. Every camera audited; ids checked against the
+                              configured live cameras (404), a list empty, repeated or longer than the
+                              cap is 400; refusals counted (StreamSlots.refused_request).
+GET /video/live-slots         {"per_user": cap, "in_use": streams this user plays now, "tiles": cameras
+                              per tiles stream}: the page opens at most the free slots (the enlarged
+                              view first, then its tiles' one stream), the rest stays on JPEG frames.
 GET /api/snapshots/<id>.jpg   an event snapshot from the vision snapshot folder (audited), or, for
                               an id `frigate.<server>.<event id>`, fetched server-side from that
                               configured Frigate server's API (feeds.frigate; audited the same way).
 
-Each open stream holds one server thread; a wall of N tiles needs N threads (see docs/vision.md).
+Each open stream holds one server thread (a tiles stream one for all its tiles; see docs/vision.md).
 So streams are capped per user (web.video_streams_per_user, 429 beyond it) and in total
 (web.video_stream_cap(), 503 beyond it; always below the server's thread count), both per web
 process: one user's 32 tabs, or a whole wall of tiles, can never take the threads that answer
@@ -135,10 +146,14 @@ class FrameNotifier:
             return self.version.get(camera_id, 0)
 
 
+MUX_TILES = 16  # cameras one multiplexed tiles stream may carry (web.video_tiles_per_stream)
+
+
 @dataclass(frozen=True)
 class StreamLimits:
     per_user: int = 4
     total: int = 16
+    tiles: int = MUX_TILES  # cameras in one /video/live-tiles stream (it holds one slot, one thread)
 
 
 class StreamSlots:
@@ -151,6 +166,7 @@ class StreamSlots:
         self.playing = 0
         self.refused_user = 0  # counted refusals, for logs and tests
         self.refused_total = 0
+        self.refused_request: Counter[str] = Counter()  # bad stream requests (400/404), by reason
 
     def acquire(self, principal: str) -> str | None:
         """None when a slot was taken; else "user" or "total", the limit that refused it."""
@@ -164,6 +180,10 @@ class StreamSlots:
             self._by_user[principal] += 1
             self.playing += 1
             return None
+
+    def refuse(self, reason: str) -> None:
+        with self._lock:
+            self.refused_request[reason] += 1
 
     def held(self, principal: str) -> int:
         """Streams `principal` plays now (the page subtracts its own to see what other tabs hold)."""
@@ -284,32 +304,48 @@ def live_variant(client: redis.Redis, camera_id: str, wanted: str) -> str | None
     return None
 
 
+def _before(sid: str) -> str:
+    """The stream id just before `sid` (XREAD returns the entries after the id it is given)."""
+    ms, seq = (int(x) for x in sid.split("-"))
+    return f"{ms}-{seq - 1}" if seq > 0 else f"{ms - 1}-18446744073709551615"
+
+
+def _join_id(kid_entry: list, init: dict[bytes, bytes], newest: list) -> str:
+    """Where a viewer starts reading a segment stream: just before the generation's newest keyframe,
+    which the relay names in the init hash (`kid`, vision/relay.py) and the caller fetched
+    (`kid_entry`, XRANGE kid kid); else after the newest entry, to wait for the next keyframe (at most
+    a GOP: the relay had not written a keyframe of this generation yet, or it was trimmed)."""
+    if kid_entry and kid_entry[0][1].get(b"g") == init.get(b"gen") and kid_entry[0][1].get(b"k") == b"1":
+        return _before(kid_entry[0][0].decode())
+    return newest[0][0].decode() if newest else "0-0"
+
+
+def _last_id(entries: list) -> str:
+    return entries[0][0].decode() if entries else "0-0"
+
+
 def live_stream(client: redis.Redis, camera_id: str, variant: str, still_allowed: Callable[[], bool],
                 max_s: float = MAX_STREAM_S, no_data_s: float = LIVE_NO_DATA_END_S,
                 check_every_s: float = SESSION_CHECK_S) -> Iterator[bytes]:
     """Framed init + media segments + overlay metadata while the camera delivers and the session stands."""
     ikey, skey, mkey = init_key(camera_id, variant), seg_key(camera_id, variant), meta_key(camera_id)
     gen: bytes | None = None
-    seg_id, meta_id = "0-0", "$"
     # Join at the newest keyframe of the current generation (at most a GOP old): playback starts at
     # once, and the page skips to the live edge.
     try:
-        last_meta = client.xrevrange(mkey, count=1)
-        meta_id = last_meta[0][0].decode() if last_meta else "0-0"
-        recent = client.xrevrange(skey, count=400)
         init = client.hgetall(ikey)
-    except (redis.RedisError, OSError):
+        kid = init.get(b"kid", b"").decode()
+        pipe = client.pipeline(transaction=False)
+        pipe.xrevrange(mkey, count=1)
+        pipe.xrevrange(skey, count=1)
+        pipe.xrange(skey, kid, kid, count=1) if kid else pipe.echo(b"")
+        last_meta, newest, kid_entry = pipe.execute()
+    except (redis.RedisError, OSError, ValueError):
         return
     if not init:
         return
-    for sid, f in recent:
-        if f.get(b"k") == b"1" and f.get(b"g") == init.get(b"gen"):
-            ms, seq = (int(x) for x in sid.decode().split("-"))
-            # XREAD returns entries after the id given: start just before the keyframe's.
-            seg_id = f"{ms}-{seq - 1}" if seq > 0 else f"{ms - 1}-18446744073709551615"
-            break
-    else:
-        seg_id = recent[0][0].decode() if recent else "0-0"
+    meta_id = _last_id(last_meta)
+    seg_id = _join_id(kid_entry or [], init, newest)
     started = last_data = time.monotonic()
     next_check = started + check_every_s
     need_key = True
@@ -356,6 +392,144 @@ def live_stream(client: redis.Redis, camera_id: str, variant: str, still_allowed
                 seg = _seg_frame(fields)
                 if seg is not None:
                     out.append(seg)
+        if out:
+            yield b"".join(out)
+
+
+# ---- the tiles' multiplexed stream ------------------------------------------------------------------
+MUX_TILE_SILENT_S = 4.0  # a tile's camera silent this long is reported "not streaming" (JPEGs meanwhile)
+MUX_STATE_NOT_STREAMING = 0  # kind 4 payload: this tile's camera sends nothing now
+
+
+def _mux_frame(kind: int, tile: int, payload: bytes) -> bytes:
+    return struct.pack(">BBI", kind, tile, len(payload)) + payload
+
+
+@dataclass
+class _MuxTile:
+    """One camera of a multiplexed stream: where its reads stand and what its viewer has been sent."""
+
+    index: int
+    camera_id: str
+    ikey: str
+    skey: str
+    mkey: str
+    seg_id: str = "0-0"
+    meta_id: str = "0-0"
+    gen: bytes | None = None  # the generation whose init was sent; None: none (or not streaming)
+    need_key: bool = True
+    last_data: float = 0.0
+
+
+def mux_stream(client: redis.Redis, cameras: list[str], still_allowed: Callable[[], bool],
+               max_s: float = MAX_STREAM_S, no_data_s: float = LIVE_NO_DATA_END_S,
+               check_every_s: float = SESSION_CHECK_S,
+               tile_silent_s: float = MUX_TILE_SILENT_S) -> Iterator[bytes]:
+    """The substreams of `cameras` in one framed stream, read by ONE blocking XREAD over all of their
+    segment and overlay streams (one thread for a whole wall of tiles).
+
+    Frames: 1 byte type, 1 byte tile (the camera's index in `cameras`), 4 bytes length, payload.
+    Types as the single stream's, and 4: the tile's camera is not streaming (payload one byte, 0).
+    The init payload (type 1) starts with the generation (float64) so a page that reopens the stream
+    with another set of tiles keeps playing a tile whose generation it already has.
+    Each tile starts at a keyframe; a tile whose camera is not streaming (yet) is reported at once, read
+    all the same, and gets its init when its camera starts; one silent for `tile_silent_s` is
+    reported again and re-initialised when it comes back. Ends when every camera has been silent for
+    `no_data_s`, when the session ends (checked every `check_every_s`), or after `max_s`."""
+    tiles = [_MuxTile(i, cam, init_key(cam, "sub"), seg_key(cam, "sub"), meta_key(cam))
+             for i, cam in enumerate(cameras)]
+    by_key: dict[str, tuple[_MuxTile, bool]] = {}
+    for t in tiles:
+        by_key[t.skey] = (t, False)
+        by_key[t.mkey] = (t, True)
+    try:
+        pipe = client.pipeline(transaction=False)
+        for t in tiles:
+            pipe.hgetall(t.ikey)
+            pipe.xrevrange(t.skey, count=1)
+            pipe.xrevrange(t.mkey, count=1)
+        got0 = pipe.execute()
+        inits = got0[0::3]
+        pipe = client.pipeline(transaction=False)
+        for init, t in zip(inits, tiles, strict=True):
+            kid = init.get(b"kid", b"").decode()
+            pipe.xrange(t.skey, kid, kid, count=1) if kid else pipe.echo(b"")
+        kids = pipe.execute()
+    except (redis.RedisError, OSError, ValueError):
+        return
+    started = time.monotonic()
+    first: list[bytes] = []
+    for t, init, newest, last_meta, kid_entry in zip(tiles, inits, got0[1::3], got0[2::3], kids,
+                                                     strict=True):
+        t.meta_id = _last_id(last_meta)
+        t.last_data = started
+        if init:
+            t.seg_id = _join_id(kid_entry or [], init, newest)
+        else:
+            # Not streaming now: the page shows its JPEGs; read on from the newest entry, so the
+            # camera's first segments, when it starts, come here.
+            t.seg_id = _last_id(newest)
+            first.append(_mux_frame(4, t.index, bytes([MUX_STATE_NOT_STREAMING])))
+    if first:
+        yield b"".join(first)
+    next_check = started + check_every_s
+    while time.monotonic() - started < max_s:
+        now = time.monotonic()
+        if now - max(t.last_data for t in tiles) > no_data_s:
+            return
+        if now >= next_check:
+            if not still_allowed():
+                return
+            next_check = now + check_every_s
+        streams: dict[str, str] = {}
+        for t in tiles:
+            streams[t.skey] = t.seg_id
+            streams[t.mkey] = t.meta_id
+        try:
+            got = client.xread(streams, block=LIVE_BLOCK_MS, count=50)  # type: ignore[arg-type]
+        except (redis.RedisError, OSError):
+            time.sleep(1.0)
+            continue
+        out: list[bytes] = []
+        for stream, entries in got:
+            t, is_meta = by_key[stream.decode()]
+            for eid, fields in entries:
+                if is_meta:
+                    t.meta_id = eid.decode()
+                    j = fields.get(b"j", b"")
+                    if t.gen is not None and 0 < len(j) <= 65536:
+                        out.append(_mux_frame(3, t.index, j))
+                    continue
+                t.seg_id = eid.decode()
+                t.last_data = time.monotonic()
+                g = fields.get(b"g")
+                if g != t.gen:
+                    try:
+                        init = client.hgetall(t.ikey)
+                    except (redis.RedisError, OSError):
+                        init = {}
+                    frame = _init_frame(init) if init.get(b"gen") == g else None
+                    if frame is None:
+                        continue
+                    try:
+                        gen_f = float(g or b"")
+                    except ValueError:
+                        continue
+                    t.gen, t.need_key = g, True
+                    out.append(_mux_frame(1, t.index, struct.pack(">d", gen_f) + frame[5:]))
+                if t.need_key and fields.get(b"k") != b"1":
+                    continue
+                t.need_key = False
+                seg = _seg_frame(fields)
+                if seg is not None:
+                    out.append(_mux_frame(2, t.index, seg[5:]))
+        now = time.monotonic()
+        for t in tiles:
+            if t.gen is not None and now - t.last_data > tile_silent_s:
+                # The camera stopped (or its worker did): the page falls back to JPEGs for this tile,
+                # and gets a fresh init (and a keyframe) when segments flow again.
+                t.gen = None
+                out.append(_mux_frame(4, t.index, bytes([MUX_STATE_NOT_STREAMING])))
         if out:
             yield b"".join(out)
 
@@ -455,7 +629,7 @@ def install_video_routes(server: Flask, store: Store, redis_url: str,
         # failed resource load whatever the script does with it, so it must stay the rare race of
         # two tabs asking at once, not the normal answer to a 16-tile wall.
         principal = getattr(current_user, "principal", f"user:{current_user.name}")
-        resp = jsonify(per_user=slots.limits.per_user, in_use=slots.held(principal))
+        resp = jsonify(per_user=slots.limits.per_user, in_use=slots.held(principal), tiles=slots.limits.tiles)
         resp.headers["Cache-Control"] = "private, no-store"
         return resp
 
@@ -493,6 +667,54 @@ def install_video_routes(server: Flask, store: Store, redis_url: str,
         resp.headers["X-Accel-Buffering"] = "no"
         resp.headers["X-Content-Type-Options"] = "nosniff"
         resp.headers["X-Video-Variant"] = variant
+        return resp
+
+    @server.route("/video/live-tiles")
+    @api_login_required
+    def video_live_tiles() -> Response:
+        # The grid tiles of a page in one response (mux_stream): one connection, one thread and one
+        # stream slot for a wall of up to `limits.tiles` cameras. Every id is checked against the
+        # configured live cameras before anything else (no row, no slot, no Redis key of a made-up id).
+        raw = request.args.get("c", "")
+        cams = raw.split(",") if raw else []
+        if not cams or len(raw) > slots.limits.tiles * 65 or len(cams) > slots.limits.tiles:
+            slots.refuse("tiles" if cams else "empty")
+            abort(400)
+        if len(set(cams)) != len(cams):
+            slots.refuse("duplicate")
+            abort(400)
+        if any(c not in live_known for c in cams):
+            slots.refuse("unknown")
+            abort(404)
+        try:
+            pipe = live_client.pipeline(transaction=False)
+            for c in cams:
+                pipe.exists(init_key(c, "sub"))
+            streaming = any(pipe.execute())
+        except (redis.RedisError, OSError):
+            streaming = False
+        if not streaming:
+            # None of them streams now: 204 as for one camera; the page shows JPEGs and asks again.
+            resp = Response(status=204)
+            resp.headers["Cache-Control"] = "no-store"
+            return resp
+        principal = getattr(current_user, "principal", f"user:{current_user.name}")
+        refused = slots.acquire(principal)
+        if refused is not None:
+            return refused_response(refused)
+        try:
+            for c in cams:  # every tile is a view of its camera, audited as one
+                store.audit(current_user.name, "view_camera", c, remote())
+            stream = mux_stream(live_client, cams, session_check(store, current_user.sid))
+            body = _SlotStream(stream, slots, principal)
+        except BaseException:
+            slots.release(principal)
+            raise
+        resp = Response(body, mimetype="application/octet-stream")
+        resp.headers["Cache-Control"] = "no-store"
+        resp.headers["X-Accel-Buffering"] = "no"
+        resp.headers["X-Content-Type-Options"] = "nosniff"
+        resp.headers["X-Video-Variant"] = "sub"
         return resp
 
     @server.route("/api/snapshots/<event_id>.jpg")
