@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ import numpy as np
 
 from vision.fmp4 import BoxError, Splitter, codec_string, timescale
 from vision.relay import VideoRelay
-from vision.sources import Frame, SourceStats
+from vision.sources import Frame, LatestFrameReader, SourceStats
 
 log = logging.getLogger(__name__)
 
@@ -105,11 +104,15 @@ def _is_url(source: str) -> bool:
     return "://" in source
 
 
-class LiveSource:
+class LiveSource(LatestFrameReader):
+    thread_prefix = "live"
+    join_timeout_s = READ_TIMEOUT_S + 2
+    stats: LiveStats  # the reader's stats with the stream's fields
+
     def __init__(self, camera_id: str, source: str, *, relay: VideoRelay | None = None,
                  decode: bool = True, analytics_fps: float = 5.0, rtsp_transport: str = "udp",
                  loop: bool = True, realtime: bool = True, max_backoff_s: float = 30.0) -> None:
-        self.camera_id = camera_id
+        super().__init__(camera_id, LiveStats())
         self.source = source
         self.is_file = not _is_url(source)
         self.relay = relay
@@ -119,43 +122,12 @@ class LiveSource:
         self.loop = loop
         self.realtime = realtime
         self.max_backoff_s = max_backoff_s
-        self.stats = LiveStats()
-        self._latest: Frame | None = None
-        self._cond = threading.Condition()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._window: deque[tuple[float, int]] = deque(maxlen=256)  # (monotonic, bytes) per packet
         self._next_frame = 0.0  # monotonic time the next frame is converted for the analytics
 
-    # ---- consumer side (as FrameSource) --------------------------------------------------------
-    def start(self) -> LiveSource:
-        self._thread = threading.Thread(target=self._run, name=f"live-{self.camera_id}", daemon=True)
-        self._thread.start()
-        return self
-
-    def request_stop(self) -> None:
-        self._stop.set()
-        with self._cond:
-            self._cond.notify_all()
-
-    def stop(self) -> None:
-        self.request_stop()
-        if self._thread:
-            self._thread.join(timeout=READ_TIMEOUT_S + 2)
-
-    def latest(self, after_index: int = -1, timeout: float = 0.0) -> Frame | None:
-        with self._cond:
-            if timeout and (self._latest is None or self._latest.index <= after_index):
-                self._cond.wait(timeout)
-            f = self._latest
-        return f if f is not None and f.index > after_index else None
-
+    # ---- consumer side: LatestFrameReader (start, stop, latest, ended) --------------------------
     def mark_taken(self, index: int) -> None:  # files are always paced here; nothing to do
         pass
-
-    @property
-    def ended(self) -> bool:
-        return self.stats.status == "ended"
 
     def health(self) -> dict:
         """The camera layer's stream fields (spine.layers.CameraProps)."""
@@ -272,9 +244,7 @@ class LiveSource:
             index += 1
             dt = (time.perf_counter() - t0) * 1000
             self.stats.decode_ms = dt if index == 1 else 0.9 * self.stats.decode_ms + 0.1 * dt
-            with self._cond:
-                self._latest = Frame(img, now, index)
-                self._cond.notify_all()
+            self._offer(Frame(img, now, index))
         return index
 
     def _error(self, why: str) -> None:

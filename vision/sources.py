@@ -47,24 +47,27 @@ def valid_frame(img: np.ndarray | None) -> bool:
             and img.shape[0] >= 16 and img.shape[1] >= 16)
 
 
-class FrameSource:
-    def __init__(self, camera_id: str, source: str | int, *, is_file: bool, loop: bool = True,
-                 realtime: bool = True, max_backoff_s: float = 30.0) -> None:
+class LatestFrameReader:
+    """A camera reader thread that keeps only the newest frame: the consumer side every source
+    shares (start, stop, latest). A subclass reads in `_run` and hands each frame to `_offer`."""
+
+    thread_prefix = "src"
+    join_timeout_s = 5.0  # how long stop() waits for a read in progress (a stalled RTSP read)
+
+    def __init__(self, camera_id: str, stats: SourceStats) -> None:
         self.camera_id = camera_id
-        self.source = source
-        self.is_file = is_file
-        self.loop = loop
-        self.realtime = realtime
-        self.max_backoff_s = max_backoff_s
-        self.stats = SourceStats()
+        self.stats = stats
         self._latest: Frame | None = None
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    # ---- consumer side -------------------------------------------------------------------------
-    def start(self) -> FrameSource:
-        self._thread = threading.Thread(target=self._run, name=f"src-{self.camera_id}", daemon=True)
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def start(self) -> LatestFrameReader:
+        self._thread = threading.Thread(target=self._run, name=f"{self.thread_prefix}-{self.camera_id}",
+                                        daemon=True)
         self._thread.start()
         return self
 
@@ -77,7 +80,7 @@ class FrameSource:
     def stop(self) -> None:
         self.request_stop()
         if self._thread:
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=self.join_timeout_s)
 
     def latest(self, after_index: int = -1, timeout: float = 0.0) -> Frame | None:
         """The newest frame if it is newer than `after_index` (waiting up to `timeout`)."""
@@ -90,6 +93,22 @@ class FrameSource:
     @property
     def ended(self) -> bool:
         return self.stats.status == "ended"
+
+    def _offer(self, frame: Frame) -> None:
+        with self._cond:
+            self._latest = frame
+            self._cond.notify_all()
+
+
+class FrameSource(LatestFrameReader):
+    def __init__(self, camera_id: str, source: str | int, *, is_file: bool, loop: bool = True,
+                 realtime: bool = True, max_backoff_s: float = 30.0) -> None:
+        super().__init__(camera_id, SourceStats())
+        self.source = source
+        self.is_file = is_file
+        self.loop = loop
+        self.realtime = realtime
+        self.max_backoff_s = max_backoff_s
 
     # ---- reader thread -------------------------------------------------------------------------
     def _run(self) -> None:
@@ -132,9 +151,7 @@ class FrameSource:
                 index += 1
                 self.stats.frames += 1
                 self.stats.decode_ms = dt if self.stats.frames == 1 else 0.9 * self.stats.decode_ms + 0.1 * dt
-                with self._cond:
-                    self._latest = Frame(img, time.time(), index)
-                    self._cond.notify_all()
+                self._offer(Frame(img, time.time(), index))
                 if period:
                     next_at += period
                     delay = next_at - time.monotonic()
