@@ -37,6 +37,7 @@ from dashboard import pages
 from dashboard.audit_limit import AuditSampler
 from dashboard.i18n import LANG_NAMES, LANGS, _, current_lang, in_lang, valid_lang
 from dashboard.store import Store
+from dashboard.web_counters import COUNTERS, EXTENSION, RefusalSampler, path_prefix
 from spine.tickets import issue_ticket
 
 PUBLIC_PATHS = {"/login", "/device/login", "/healthz", "/logout", "/lang"}
@@ -280,6 +281,9 @@ def install_auth(server: Flask, store: Store, settings: Settings, secret: str) -
     # Rows anyone can cause without signing in: the first few per address and window are
     # written, the rest counted into one summary row (dashboard/audit_limit.py).
     unsigned_audit = AuditSampler(store.audit)
+    # Refusals of signed-in principals: the first per (principal, reason, path prefix) and minute
+    # is a row, the rest counted (dashboard/web_counters.py); the agency routes share this one.
+    refusals = server.extensions[EXTENSION] = RefusalSampler(store.audit)
 
     @server.after_request
     def security_headers(response):
@@ -316,7 +320,8 @@ def install_auth(server: Flask, store: Store, settings: Settings, secret: str) -
             # A role that opens no page (the 112/119 agency roles) sees only what was shared with
             # it through a signed, expiring /agency/ link: not the live socket, the camera routes,
             # the snapshot files or any API, whatever camera id it knows or guesses.
-            store.audit(current_user.name, "refused", path[:200], remote())
+            refusals.refused(current_user.name, current_user.principal, "refused", "role without pages",
+                             path_prefix(path), path[:200], remote())
             if path.startswith(API_PREFIXES):
                 return jsonify(error=_("This role sees only the incidents shared with it.")), 403
             abort(403, description=_("This role sees only the incidents shared with it."))
@@ -416,3 +421,13 @@ def install_auth(server: Flask, store: Store, settings: Settings, secret: str) -
     @server.route("/healthz")
     def healthz():
         return "ok\n"
+
+    @server.get("/api/health/web")
+    def web_health():
+        """This web process's refusal counters (sampled audit rows, busy history queries). Any
+        control-room role (the guard refuses the roles without pages); writes the closed minutes'
+        summary rows first, so a quiet server's last summary does not wait for the next refusal."""
+        if not current_user.is_authenticated:
+            return jsonify(error="login required"), 401
+        refusals.sweep()
+        return jsonify(counters=COUNTERS.snapshot(), window_s=refusals.window_s)

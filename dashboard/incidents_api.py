@@ -13,6 +13,7 @@ log. The web never publishes: the incident service publishes the committed chang
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -23,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from config.settings import Settings
 from dashboard.auth import csrf_ok, csrf_token
 from dashboard.store import Store
+from dashboard.web_counters import EXTENSION, RefusalSampler
 from incidents import cap, report
 from incidents.cameras import nearest_cameras
 from incidents.config import PRIORITIES, IncidentActions, load_incident_actions
@@ -525,7 +527,7 @@ def install_incident_routes(
         return jsonify(wall=wall, pane=walls.pane(lazy.get(), wall))
 
     _ = cap  # the share routes build messages through the store (incidents/cap.py)
-    _install_agency_routes(server, settings, lazy, app_store, gate, actor, audit, slots)
+    _install_agency_routes(server, settings, lazy, app_store, gate, actor, audit, slots, allowed)
 
 
 class LinkBody(_Body):
@@ -533,8 +535,12 @@ class LinkBody(_Body):
     minutes: int | None = Field(None, ge=1, le=24 * 60)
 
 
+KEY_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")  # an agency link key (incidents/agency.py new_key)
+
+
 def _install_agency_routes(server: Flask, settings: Settings, lazy: _Lazy, app_store: Store | None,
-                           gate: Any, actor: Any, audit: Any, slots: StreamSlots | None = None) -> None:
+                           gate: Any, actor: Any, audit: Any, slots: StreamSlots | None = None,
+                           actions: IncidentActions | None = None) -> None:
     """Agency links (incidents/agency.py): made with the `share` right, opened only by a user of the
     matching agency role, for that incident's page and cameras only, until the link expires."""
     import redis as redis_lib
@@ -556,6 +562,9 @@ def _install_agency_routes(server: Flask, settings: Settings, lazy: _Lazy, app_s
     from vision.config import load_vision_config
 
     view = ag.load_agency_view()
+    actions = actions or load_incident_actions()
+    refusals: RefusalSampler = server.extensions.get(EXTENSION) or RefusalSampler(
+        app_store.audit if app_store is not None else (lambda *a: None))
     configured = {c.id: c for c in load_vision_config().cameras}
     client: list[redis_lib.Redis] = []
     stream_slots: StreamSlots = slots if slots is not None else StreamSlots(StreamLimits())
@@ -570,13 +579,27 @@ def _install_agency_routes(server: Flask, settings: Settings, lazy: _Lazy, app_s
     def plain(text: str, status: int) -> Any:
         return text, status, {"Content-Type": "text/plain; charset=utf-8"}
 
+    def refused_audit(target: str, reason: str) -> None:
+        """An `agency_refused` row, sampled per (principal, reason, /agency/) per minute
+        (dashboard/refusal_audit.py): a client repeating a refused request cannot fill the table."""
+        if app_store is not None:
+            principal = getattr(current_user, "principal", f"user:{current_user.name}")
+            refusals.refused(current_user.name, principal, "agency_refused", reason, "/agency/", target,
+                             request.remote_addr or "")
+
+    def gate_read(action: str) -> Any:
+        """A read: login and the role, no form token."""
+        if not current_user.is_authenticated:
+            return jsonify(error="login required"), 401
+        if not actions.allows(current_user.role, action):
+            return jsonify(error=f"role {current_user.role} may not {action} incidents"), 403
+        return None
+
     def refuse_closed(link: ag.Link, inc: dict) -> Any:
         """A link ends with its incident: refused (410, audited) once it is resolved or closed."""
         if inc.get("state") not in CLOSED_STATES:
             return None
-        if app_store is not None:
-            app_store.audit(current_user.name, "agency_refused", f"incident:{link.incident_id}",
-                            request.remote_addr or "", detail=f"incident {inc.get('state')}")
+        refused_audit(f"incident:{link.incident_id}", f"incident {inc.get('state')}")
         return plain(_("This link is not valid or has expired."), 410)  # the existing text: no new msgid
 
     def secret() -> str | bytes:
@@ -593,15 +616,46 @@ def _install_agency_routes(server: Flask, settings: Settings, lazy: _Lazy, app_s
             problems = _problems(exc) if isinstance(exc, ValidationError) else []
             return jsonify(error="invalid request", problems=problems), 400
         minutes = body.minutes or view.default_minutes
-        token, link = ag.make_link(secret(), incident_id, body.agency, minutes, actor().name)
+        # The token names the link's row (its key), not its maker: who made it stays in SQL.
+        token, link = ag.make_link(secret(), incident_id, body.agency, minutes, ag.new_key())
         try:
-            lazy.get().agency_link(incident_id, body.agency, link.expires_ms, actor())
+            lazy.get().agency_link(incident_id, body.agency, link.expires_ms, actor(), key=link.key)
         except NotFound as exc:
             return jsonify(error=str(exc)), 404
         except Refused as exc:
             return jsonify(error=str(exc)), 409
-        audit("incident_agency_link", incident_id, f"agency={body.agency} until={link.expires_ms}")
-        return jsonify(url=f"/agency/{token}", agency=body.agency, expires_ts=link.expires_ms)
+        audit("incident_agency_link", incident_id,
+              f"agency={body.agency} until={link.expires_ms} key={link.key}")
+        return jsonify(url=f"/agency/{token}", agency=body.agency, expires_ts=link.expires_ms, key=link.key)
+
+    @server.get(f"/api/incidents/<{INT}:incident_id>/agency-links")
+    def agency_links(incident_id: int):
+        """The incident's links (newest first) with their status; never their URLs (the token is the
+        key to the cameras: it is shown once, to whoever made it)."""
+        if (g := gate_read("share")) is not None:
+            return g
+        try:
+            links = lazy.get().agency_links(incident_id)
+        except NotFound as exc:
+            return jsonify(error=str(exc)), 404
+        return jsonify(links=links)
+
+    @server.post(f"/api/incidents/<{INT}:incident_id>/agency-links/<string(maxlength=32):key>/revoke")
+    def agency_link_revoke(incident_id: int, key: str):
+        """Revoke a link (the `share` right, the form token): refused at once, its streams end within
+        the session re-check interval (dashboard/video.py SESSION_CHECK_S). Audited."""
+        if (g := gate("share")) is not None:
+            return g
+        if not KEY_RE.fullmatch(key):
+            return jsonify(error="no such agency link"), 404
+        try:
+            lazy.get().revoke_agency_link(incident_id, key, actor())
+        except NotFound as exc:
+            return jsonify(error=str(exc)), 404
+        except Refused as exc:
+            return jsonify(error=str(exc)), 409
+        audit("incident_agency_revoke", incident_id, f"key={key}")
+        return jsonify(id=incident_id, links=lazy.get().agency_links(incident_id))
 
     def opened(token: str) -> tuple[Any, ag.Link | None, ag.AgencyRole | None]:
         """(refusal, link, role): login, a valid unexpired link, a role of that agency. Audited."""
@@ -611,15 +665,24 @@ def _install_agency_routes(server: Flask, settings: Settings, lazy: _Lazy, app_s
         try:
             link = ag.read_link(secret(), token)
         except ag.LinkRefused as exc:
-            if app_store is not None:
-                app_store.audit(current_user.name, "agency_refused", "agency-link", request.remote_addr or "",
-                                detail=str(exc))
+            refused_audit("agency-link", str(exc))
             return (_("This link is not valid or has expired."), 410 if str(exc) == "expired" else 404,
                     {"Content-Type": "text/plain; charset=utf-8"}), None, None
+        # The row: a revoked link is refused at once (410); a signed token without a row (made
+        # before links were stored, or its row gone) is not honoured (404). Fail closed on errors.
+        try:
+            row = lazy.get().agency_link_row(link.key)
+        except Exception:
+            log.exception("agency link %s: its row cannot be read", link.key)
+            return plain(_("This link is not valid or has expired."), 503), None, None
+        if row is None or row["incident_id"] != link.incident_id or row["agency"] != link.agency:
+            refused_audit(f"incident:{link.incident_id}", "unknown link")
+            return plain(_("This link is not valid or has expired."), 404), None, None
+        if row["revoked_ts"] is not None:
+            refused_audit(f"incident:{link.incident_id}", "revoked")
+            return plain(_("This link is not valid or has expired."), 410), None, None
         if role is None or role.agency != link.agency:
-            if app_store is not None:
-                app_store.audit(current_user.name, "agency_refused", f"incident:{link.incident_id}",
-                                request.remote_addr or "", detail=f"role {current_user.role}")
+            refused_audit(f"incident:{link.incident_id}", f"role {current_user.role}")
             return (_("This link is for another agency."), 403,
                     {"Content-Type": "text/plain; charset=utf-8"}), None, None
         return None, link, role
@@ -667,9 +730,7 @@ def _install_agency_routes(server: Flask, settings: Settings, lazy: _Lazy, app_s
         if (closed := refuse_closed(link, inc)) is not None:
             return closed
         if camera_id not in {c.get("camera_id") for c in inc.get("cameras") or []}:
-            if app_store is not None:
-                app_store.audit(current_user.name, "agency_refused", camera_id, request.remote_addr or "",
-                                detail=f"not a camera of incident {link.incident_id}")
+            refused_audit(camera_id, f"not a camera of incident {link.incident_id}")
             return jsonify(error="not a camera of this incident"), 403
         principal = getattr(current_user, "principal", f"user:{current_user.name}")
         refused = stream_slots.acquire(principal)
@@ -686,11 +747,23 @@ def _install_agency_routes(server: Flask, settings: Settings, lazy: _Lazy, app_s
             if app_store is not None:
                 app_store.audit(current_user.name, "view_camera", camera_id, request.remote_addr or "",
                                 detail=f"agency link incident {link.incident_id}")
-                still_allowed = session_check(app_store, current_user.sid)
+                session_ok = session_check(app_store, current_user.sid)
             else:
-                def still_allowed() -> bool:
+                def session_ok() -> bool:
                     return False  # no session store to ask: fail closed after the first check
             incident_id = link.incident_id
+            key = link.key
+
+            def still_allowed() -> bool:
+                """The viewer's session stands and the link is not revoked: asked every
+                SESSION_CHECK_S, so a revoked link's open streams end within it."""
+                if not session_ok():
+                    return False
+                try:
+                    row = lazy.get().agency_link_row(key)
+                except Exception:  # unreadable: the stream ends (fail closed)
+                    return False
+                return row is not None and row["revoked_ts"] is None
 
             def still_shown() -> bool:
                 """The incident is still open and `camera_id` still one of its cameras."""

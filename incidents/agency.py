@@ -1,9 +1,12 @@
 """Agency links: a time-limited, read-only view of one incident for the 112 / 119 control rooms.
 
-A link is a signed token (itsdangerous, the web's secret key) naming the incident, the agency and
-the expiry; nothing is stored but the audit rows and the incident's timeline row, so a link cannot be
-widened or prolonged by editing it, and expiry is checked at every request (page and each video
-stream). Who may open one: config/roles.yaml `agency_view` (role -> agency, faces).
+A link is a signed token (itsdangerous, the web's secret key) naming the incident, the agency, the
+expiry and the link's key: the row of `incident_agency_links` (incidents/db.py) that records who made
+it and whether it was revoked. A link cannot be widened or prolonged by editing it; expiry is checked
+at every request and the row is read at every request and every stream re-check, so a revoked link
+ends at once. The token carries nothing the agency does not need: not who made it (the row keeps
+that), no user name, no camera list (the incident's cameras are read at each request).
+Who may open one: config/roles.yaml `agency_view` (role -> agency, faces).
 """
 
 from __future__ import annotations
@@ -51,12 +54,20 @@ def load_agency_view(config_dir: Path | None = None) -> AgencyView:
         raise ConfigError(f"Configuration is not valid:\n  - agency_view: {exc}") from None
 
 
+KEY_MAX = 32  # incident_agency_links.key
+
+
+def new_key() -> str:
+    """A link's key: random, so one link's key says nothing about another's."""
+    return secrets.token_urlsafe(12)
+
+
 @dataclass(frozen=True)
 class Link:
     incident_id: int
     agency: str
     expires_ms: int
-    by: str
+    key: str  # the incident_agency_links row: revocation and who made the link live there
 
     def expired(self, now_ms: int | None = None) -> bool:
         return (now_ms if now_ms is not None else int(time.time() * 1000)) >= self.expires_ms
@@ -70,12 +81,16 @@ def _serializer(secret: str | bytes) -> URLSafeSerializer:
     return URLSafeSerializer(secret, salt=SALT)
 
 
-def make_link(secret: str | bytes, incident_id: int, agency: str, minutes: int, by: str,
+def make_link(secret: str | bytes, incident_id: int, agency: str, minutes: int, key: str,
               now_ms: int | None = None) -> tuple[str, Link]:
+    """The token of link `key` (new_key(); the caller stores the row). The payload is readable by
+    whoever holds the link (signed, not encrypted): incident, agency, expiry and key only."""
+    if not key or len(key) > KEY_MAX:
+        raise ValueError("a link key is 1 to 32 characters")
     now = now_ms if now_ms is not None else int(time.time() * 1000)
-    link = Link(incident_id, agency, now + max(1, min(minutes, MAX_MINUTES)) * 60_000, by[:80])
+    link = Link(incident_id, agency, now + max(1, min(minutes, MAX_MINUTES)) * 60_000, key)
     token = _serializer(secret).dumps({"i": link.incident_id, "a": link.agency, "e": link.expires_ms,
-                                       "b": link.by, "n": secrets.token_urlsafe(6)})
+                                       "k": link.key})
     return token, link
 
 
@@ -86,10 +101,13 @@ def read_link(secret: str | bytes, token: str, now_ms: int | None = None) -> Lin
         data = _serializer(secret).loads(token)
     except BadSignature:
         raise LinkRefused("bad signature") from None
+    # A token from before links were stored (it named its maker, "b", and had no key) is malformed:
+    # it could not be revoked, so it is not honoured.
     if not (isinstance(data, dict) and isinstance(data.get("i"), int) and data.get("a") in ("112", "119")
-            and isinstance(data.get("e"), int) and isinstance(data.get("b"), str)):
+            and isinstance(data.get("e"), int) and isinstance(data.get("k"), str)
+            and 0 < len(data["k"]) <= KEY_MAX):
         raise LinkRefused("malformed")
-    link = Link(data["i"], data["a"], data["e"], data["b"])
+    link = Link(data["i"], data["a"], data["e"], data["k"])
     if link.expired(now_ms):
         raise LinkRefused("expired")
     return link

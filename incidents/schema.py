@@ -131,3 +131,20 @@ incident_wall_panes = Table(
     Column("ts", BigInteger, nullable=False),
     Column("actor", String(80), nullable=False),
 )
+
+# Agency links handed out (incidents/agency.py): the token names its row by `key` (random), so a
+# supervisor or commander can revoke a link before it expires; the page and every open stream read
+# the row again (dashboard/incidents_api.py). Rows are kept after expiry, for the after-action record.
+incident_agency_links = Table(
+    "incident_agency_links",
+    metadata,
+    Column("key", String(32), primary_key=True),
+    Column("incident_id", Integer, ForeignKey("incidents.id"), nullable=False),
+    Column("agency", String(8), nullable=False),  # 112 | 119
+    Column("created_ts", BigInteger, nullable=False),
+    Column("created_by", String(80), nullable=False),
+    Column("expires_ts", BigInteger, nullable=False),
+    Column("revoked_ts", BigInteger),
+    Column("revoked_by", String(80)),
+    Index("ix_incident_agency_links_incident", "incident_id"),
+)
