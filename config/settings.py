@@ -58,6 +58,9 @@ class WebSettings(Section):
     # total, so streams can never take the threads that answer logins, tickets and pages.
     video_streams_per_user: int = Field(4, ge=0, le=64)
     video_streams_total: int | None = Field(None, ge=0)  # None: half of `threads`
+    # Cameras one page's tiles stream (/video/live-tiles) may carry: it is ONE stream (one thread, one
+    # of the slots above) read by one XREAD whatever its size; the activity wall has at most 16 tiles.
+    video_tiles_per_stream: int = Field(16, ge=1, le=64)
     # Argon2id cost of stored passwords (the argon2-cffi / RFC 9106 defaults). Lowering them
     # weakens every stored password; only the test suite does (CC_WEB__ARGON2_*). A hash made
     # with other parameters still verifies and is upgraded at its next successful login.

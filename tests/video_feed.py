@@ -67,13 +67,14 @@ META = b'{"t": %.3f, "b": [[0.1, 0.1, 0.3, 0.6, 7, "person"]], "z": [], "l": []}
 
 
 class ClipFeeder:
-    """Relays `clip` as each of `cameras` (substream) in real time, from one thread."""
+    """Relays `clip` as `variant` of each of `cameras` in real time, from one thread."""
 
-    def __init__(self, client: redis.Redis, cameras: list[str], clip: Clip, meta: bool = True) -> None:
+    def __init__(self, client: redis.Redis, cameras: list[str], clip: Clip, meta: bool = True,
+                 variant: str = "sub") -> None:
         self.client = client
         self.clip = clip
         self.meta = meta
-        self.relays = {cam: VideoRelay(client, cam, "sub") for cam in cameras}
+        self.relays = {cam: VideoRelay(client, cam, variant) for cam in cameras}
         self.pos = dict.fromkeys(cameras, 0)
         self.paused: set[str] = set()
         self._lock = threading.Lock()
