@@ -16,6 +16,16 @@ Login first (401), then the role (403): trends need any page permission (wall, s
 commander: operators see them in popups), replay the supervisor or commander permission (roles.yaml).
 Query values are parsed and bounded (pydantic; 400 with one line per problem). Ranges: 1 min to 31
 days; buckets 10..2000, so a 30-day chart is at most 2,000 points computed in SQL.
+
+Concurrency: every query (series, bus-delays, alarm-rates, replay, steps) holds one of this web
+process's history slots while it runs: at most a quarter of the waitress threads (8 of 32) in all
+and 2 per principal. Beyond either: 503 at once with Retry-After (a page retries), counted under
+`history_busy_total` / `history_busy_user` in GET /api/health/web. So a replay played fast, a
+30-day chart opened on many screens, or a script can never take the threads that answer logins,
+pages and the live tickets.
+
+Audit: replay (a seek) is one row per request; steps (played once a second while replaying) one
+row per principal per distinct 10-minute span of history first touched (StepsAudit).
 """
 
 from __future__ import annotations
@@ -32,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from config.settings import Settings
 from dashboard.store import Store
+from dashboard.web_counters import COUNTERS, WebCounters
 from history import queries
 from history.config import load_history_config
 from history.db import HistoryStore
@@ -102,6 +113,99 @@ def _problems(exc: ValidationError) -> list[str]:
     return [f"{'.'.join(str(p) for p in e['loc']) or 'query'}: {e['msg']}"[:200] for e in exc.errors()][:20]
 
 
+RETRY_AFTER_S = 2
+PER_USER = 2
+SLOTS_EXTENSION = "cc_history_slots"  # server.extensions key: this process's HistorySlots (tests)
+
+
+class HistorySlots:
+    """How many history queries run now, in all and per principal (one web process)."""
+
+    def __init__(self, total: int, per_user: int = PER_USER, counters: WebCounters = COUNTERS) -> None:
+        self.total = total
+        self.per_user = per_user
+        self.counters = counters
+        self._lock = threading.Lock()
+        self._running = 0
+        self._by_user: dict[str, int] = {}
+
+    def acquire(self, principal: str) -> str | None:
+        """None: a slot is held (release it); "user" or "total": refused, counted."""
+        with self._lock:
+            if self._by_user.get(principal, 0) >= self.per_user:
+                refused = "user"
+            elif self._running >= self.total:
+                refused = "total"
+            else:
+                self._running += 1
+                self._by_user[principal] = self._by_user.get(principal, 0) + 1
+                return None
+        self.counters.add(f"history_busy_{refused}")
+        return refused
+
+    def release(self, principal: str) -> None:
+        with self._lock:
+            self._running -= 1
+            left = self._by_user.get(principal, 1) - 1
+            if left > 0:
+                self._by_user[principal] = left
+            else:
+                self._by_user.pop(principal, None)  # the map holds only principals with a query running
+
+    def running(self) -> int:
+        with self._lock:
+            return self._running
+
+
+STEPS_SPAN_MS = 10 * MINUTE_MS
+STEPS_REMEMBER_S = 3600.0
+
+
+class StepsAudit:
+    """Replay stepping audited without one row per 1-second tick: one `history_steps` row per
+    principal per distinct 10-minute span of history (aligned to the clock: 14:20-14:30) first
+    touched, remembered for an hour in this process.
+
+    Why spans of history and not one row per user per N minutes of wall-clock time: the audit
+    question is "who saw the CCTV events of 14:20-14:30 on the 3rd", which a span row answers
+    exactly whatever the play speed; a row per wall-clock window would say that someone replayed but
+    at 60x would cover ten hours of history in one row. A span is 10 minutes because a steps request
+    is at most 10 minutes (MAX_STEP_MS), so one request touches at most two spans: at 1x, one row per
+    10 minutes of replay; at most 144 rows per user per day of history watched, however it is played
+    or sought back and forth (a span seen again after an hour is written again). Memory is bounded
+    (max_keys, least recently touched forgotten first)."""
+
+    def __init__(self, write: Any, remember_s: float = STEPS_REMEMBER_S, max_keys: int = 20_000,
+                 clock: Any = time.monotonic) -> None:
+        self._write = write  # Store.audit
+        self.remember_s = remember_s
+        self.max_keys = max_keys
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._seen: dict[tuple[str, int], float] = {}  # insertion order = touch order (re-inserted)
+
+    def touched(self, username: str, principal: str, from_ms: int, to_ms: int, remote: str) -> int:
+        """Audit the spans (from_ms, to_ms] touches that this principal has not touched lately."""
+        now = self._clock()
+        new: list[int] = []
+        with self._lock:
+            for span in range(from_ms // STEPS_SPAN_MS, to_ms // STEPS_SPAN_MS + 1):
+                key = (principal, span)
+                seen = self._seen.pop(key, None)
+                if seen is None or now - seen >= self.remember_s:
+                    new.append(span)
+                    seen = now
+                self._seen[key] = seen  # to the end: the most recently touched
+            while len(self._seen) > self.max_keys:
+                self._seen.pop(next(iter(self._seen)))
+        for span in new:
+            start = span * STEPS_SPAN_MS
+            self._write(username, "history_steps", str(start), remote,
+                        f"replay steps in {start}..{start + STEPS_SPAN_MS} (first touched; one row per "
+                        f"10-minute span per user an hour)")
+        return len(new)
+
+
 class _Lazy:
     """The history store, made (and migrated) at first use: the web starts even while SQL is slow."""
 
@@ -156,6 +260,29 @@ def thresholds(layer: str, entity: str, field: str | None, rules: tuple[dict, di
 def install_history_routes(server: Flask, settings: Settings, app_store: Store | None = None) -> None:
     lazy = _Lazy(settings.database.resolved_url())
     rules = _sensor_rules()
+    # A quarter of the threads: video streams take at most half (web.video_streams_total), so a
+    # quarter always remains for logins, pages, tickets and the other APIs.
+    slots = server.extensions[SLOTS_EXTENSION] = HistorySlots(max(1, settings.web.threads // 4))
+    steps_audit = StepsAudit(app_store.audit) if app_store is not None else None
+
+    def principal() -> str:
+        return getattr(current_user, "principal", f"user:{current_user.name}")
+
+    def bounded(run: Any) -> Any:
+        """Run the query in one of the history slots, or answer 503 with Retry-After at once."""
+        who = principal()
+        refused = slots.acquire(who)
+        if refused is not None:
+            why = (f"at most {slots.per_user} history queries at once per user" if refused == "user"
+                   else "the server is answering as many history queries as it may")
+            resp = jsonify(error=why)
+            resp.status_code = 503
+            resp.headers["Retry-After"] = str(RETRY_AFTER_S)
+            return resp
+        try:
+            return run()
+        finally:
+            slots.release(who)
 
     def refuse(perms: tuple[str, ...]) -> Any:
         if not current_user.is_authenticated:
@@ -178,10 +305,14 @@ def install_history_routes(server: Flask, settings: Settings, app_store: Store |
         q = parsed(SeriesQuery)
         if not isinstance(q, SeriesQuery):
             return q
-        out = queries.series(lazy.get(), q.layer, q.id, q.from_, q.to, q.buckets, q.field)
-        kind = queries.latest_key(lazy.get(), q.layer, q.id, q.to) if q.layer == "sensor" else None
-        out["thresholds"] = thresholds(q.layer, q.id, q.field, rules, kind)
-        return jsonify({**out, "from": q.from_, "to": q.to})
+
+        def run() -> Any:
+            out = queries.series(lazy.get(), q.layer, q.id, q.from_, q.to, q.buckets, q.field)
+            kind = queries.latest_key(lazy.get(), q.layer, q.id, q.to) if q.layer == "sensor" else None
+            out["thresholds"] = thresholds(q.layer, q.id, q.field, rules, kind)
+            return jsonify({**out, "from": q.from_, "to": q.to})
+
+        return bounded(run)
 
     @server.get("/api/history/bus-delays")
     def history_bus_delays():
@@ -190,8 +321,8 @@ def install_history_routes(server: Flask, settings: Settings, app_store: Store |
         q = parsed(RangeQuery)
         if not isinstance(q, RangeQuery):
             return q
-        out = queries.bus_delays(lazy.get(), q.from_, q.to, q.buckets)
-        return jsonify({**out, "from": q.from_, "to": q.to})
+        return bounded(lambda: jsonify({**queries.bus_delays(lazy.get(), q.from_, q.to, q.buckets),
+                                        "from": q.from_, "to": q.to}))
 
     @server.get("/api/history/alarm-rates")
     def history_alarm_rates():
@@ -200,8 +331,8 @@ def install_history_routes(server: Flask, settings: Settings, app_store: Store |
         q = parsed(RangeQuery)
         if not isinstance(q, RangeQuery):
             return q
-        out = queries.alarm_rates(lazy.get(), q.from_, q.to, q.buckets)
-        return jsonify({**out, "from": q.from_, "to": q.to})
+        return bounded(lambda: jsonify({**queries.alarm_rates(lazy.get(), q.from_, q.to, q.buckets),
+                                        "from": q.from_, "to": q.to}))
 
     @server.get("/api/history/replay")
     def history_replay():
@@ -210,9 +341,13 @@ def install_history_routes(server: Flask, settings: Settings, app_store: Store |
         q = parsed(ReplayQuery)
         if not isinstance(q, ReplayQuery):
             return q
-        if app_store is not None:  # who looked back at which moment (CCTV events are in the picture)
-            app_store.audit(current_user.name, "history_replay", str(q.t), request.remote_addr or "")
-        return _json(queries.picture_at(lazy.get(), q.t, raw=True))
+
+        def run() -> Response:
+            if app_store is not None:  # who looked back at which moment (CCTV events are in the picture)
+                app_store.audit(current_user.name, "history_replay", str(q.t), request.remote_addr or "")
+            return _json(queries.picture_at(lazy.get(), q.t, raw=True))
+
+        return bounded(run)
 
     @server.get("/api/history/steps")
     def history_steps():
@@ -221,4 +356,10 @@ def install_history_routes(server: Flask, settings: Settings, app_store: Store |
         q = parsed(StepsQuery)
         if not isinstance(q, StepsQuery):
             return q
-        return _json(queries.steps(lazy.get(), q.from_, q.to, raw=True))
+
+        def run() -> Response:
+            if steps_audit is not None:  # the spans of history seen, not every 1-second tick
+                steps_audit.touched(current_user.name, principal(), q.from_, q.to, request.remote_addr or "")
+            return _json(queries.steps(lazy.get(), q.from_, q.to, raw=True))
+
+        return bounded(run)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 
 import pytest
@@ -175,3 +176,120 @@ def test_bad_queries_are_400_with_a_reason(client: FlaskClient, query: str) -> N
     r = client.get(query)
     assert r.status_code == 400, query
     assert r.get_json()["problems"]
+
+
+def _client_of(client: FlaskClient, name: str) -> FlaskClient:
+    c = client.application.test_client()
+    login(c, name)
+    return c
+
+
+def test_history_queries_are_bounded_per_user_and_per_process(client: FlaskClient,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Queries held inside SQL take the slots; one more from the same user, then one more from
+    anyone, is 503 with Retry-After at once, counted; the slots come back when the queries end."""
+    import dashboard.history_api as api
+    from dashboard.web_counters import COUNTERS
+
+    slots = client.application.extensions[api.SLOTS_EXTENSION]
+    slots.total, slots.per_user = 3, 2
+    release, entered = threading.Event(), threading.Semaphore(0)
+    real = api.queries.bus_delays
+
+    def held(*args: object, **kwargs: object) -> dict:
+        entered.release()
+        assert release.wait(20)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(api.queries, "bus_delays", held)
+    url = "/api/history/bus-delays?range=1h&buckets=10"
+    codes: list[int] = []
+
+    def run(c: FlaskClient) -> None:
+        codes.append(c.get(url).status_code)
+
+    sup1, sup2, cmd = _client_of(client, "sup"), _client_of(client, "sup"), _client_of(client, "cmd")
+    before = COUNTERS.snapshot()
+    threads = [threading.Thread(target=run, args=(c,)) for c in (sup1, sup2)]
+    try:
+        for t in threads:
+            t.start()
+        assert entered.acquire(timeout=10) and entered.acquire(timeout=10)
+        third = _client_of(client, "sup").get(f"/api/history/replay?t={NOW}")  # any history route
+        assert third.status_code == 503 and third.headers["Retry-After"] == "2"
+        assert "per user" in third.get_json()["error"]
+        threads.append(threading.Thread(target=run, args=(cmd,)))
+        threads[-1].start()
+        assert entered.acquire(timeout=10)
+        assert slots.running() == 3
+        full = _client_of(client, "op").get("/api/history/alarm-rates?range=1h&buckets=10")
+        assert full.status_code == 503 and full.headers["Retry-After"] == "2"
+    finally:
+        release.set()
+        for t in threads:
+            t.join(20)
+    assert codes == [200, 200, 200]
+    assert slots.running() == 0
+    after = COUNTERS.snapshot()
+    assert after["history_busy_user"] - before.get("history_busy_user", 0) == 1
+    assert after["history_busy_total"] - before.get("history_busy_total", 0) == 1
+    assert sup1.get(url).status_code == 200  # the slots came back
+    assert client.application.test_client().get("/api/health/web").status_code == 401
+    seen = sup1.get("/api/health/web").get_json()["counters"]
+    assert seen["history_busy_user"] >= 1 and seen["history_busy_total"] >= 1
+
+
+def test_a_failing_query_gives_its_slot_back(client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dashboard.history_api as api
+
+    slots = client.application.extensions[api.SLOTS_EXTENSION]
+    slots.per_user = 1
+
+    def broken(*args: object, **kwargs: object) -> dict:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(api.queries, "alarm_rates", broken)
+    client.application.config["PROPAGATE_EXCEPTIONS"] = False
+    login(client, "sup")
+    assert client.get("/api/history/alarm-rates?range=1h").status_code == 500
+    assert slots.running() == 0
+    assert client.get("/api/history/bus-delays?range=1h").status_code == 200
+
+
+def test_replay_steps_are_audited_once_per_10_minute_span_per_user(client: FlaskClient) -> None:
+    """A replay played for 20 minutes at 1x (1,200 steps of 1 s) writes 3 rows, not 1,200: one per
+    distinct 10-minute span of history touched, per user; another user's steps have their own."""
+    store = client.application.config["cc_store"]
+    login(client, "sup")
+    start = (NOW - 2 * HOUR) // 600_000 * 600_000 + 300_000  # the middle of a span
+    for i in range(0, 1200, 5):  # every 5th tick is enough to cross the same spans
+        r = client.get(f"/api/history/steps?from={start + i * 1000}&to={start + (i + 1) * 1000}")
+        assert r.status_code == 200
+    rows = store.audit_entries(100, action="history_steps")
+    spans = sorted(int(e.target) for e in rows)
+    first = start // 600_000 * 600_000
+    assert spans == [first, first + 600_000, first + 1_200_000]
+    assert {e.username for e in rows} == {"sup"}
+    # Seeking back into a span already seen writes nothing; a 10-minute step across two new spans, two.
+    client.get(f"/api/history/steps?from={start}&to={start + 1000}")
+    far = first - DAY
+    client.get(f"/api/history/steps?from={far + 300_000}&to={far + 900_000}")
+    assert len(store.audit_entries(100, action="history_steps")) == 5
+    login(client, "cmd")
+    client.get(f"/api/history/steps?from={start}&to={start + 1000}")
+    assert [e.username for e in store.audit_entries(1, action="history_steps")] == ["cmd"]
+
+
+def test_steps_audit_forgets_after_an_hour_and_is_bounded() -> None:
+    from dashboard.history_api import StepsAudit
+
+    rows: list[tuple] = []
+    t = [0.0]
+    audit = StepsAudit(lambda *r: rows.append(r), max_keys=50, clock=lambda: t[0])
+    assert audit.touched("a", "user:a", 0, 1000, "") == 1
+    assert audit.touched("a", "user:a", 1000, 2000, "") == 0
+    t[0] = 3600.0
+    assert audit.touched("a", "user:a", 2000, 3000, "") == 1  # an hour later: written again
+    for i in range(500):
+        audit.touched("a", "user:a", i * 600_000, i * 600_000 + 1, "")
+    assert len(audit._seen) <= 50
