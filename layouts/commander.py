@@ -4,9 +4,17 @@ The open incidents as a list; tapping one shows it: the map zoomed to it with it
 nearest cameras live, the SOP checklist with step timers, the timeline and the actions
 (dashboard/assets/cc/incident.js fills all of it from /api/incidents, as text only). The shell here
 holds only fixed, translated labels; the drone video and the live events stay below.
+
+Replay ("as of T", docs/history.md): /commander?t=<epoch ms> opens the same page as it was at T
+(dashboard/assets/cc/cmdreplay.js, on cc/timeline.js which /replay uses too): the REPLAY bar with the
+moment, slider, play x1..x8, "link to this moment" and one touch back to live; the open incidents,
+open alarms and the event snapshots at T instead of the live incident panel and drone video. That
+page opens no live socket. The "Replay" button of the header opens it five minutes back.
 """
 
 from __future__ import annotations
+
+import json
 
 from dash import html
 
@@ -14,7 +22,9 @@ from config.settings import Settings
 from dashboard.auth import lang_form, sign_out_form
 from dashboard.i18n import _
 from dashboard.pages import PageContext, register_page
+from history.queries import CLOSED_INCIDENT
 from layouts.drone_panel import drone_cameras, drone_panel
+from layouts.replay import replay_strip, side_panels
 from spine.geography import Edition
 from widgets.city_map import city_map
 from widgets.panels import event_list, layer_toggles, live_status
@@ -75,16 +85,24 @@ def incident_board(username: str) -> html.Div:
 
 def layout(settings: Settings, edition: Edition, username: str) -> html.Div:
     return html.Div([
-        html.Header([html.H1(_("Incident command"), className="cc-title"), live_status(),
+        html.Header([html.H1(_("Incident command"), className="cc-title"),
+                     live_status(),
+                     # t=now: cc/timeline.js opens five minutes back (a plain link: works before the JS).
+                     html.A(_("Replay"), id="cc-cmd-replay", href="/commander?t=now",
+                            className="cc-link cc-touch cc-live-only"),
                      lang_form("cc-link cc-touch"), sign_out_form("cc-link cc-touch")],
                     className="cc-header"),
+        replay_strip("/commander"),
         layer_toggles(LAYERS),
         html.Main([city_map(settings.map, edition, LAYERS, routes=False, layers_collapsed=True),
-                   html.Aside([incident_panel(username),
-                               *[p for c in drone_cameras() for p in drone_panel(c.id)],
+                   html.Aside([html.Div([incident_panel(username),
+                                         *[p for c in drone_cameras() for p in drone_panel(c.id)]],
+                                        className="cc-live-only"),
+                               html.Div(side_panels(touch=True), className="cc-replay-only", hidden=True),
                                event_list(_("Events - tap to locate"))], className="cc-side cc-inc-side")],
                   className="cc-body"),
-    ], className="cc-page cc-commander")
+    ], id="cc-commander", className="cc-page cc-commander",
+        **{"data-cc-closed": json.dumps(list(CLOSED_INCIDENT))})
 
 
 def page(ctx: PageContext) -> html.Div:

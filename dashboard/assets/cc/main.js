@@ -7,6 +7,8 @@
  *   store.js     entity store           events.js   event list + rings  panels.js  status, KPIs, health
  *   socket.js    the live socket        video.js    video frames        tiles.js   video tiles
  *   alarms.js    alarm banner, list, actions, map shapes, operator load, audible cue
+ *   replay.js    /replay    cmdreplay.js  /commander?t= (both on timeline.js: the picture "as of T")
+ *   suptrends.js the supervisor's trend panels (bus delays, alarm rates; Plotly, loaded when shown)
  */
 import { cc } from './state.js';
 import { hookLeaflet } from './map.js';
@@ -23,6 +25,8 @@ import { startIncidents } from './incident.js';
 import './wallpane.js'; // the incident pane of /wall/<n> (starts itself)
 import { startAlarms, tick as alarmTick } from './alarms.js';
 import { startReplay } from './replay.js';
+import { isCommanderReplay, startCommanderReplay } from './cmdreplay.js';
+import { startSupervisorTrends } from './suptrends.js';
 
 cc.registry = reg;
 cc.lang = lang;
@@ -46,5 +50,12 @@ if (document.readyState === 'loading') {
 } else {
   startTiles();
 }
-// /replay shows the past only: no live socket, alarms or incidents there (cc/replay.js).
-if (location.pathname === '/replay') { startReplay(); } else if (location.pathname !== '/login') { startAlarms(); connect(); startIncidents(); }
+// /replay and /commander?t= show the past only: no live socket, alarms or incidents there.
+if (location.pathname === '/replay') {
+  startReplay();
+} else if (isCommanderReplay()) {
+  startCommanderReplay();
+} else if (location.pathname !== '/login') {
+  startAlarms(); connect(); startIncidents();
+}
+if (location.pathname === '/supervisor') { startSupervisorTrends(); }
