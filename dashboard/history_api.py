@@ -19,7 +19,7 @@ days; buckets 10..2000, so a 30-day chart is at most 2,000 points computed in SQ
 
 Concurrency: every query (series, bus-delays, alarm-rates, replay, steps) holds one of this web
 process's history slots while it runs: at most a quarter of the waitress threads (8 of 32) in all
-and 2 per principal. Beyond either: 503 at once with Retry-After (a page retries), counted under
+and 4 per principal. Beyond either: 503 at once with Retry-After (a page retries), counted under
 `history_busy_total` / `history_busy_user` in GET /api/health/web. So a replay played fast, a
 30-day chart opened on many screens, or a script can never take the threads that answer logins,
 pages and the live tickets.
@@ -114,7 +114,7 @@ def _problems(exc: ValidationError) -> list[str]:
 
 
 RETRY_AFTER_S = 2
-PER_USER = 2
+PER_USER = 4  # a supervisor page loads two trend charts at once, plus a popup or a replay tab
 SLOTS_EXTENSION = "cc_history_slots"  # server.extensions key: this process's HistorySlots (tests)
 
 
