@@ -34,6 +34,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -105,6 +106,30 @@ def run_server(mode: str, cams: list[tuple[str, str]], redis_url: str, port: int
     create_server(server, host="127.0.0.1", port=port, threads=len(cams) * 64 + 8, ident="bench").run()
 
 
+def run_relay(cams: list[tuple[str, str]], redis_url: str) -> None:
+    """The browser phase's camera side: what the stack's vision worker runs for a camera, without the
+    detection: a PyAV source per camera restreaming its substream through the Redis relay, and the
+    camera's status on the camera layer (video, live, stream health, last_activity) every second, so
+    the activity wall's tiles pick these cameras and ask for their live streams."""
+    from spine.publisher import Publisher, connect
+    from vision.live import LiveSource
+    from vision.relay import VideoRelay
+
+    client = connect(redis_url)
+    sources = [LiveSource(cid, url, relay=VideoRelay(client, cid, "sub"), decode=False).start()
+               for cid, url in cams]
+    pub = Publisher(client, src="bench-video")
+    started = int(time.time() * 1000)
+    while True:
+        for i, s in enumerate(sources):
+            # A fixed order of activity: the wall keeps its tiles (no re-assignment mid-measurement).
+            props = {"name": s.camera_id, "status": "online", "video": True, "privacy": False,
+                     "last_activity": started - i * 1000, **s.health()}
+            pub.update("camera", s.camera_id, 37.40 + i * 0.001, 126.60, props)
+        pub.flush()
+        time.sleep(1.0)
+
+
 # ---- the viewer side -----------------------------------------------------------------------------
 class Viewer(threading.Thread):
     def __init__(self, port: int, cookie: str, path: str, live: bool, stop: threading.Event) -> None:
@@ -168,7 +193,7 @@ def wait_http(port: int, timeout: float = 30) -> None:
 
 
 def measure(mode: str, cams: list[tuple[str, str]], viewers: int, seconds: float, redis_url: str,
-            workdir: Path) -> dict:
+            workdir: Path, warm_s: float = 4.0) -> dict:
     port = free_port()
     args = [sys.executable, __file__, "--serve", mode, "--port", str(port), "--redis", redis_url,
             "--workdir", str(workdir), "--cams-json", json.dumps(cams)]
@@ -176,7 +201,7 @@ def measure(mode: str, cams: list[tuple[str, str]], viewers: int, seconds: float
     try:
         wait_http(port)
         cookie = login(port)
-        time.sleep(4.0)  # the sources connect and the relay fills
+        time.sleep(warm_s)  # the sources connect and the relay fills
         stop = threading.Event()
         ext = "live" if mode == "live" else "mjpg"
         vs = [Viewer(port, cookie, f"/video/{cid}.{ext}", mode == "live", stop) for cid, _ in cams
@@ -208,47 +233,340 @@ def measure(mode: str, cams: list[tuple[str, str]], viewers: int, seconds: float
             proc.kill()
 
 
+# ---- the browser phase: glass-to-glass on the activity wall -------------------------------------
+CLIP_SUB = REPO_ROOT / "data" / "media" / "vtest_sub.mp4"  # what grid tiles play: the 384-wide substream
+BENCH_USER, BENCH_PASSWORD = "bench-operator", "bench-operator-password"
+
+# The bench's own in-page measurement, independent of what video.js records (a cross-check, and the
+# figure when the page records none): a requestVideoFrameCallback loop on every tile's <video>. Each
+# callback is a frame handed to the compositor; its source time is the frame's media time plus the
+# player's (source time - media time) offset from the newest segment (video.js LivePlayer.offset),
+# its shown time the callback's expectedDisplayTime on the epoch clock (Python's time.time() is the
+# same clock on this machine).
+HOOK_JS = """() => {
+  if (window.ccBench) { return; }
+  const B = window.ccBench = { lat: [], frames: {}, noOffset: 0 };
+  const seen = new WeakSet();
+  const playerOf = (v) => {
+    const ps = window.ccLive && window.ccLive.livePlayers;
+    if (!ps || typeof ps.values !== 'function') { return null; }
+    for (const p of ps.values()) { if (p && p.video === v) { return p; } }
+    return null;
+  };
+  const hook = (v) => {
+    const cb = (now, md) => {
+      const tile = v.closest('.cc-video-tile');
+      const p = playerOf(v);
+      const cam = (p && p.cam) || (tile && tile.dataset.camera) || '?';
+      B.frames[cam] = (B.frames[cam] || 0) + 1;
+      if (p && typeof p.offset === 'number' && Number.isFinite(md.mediaTime)) {
+        const shown = performance.timeOrigin + (md.expectedDisplayTime || now);
+        B.lat.push(shown - (md.mediaTime + p.offset) * 1000);
+        if (B.lat.length > 400000) { B.lat.splice(0, 200000); B.dropped = (B.dropped || 0) + 200000; }
+      } else { B.noOffset += 1; }
+      v.requestVideoFrameCallback(cb);
+    };
+    v.requestVideoFrameCallback(cb);
+  };
+  const scan = () => document.querySelectorAll('.cc-video-tile video').forEach((v) => {
+    if (!seen.has(v)) { seen.add(v); hook(v); }
+  });
+  scan();
+  setInterval(scan, 500);
+}"""
+
+# Tiles whose <video> plays now (shown, not paused, time advancing), by camera.
+PLAYING_JS = """() => Array.from(document.querySelectorAll('.cc-video-tile')).filter((t) => {
+  const v = t.querySelector('video');
+  return !!v && v.style.display !== 'none' && !v.paused && v.currentTime > 0.3 && v.readyState >= 2;
+}).map((t) => t.dataset.camera || '?')"""
+
+# What the page and the bench hook hold now; the page's own stats (video.js: liveLatencyMs, the last
+# 1000 presented frames' Date.now() - source time, and livePresented, their count) when it has them.
+SAMPLE_JS = """() => {
+  const s = (window.ccLive && window.ccLive.stats) || {};
+  const b = window.ccBench || { lat: [], frames: {}, noOffset: 0 };
+  const q = {};
+  document.querySelectorAll('.cc-video-tile').forEach((t) => {
+    const v = t.querySelector('video');
+    if (v && typeof v.getVideoPlaybackQuality === 'function') {
+      const x = v.getVideoPlaybackQuality();
+      q[t.dataset.camera || '?'] = [x.totalVideoFrames, x.droppedVideoFrames];
+    }
+  });
+  return { app: Array.isArray(s.liveLatencyMs) ? s.liveLatencyMs.slice(-1000) : null,
+           presented: typeof s.livePresented === 'number' ? s.livePresented : null,
+           benchN: b.lat.length + (b.dropped || 0), frames: Object.assign({}, b.frames),
+           noOffset: b.noOffset, quality: q, now: Date.now() };
+}"""
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, int(q / 100 * len(s)))]
+
+
+def _cpu(procs: list[psutil.Process]) -> float:
+    total = 0.0
+    for p in procs:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system + t.children_user + t.children_system
+        except psutil.Error:
+            continue
+    return total
+
+
+def _browser_procs() -> list[psutil.Process]:
+    out = []
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if "chrom" in p.name().lower() or "headless_shell" in p.name().lower():
+                out.append(p)
+        except psutil.Error:
+            continue
+    return out
+
+
+def _wait_url(url: str, timeout: float = 60.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up in {timeout:.0f} s")
+
+
+class BrowserStack:
+    """The real web and gateway parts (`app.py --only web|gateway`) on a private embedded Redis, an RTSP
+    server with `tiles` cameras of the substream clip, and the relay process (run_relay). Started
+    before the server-side phases (they idle meanwhile) so that `--quick` stays under a minute."""
+
+    def __init__(self, tiles: int, tmp: Path) -> None:
+        from dashboard.store import Store
+        from spine.servers.embedded_redis import EmbeddedRedis
+        from vision.rtsp_demo import DemoRtspServer
+
+        self.tiles, self.tmp = tiles, tmp
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.redis = EmbeddedRedis(tmp / "redis")
+        self.redis_url = self.redis.start()
+        names = [f"wall{i:02d}" for i in range(tiles)]
+        # Its pushers start with the relay (start_relay), not while the server-side phases measure.
+        self.rtsp = DemoRtspServer({n: CLIP_SUB for n in names}, client_port=free_port(),
+                                   source_port=free_port(),
+                                   rtp_start_port=random.randrange(30000, 60000, 100))
+        self.cams = [(n, self.rtsp.url(n)) for n in names]
+        lines = ["cameras:"] + [f"  - {{id: {cid}, name: {cid}, lat: {37.40 + i * 0.001:.3f}, lon: 126.6,\n"
+                                f"      streams: {{main: '{url}', sub: '{url}'}}}}"
+                                for i, (cid, url) in enumerate(self.cams)]
+        # config/walls.yaml names the drone camera (wall 3): listed, last and silent, so the config holds.
+        lines.append(f"  - {{id: vis-drone-1, name: Drone, lat: 37.5, lon: 126.7, source: '{CLIP_SUB}'}}")
+        (tmp / "cameras.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        data = tmp / "data"
+        data.mkdir()
+        Store(f"sqlite:///{data / 'controlroom.db'}").add_user(BENCH_USER, BENCH_PASSWORD, "operator")
+        self.web_port, self.gw_port = free_port(), free_port()
+        env = {**os.environ, "REDIS_URL": self.redis_url, "CC_DATA_DIR": str(data),
+               "CC_WEB__PORT": str(self.web_port), "CC_GATEWAY__PORT": str(self.gw_port),
+               "CC_SECRET_KEY": "bench-video-secret", "CC_LOG_LEVEL": "WARNING",
+               "CC_CAMERAS_FILE": str(tmp / "cameras.yaml"), "CC_PROFILE": ""}
+        self.logs = (tmp / "parts.log").open("wb")
+        for part in ("web", "gateway"):
+            self.procs[part] = subprocess.Popen([sys.executable, str(REPO_ROOT / "app.py"), "--only", part],
+                                                env=env, cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
+                                                stdout=self.logs, stderr=subprocess.STDOUT)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    def wait(self) -> None:
+        for part in ("web", "gateway"):
+            if self.procs[part].poll() is not None:
+                raise RuntimeError(f"{part} exited ({self.procs[part].returncode})")
+        _wait_url(f"{self.base}/healthz")
+        _wait_url(f"http://127.0.0.1:{self.gw_port}/healthz")
+
+    def start_relay(self) -> None:
+        self.rtsp.start()
+        time.sleep(1.0)  # the pushers announce their mounts before the sources ask for them
+        self.procs["relay"] = subprocess.Popen(
+            [sys.executable, __file__, "--serve", "relay", "--redis", self.redis_url,
+             "--cams-json", json.dumps(self.cams)], cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
+            stdout=self.logs, stderr=subprocess.STDOUT)
+
+    def log_tail(self) -> str:
+        self.logs.flush()
+        return (self.tmp / "parts.log").read_text(errors="replace")[-3000:]
+
+    def close(self) -> None:
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.terminate()
+        for p in self.procs.values():
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        if self.rtsp.server is not None:
+            self.rtsp.stop()
+        self.redis.stop()
+        self.logs.close()
+
+
+def measure_browser(stack: BrowserStack, seconds: float, settle_s: float, still_s: float) -> dict:
+    """One headless Chromium page at 1920x1080, signed in as an operator, on /wall/activity/<tiles>."""
+    from tests.webtools import chromium
+
+    stack.start_relay()
+    server = [psutil.Process(stack.procs[k].pid) for k in ("relay", "web", "gateway")]
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1920, "height": 1080})
+        path = f"/wall/activity/{stack.tiles}"
+        page.goto(stack.base + path)
+        page.fill("#username", BENCH_USER)
+        page.fill("#password", BENCH_PASSWORD)
+        page.click("#login-button")
+        page.wait_for_url(stack.base + path)
+        page.evaluate(HOOK_JS)
+        # Playback: every tile live, or as many as play once the count has stood still for a while
+        # (the per-user stream cap keeps the others on JPEG).
+        t_nav = time.monotonic()
+        best, since = 0, time.monotonic()
+        while time.monotonic() - t_nav < settle_s:
+            n = len(page.evaluate(PLAYING_JS))
+            if n > best:
+                best, since = n, time.monotonic()
+            if n >= stack.tiles or (best and time.monotonic() - since > still_s):
+                break
+            time.sleep(0.5)
+        first_play_s = time.monotonic() - t_nav
+        time.sleep(2.0)  # past the first keyframe's catch-up
+        playing = page.evaluate(PLAYING_JS)
+        procs = server + _browser_procs()
+        c_srv0, c_br0, t0 = _cpu(server), _cpu(procs[len(server):]), time.monotonic()
+        s0 = page.evaluate(SAMPLE_JS)
+        app_lat: list[float] = []
+        app_missed = 0
+        last = s0
+        end = t0 + seconds
+        while time.monotonic() < end:
+            time.sleep(min(1.0, max(0.0, end - time.monotonic())))
+            s = page.evaluate(SAMPLE_JS)
+            if s["app"] is not None and last["presented"] is not None:
+                new = s["presented"] - last["presented"]
+                take = min(new, len(s["app"]))
+                app_lat += s["app"][len(s["app"]) - take:] if take > 0 else []
+                app_missed += max(0, new - take)
+            last = s
+        t1 = time.monotonic()
+        c_srv1, c_br1 = _cpu(server), _cpu(procs[len(server):])
+        s1 = last
+        bench_lat = page.evaluate(f"() => ccBench.lat.slice({s0['benchN']})") if s1["benchN"] else []
+        playing_end = page.evaluate(PLAYING_JS)
+        errors = browser.errors.take()
+        page.close()
+    span = t1 - t0
+    frames = {cam: (s1["frames"].get(cam, 0) - s0["frames"].get(cam, 0)) / span for cam in playing}
+    decoded = {cam: ((s1["quality"].get(cam, [0, 0])[0] - s0["quality"].get(cam, [0, 0])[0]) / span,
+                     (s1["quality"].get(cam, [0, 0])[1] - s0["quality"].get(cam, [0, 0])[1]) / span)
+               for cam in playing}
+    app_ok = s1["app"] is not None and s1["presented"] is not None
+    app_fps = ((s1["presented"] - s0["presented"]) / span / len(playing)) if app_ok and playing else 0.0
+    lat = app_lat if app_ok else bench_lat
+    return {"tiles": stack.tiles, "playing": len(playing), "playing_end": len(playing_end),
+            "first_play_s": first_play_s, "source": "page (video.js stats)" if app_ok else "bench hook",
+            "lat_p50": pct(lat, 50), "lat_p99": pct(lat, 99), "samples": len(lat), "app_missed": app_missed,
+            "bench_p50": pct(bench_lat, 50), "bench_p99": pct(bench_lat, 99), "bench_samples": len(bench_lat),
+            "fps": app_fps if app_ok else (statistics.mean(frames.values()) if frames else 0.0),
+            "hook_fps": statistics.mean(frames.values()) if frames else 0.0,
+            "hook_fps_min": min(frames.values()) if frames else 0.0,
+            "decoded_fps": statistics.mean(d[0] for d in decoded.values()) if decoded else 0.0,
+            "dropped_fps": statistics.mean(d[1] for d in decoded.values()) if decoded else 0.0,
+            "server_cpu": (c_srv1 - c_srv0) / span * 100, "browser_cpu": (c_br1 - c_br0) / span * 100,
+            "errors": errors[:3], "n_errors": len(errors)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true",
-                    help="2 cameras x 2 viewers, 8 s per path (under a minute)")
+                    help="2 cameras x 2 viewers, 6 s per path; the wall's tiles for 6 s (under a minute)")
     ap.add_argument("--cams", type=int, default=4)
     ap.add_argument("--viewers", type=int, default=4)
     ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--tiles", type=int, default=16, help="tiles of the activity wall page (1-16)")
     ap.add_argument("--redis", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14"))
-    ap.add_argument("--serve", choices=("live", "jpeg"), help=argparse.SUPPRESS)
+    ap.add_argument("--serve", choices=("live", "jpeg", "relay"), help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--workdir", help=argparse.SUPPRESS)
     ap.add_argument("--cams-json", help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.serve == "relay":
+        run_relay([tuple(c) for c in json.loads(a.cams_json)], a.redis)
+        return
     if a.serve:
         run_server(a.serve, [tuple(c) for c in json.loads(a.cams_json)], a.redis, a.port, Path(a.workdir))
         return
     if a.quick:
-        a.cams, a.viewers, a.seconds = 2, 2, 8.0
-    if not CLIP.exists():
-        sys.exit(f"{CLIP} missing: run scripts/setup_vision.sh")
+        a.cams, a.viewers, a.seconds = 2, 2, 6.0
+    a.tiles = max(1, min(16, a.tiles))  # the activity wall has at most 16 tiles
+    for clip in (CLIP, CLIP_SUB):
+        if not clip.exists():
+            sys.exit(f"{clip} missing: run scripts/setup_vision.sh")
     from vision.rtsp_demo import DemoRtspServer
 
     names = [f"bench{i}" for i in range(a.cams)]
-    rtsp = DemoRtspServer({n: CLIP for n in names}, client_port=free_port(), source_port=free_port(),
-                          rtp_start_port=random.randrange(30000, 60000, 100)).start()
-    try:
-        time.sleep(1.0)
-        cams = [(n, rtsp.url(n)) for n in names]
-        with tempfile.TemporaryDirectory() as tmp:
-            live = measure("live", cams, a.viewers, a.seconds, a.redis, Path(tmp) / "live")
-            jpeg = measure("jpeg", cams, a.viewers, a.seconds, a.redis, Path(tmp) / "jpeg")
-    finally:
-        rtsp.stop()
+    with tempfile.TemporaryDirectory(prefix="cc-bench-video-") as tmp:
+        # The wall's web and gateway start now (a Dash app takes seconds to import) and idle meanwhile.
+        wall = BrowserStack(a.tiles, Path(tmp) / "wall")
+        rtsp = DemoRtspServer({n: CLIP for n in names}, client_port=free_port(), source_port=free_port(),
+                              rtp_start_port=random.randrange(30000, 60000, 100)).start()
+        try:
+            time.sleep(1.0)
+            cams = [(n, rtsp.url(n)) for n in names]
+            warm = 2.5 if a.quick else 4.0
+            t0 = time.monotonic()
+            live = measure("live", cams, a.viewers, a.seconds, a.redis, Path(tmp) / "live", warm)
+            t1 = time.monotonic()
+            jpeg = measure("jpeg", cams, a.viewers, a.seconds, a.redis, Path(tmp) / "jpeg", warm)
+            t2 = time.monotonic()
+            rtsp.stop()
+            wall.wait()
+            load0 = os.getloadavg()[0]
+            glass = measure_browser(wall, 6.0 if a.quick else a.seconds, 20.0 if a.quick else 45.0,
+                                    4.0 if a.quick else 8.0)
+            load1 = os.getloadavg()[0]
+            print(f"took: live {t1 - t0:.0f} s, jpeg {t2 - t1:.0f} s, wall {time.monotonic() - t2:.0f} s "
+                  f"(page playing after {glass['first_play_s']:.0f} s)", file=sys.stderr)
+        except Exception:
+            print(wall.log_tail(), file=sys.stderr)
+            raise
+        finally:
+            rtsp.stop()
+            wall.close()
     for r in (live, jpeg):
         print(f"{r['mode']:5s} streams={r['streams']} server_cpu={r['cpu_pct']:.1f}% "
               f"per_stream={r['cpu_pct_per_stream']:.2f}% fps={r['fps']:.1f} "
-              f"latency_p50={r['lat_p50']:.0f}ms p99={r['lat_p99']:.0f}ms errors={r['errors']}")
+              f"source->socket p50={r['lat_p50']:.0f}ms p99={r['lat_p99']:.0f}ms errors={r['errors']}")
+    g = glass
+    print(f"wall  tiles={g['tiles']} playing_live={g['playing']} (at the end {g['playing_end']}, first after "
+          f"{g['first_play_s']:.1f} s) glass_to_glass p50={g['lat_p50']:.0f}ms p99={g['lat_p99']:.0f}ms "
+          f"from {g['source']} n={g['samples']} (missed {g['app_missed']}); "
+          f"bench hook p50={g['bench_p50']:.0f}ms p99={g['bench_p99']:.0f}ms n={g['bench_samples']}")
+    print(f"wall  presented_fps_per_tile={g['fps']:.1f} (hook {g['hook_fps']:.1f}, slowest tile "
+          f"{g['hook_fps_min']:.1f}) decoded_fps={g['decoded_fps']:.1f} dropped_fps={g['dropped_fps']:.1f} "
+          f"server_cpu={g['server_cpu']:.1f}% (relay+web+gateway) browser_cpu={g['browser_cpu']:.1f}% "
+          f"load_avg={load0:.1f}->{load1:.1f} on {os.cpu_count()} cpus "
+          f"page_errors={g['n_errors']} {g['errors']}")
     ratio = jpeg["cpu_pct_per_stream"] / live["cpu_pct_per_stream"] if live["cpu_pct_per_stream"] else 0.0
     print(f"video streams={live['streams']} cpu_pct_per_stream={live['cpu_pct_per_stream']:.2f} "
           f"jpeg_cpu_pct_per_stream={jpeg['cpu_pct_per_stream']:.2f} ratio={ratio:.1f} "
-          f"latency_p50_ms={live['lat_p50']:.0f} latency_p99_ms={live['lat_p99']:.0f} fps={live['fps']:.1f}")
+          f"latency_p50_ms={g['lat_p50']:.0f} latency_p99_ms={g['lat_p99']:.0f} fps={g['fps']:.1f}")
 
 
 if __name__ == "__main__":
