@@ -1,23 +1,39 @@
 """Live video benchmark: N RTSP cameras restreamed to M viewers, the H.264 remux (fMP4 over the live
-route) against today's JPEG path (decode, JPEG-encode, MJPEG route) in the same run.
+route) against today's JPEG path (decode, JPEG-encode, MJPEG route) in the same run, then the glass-to-
+glass latency of a 16-tile activity wall in headless Chromium.
 
-The cameras are real RTSP streams (rtsp-server-perl fed by ffmpeg -c copy, vision/rtsp_demo.py) of
-the set-up's vtest_main.mp4 (768x576, 10 fps, H.264). For each path a server process runs what the
-stack runs for it: PyAV sources (one connection per camera), the Redis relay and the web routes of
-dashboard/video.py under waitress. The viewers (this process) read every camera's stream over HTTP.
-Server CPU is that process's CPU time over the measured window, per viewed stream (N*M streams).
-Analytics (detection) is left out of both: it is the same work whichever way the video leaves.
+Server side. The cameras are real RTSP streams (rtsp-server-perl fed by ffmpeg -c copy,
+vision/rtsp_demo.py) of the set-up's vtest_main.mp4 (768x576, 10 fps, H.264). For each path a server
+process runs what the stack runs for it: PyAV sources (one connection per camera), the Redis relay and
+the web routes of dashboard/video.py under waitress. The viewers (this process) read every camera's
+stream over HTTP. Server CPU is that process's CPU time over the measured window, per viewed stream
+(N*M streams). Analytics (detection) is left out of both: it is the same work whichever way the video
+leaves. The source -> socket latency of the live path (delivery at the viewer's socket minus the
+segment's source time) is printed too, as before.
 
-    latency = delivery time at the viewer - the segment's source time (when the server received the
-              frame from the camera), the live path only (MJPEG parts carry no source time). The
-              browser's own buffering and decoding come on top (docs/performance.md).
-    fps     = media segments (live) or JPEG parts (JPEG) per second per viewed stream.
+Browser side (the wall). The real web and gateway parts (`app.py --only web|gateway`) on a private
+embedded Redis; `--tiles` cameras (16) served by another rtsp-server-perl from vtest_sub.mp4 (the
+384-wide substream grid tiles play, 10 fps, GOP 10); a relay process running, per camera, what the
+vision worker runs minus the detection (a PyAV source restreaming through the Redis relay, the
+camera's status with stream health and live=true on the camera layer every second). One headless
+Chromium page (tests/webtools.chromium(), 1920x1080), signed in through the login form as an
+operator, opens /wall/activity/<tiles>; the page plays whatever its video.js grants (all tiles over one
+tiles stream when the server offers it; with per-camera streams, as many as the per-user cap).
 
-Last line:
+    latency = glass-to-glass: Date.now() when a frame is presented (requestVideoFrameCallback) minus
+              its source time (when the camera's frame reached the server's PyAV source), from the
+              page's own window.ccLive.stats.liveLatencyMs / livePresented (video.js), or, where the
+              page has none, from the bench's own requestVideoFrameCallback hook on every tile's
+              <video> (printed beside it as a cross-check either way). Same clock: one machine.
+    fps     = frames presented per second per live tile (livePresented, or the hook's count), over
+              the tiles playing when the window opened; the decoded and dropped rates from
+              getVideoPlaybackQuality are printed too.
+
+Last line (streams and the CPU figures from the server side; latency and fps from the wall):
     video streams=<n> cpu_pct_per_stream=<x> jpeg_cpu_pct_per_stream=<x> ratio=<x> latency_p50_ms=<n>
           latency_p99_ms=<n> fps=<n>
 
-    python bench/video.py [--quick] [--cams N] [--viewers M] [--seconds S]
+    python bench/video.py [--quick] [--cams N] [--viewers M] [--seconds S] [--tiles T]
 """
 
 from __future__ import annotations
@@ -242,7 +258,8 @@ BENCH_USER, BENCH_PASSWORD = "bench-operator", "bench-operator-password"
 # callback is a frame handed to the compositor; its source time is the frame's media time plus the
 # player's (source time - media time) offset from the newest segment (video.js LivePlayer.offset),
 # its shown time the callback's expectedDisplayTime on the epoch clock (Python's time.time() is the
-# same clock on this machine).
+# same clock on this machine). Where the player keeps per-segment (media, source) pairs
+# (LivePlayer.sourceTime), the frame's own pair is used instead of the newest segment's offset.
 HOOK_JS = """() => {
   if (window.ccBench) { return; }
   const B = window.ccBench = { lat: [], frames: {}, noOffset: 0 };
@@ -259,9 +276,14 @@ HOOK_JS = """() => {
       const p = playerOf(v);
       const cam = (p && p.cam) || (tile && tile.dataset.camera) || '?';
       B.frames[cam] = (B.frames[cam] || 0) + 1;
-      if (p && typeof p.offset === 'number' && Number.isFinite(md.mediaTime)) {
+      let src = null;
+      if (p && Number.isFinite(md.mediaTime)) {
+        src = typeof p.sourceTime === 'function' ? p.sourceTime(md.mediaTime)
+          : (typeof p.offset === 'number' ? md.mediaTime + p.offset : null);
+      }
+      if (typeof src === 'number' && Number.isFinite(src)) {
         const shown = performance.timeOrigin + (md.expectedDisplayTime || now);
-        B.lat.push(shown - (md.mediaTime + p.offset) * 1000);
+        B.lat.push(shown - src * 1000);
         if (B.lat.length > 400000) { B.lat.splice(0, 200000); B.dropped = (B.dropped || 0) + 200000; }
       } else { B.noOffset += 1; }
       v.requestVideoFrameCallback(cb);
