@@ -397,6 +397,35 @@ KO: dict[str, str] = {
     "{n}x speed": "{n}배속",
     "{name}, last 24 hours": "{name}, 최근 24시간",
     "24 h trend: min {min}, max {max}": "24시간 추이: 최저 {min}, 최고 {max}",
+    # History on the supervisor and commander pages (issue 13): trend panels, the commander's replay.
+    "Camera snapshots at this moment": "이 시각의 카메라 스냅샷",
+    "Trends": "추이",
+    "Time range": "기간",
+    "Larger view": "크게 보기",
+    "Close larger view": "크게 보기 닫기",
+    "Bus delay by route (worst routes, average and min-max)":
+        "노선별 버스 지연 (지연이 큰 노선, 평균과 최소-최대)",
+    "Alarm rate per priority (alarms per 10 min)": "우선순위별 경보 발생률 (10분당 경보 수)",
+    "Click a point of the last 24 h to replay that moment.":
+        "최근 24시간의 점을 누르면 그 시각을 재생합니다.",
+    "1 h": "1시간",
+    "6 h": "6시간",
+    "24 h": "24시간",
+    "7 days": "7일",
+    "30 days": "30일",
+    "No recording from {from} to {to}: the picture may be incomplete":
+        "{from}부터 {to}까지 기록이 없습니다: 화면이 불완전할 수 있습니다",
+    "No recording at this moment: the picture may be incomplete":
+        "이 시각의 기록이 없습니다: 화면이 불완전할 수 있습니다",
+    "No camera snapshots before this moment": "이 시각 이전의 카메라 스냅샷이 없습니다",
+    "History recorded from {time}": "{time}부터 기록됨",
+    "No bus history in this range": "이 기간의 버스 기록이 없습니다",
+    "delay (s)": "지연 (초)",
+    "flood": "경보 폭주",
+    "per 10 min": "10분당",
+    "Guide lines per operator (ISA-18.2): {a} acceptable, {m} manageable":
+        "운영자 1인 기준선 (ISA-18.2): {a} 허용, {m} 관리 가능",
+    "No alarm activations recorded in this range": "이 기간에 기록된 경보 발생이 없습니다",
 }
 
 PO = Path(__file__).resolve().parent.parent / "translations" / "ko" / "LC_MESSAGES" / "messages.po"

@@ -28,7 +28,7 @@ from PIL import Image
 
 from config.settings import load_settings
 from dashboard.app_factory import create_app
-from dashboard.i18n import _, in_lang
+from dashboard.i18n import catalogue
 from dashboard.store import Store
 from history.config import load_history_config
 from history.db import HistoryStore
@@ -215,8 +215,8 @@ def test_supervisor_trend_panels_draw_the_recorded_history(world: World, browser
     page.click("[data-cc-trend-range='1h']")
     page.wait_for_function("() => window.ccLive.suptrends.loads > 1 && window.ccLive.suptrends.range === '1h'"
                            " && document.getElementById('cc-suptrend-bus').dataset.ccState === 'empty'")
-    with in_lang("ko"):
-        words = (_("No bus history in this range"), _("No alarm activations recorded in this range"))
+    ko = catalogue("ko")  # the page's language (the browser's catalogue)
+    words = (ko["No bus history in this range"], ko["No alarm activations recorded in this range"])
     assert page.locator("#cc-suptrend-bus-note").inner_text() == words[0]
     assert page.locator("#cc-suptrend-alarms-note").inner_text() == words[1]
     assert page.locator("#cc-suptrend-bus .main-svg").count() == 0

@@ -8,6 +8,7 @@
 import { cc } from './state.js';
 import { t, dateTimeKst } from './i18n.js';
 import { num } from './dom.js';
+import { getJson } from './http.js';
 import { severityColor, severityLabel } from './registry.js';
 import { loadPlotly, darkLayout, kstX, PLOT_CONFIG } from './plotly.js';
 
@@ -27,10 +28,6 @@ const st = { range: '6h', loads: 0, bus: {}, alarms: {}, busy: false, shown: fal
 
 function $(id) { return document.getElementById(id); }
 
-function getJson(url) {
-  return fetch(url, { credentials: 'same-origin', cache: 'no-store' })
-    .then((r) => (r.ok ? r.json() : Promise.reject(new Error('HTTP ' + r.status))));
-}
 
 function note(id, text) { const n = $(id); if (n) { n.textContent = text; } }
 

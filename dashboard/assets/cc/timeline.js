@@ -12,6 +12,7 @@ import { applyUpdate, onSnapshot } from './store.js';
 import { addEvents, clearEvents } from './events.js';
 import { alarmText } from './alarms.js';
 import { el } from './dom.js';
+import { getJson } from './http.js';
 import { t, timeKst, dateTimeKst } from './i18n.js';
 
 const DAY_MS = 24 * 3600 * 1000;
@@ -35,10 +36,6 @@ export function momentFromUrl() {
   return Number.isFinite(v) && v > 0 ? clamp(v) : clamp(Date.now() - 5 * 60 * 1000);
 }
 
-function getJson(url) {
-  return fetch(url, { credentials: 'same-origin', cache: 'no-store' })
-    .then((r) => (r.ok ? r.json() : Promise.reject(new Error('HTTP ' + r.status))));
-}
 
 function status(text) { const s = document.getElementById('cc-replay-status'); if (s) { s.textContent = text; } }
 

@@ -4,6 +4,7 @@
  * 24 h end at the moment shown, not now. */
 import { cc } from './state.js';
 import { svg, num } from './dom.js';
+import { getJson } from './http.js';
 import { t } from './i18n.js';
 import { ui, severityColor, airGradeColor } from './registry.js';
 
@@ -24,8 +25,7 @@ export function trendChart(layer, id, box) {
   const to = (cc.replay && cc.replay.t) || Date.now();
   const field = layer === 'air' ? 'pm10' : 'value';
   const q = new URLSearchParams({ layer, id, field, from: String(to - DAY_MS), to: String(to), buckets: String(BUCKETS) });
-  fetch('/api/history/series?' + q.toString(), { credentials: 'same-origin', cache: 'no-store' })
-    .then((r) => (r.ok ? r.json() : Promise.reject(r.status)))
+  getJson('/api/history/series?' + q.toString())
     .then((s) => {
       const pts = (Array.isArray(s.points) ? s.points : [])
         .map((p) => ({ t: num(p.t, null), avg: num(p.avg, null), min: num(p.min, null), max: num(p.max, null) }))
