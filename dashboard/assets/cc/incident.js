@@ -6,6 +6,9 @@
  *   video tiles' socket path, audited by the gateway per view), the SOP checklist with step timers,
  *   the timeline, and the actions (status, assign, drone, share to 112/119, comment) as POSTs with
  *   the session's form token.
+ * - Agency links (the `share` right): the incident's links to 112/119 with their status and a revoke
+ *   button each (a revoked link is refused at once, its streams end within seconds), and a button to
+ *   make one (its URL shown once, in the message line: the list never shows it).
  * - Freshness: the "incident" map layer arrives over the live socket; a change there (checked every
  *   100 ms, cheap) re-reads the API at once, and a slow poll covers the rest.
  * Every text from the server is placed with textContent (dom.js el): titles and comments are user input.
@@ -33,6 +36,11 @@ const NEXT = {
 };
 const STATE_WORD = { new: N_('New'), in_progress: N_('In progress'), on_hold: N_('On hold'), resolved: N_('Resolved'), closed: N_('Closed') };
 const STEP_WORD = { waiting: N_('Waiting'), open: N_('Open'), done: N_('Done'), skipped: N_('Skipped'), 'n/a': N_('Not applicable') };
+
+const LINK_WORD = { active: N_('Active'), expired: N_('Expired'), revoked: N_('Revoked') };
+const MAX_LINKS = 50;
+const LINKS_POLL_MS = 30000; // a link's expiry is shown from its time; the list is re-read on each change
+const LINKS = { sig: '', at: 0, list: [] };
 
 function root() { return document.getElementById('cc-incidents'); }
 function $(id) { return document.getElementById(id); }
@@ -307,9 +315,101 @@ function renderDetail() {
   renderCameras(inc);
   renderSop(inc);
   renderTimeline(inc);
+  renderLinks(inc);
   drawOnMap(inc);
   const r = root();
   if (r) { r.dataset.ccShown = String(inc.id); r.dataset.ccCameras = (inc.cameras || []).map((c) => str(c.camera_id, 64)).join(' '); }
+}
+
+/* ---- agency links ------------------------------------------------------------------------------- */
+/* The section is made here (before the timeline's heading) so the layouts stay as they are. */
+function linksBox() {
+  let box = $('cc-inc-links');
+  if (box) { return box; }
+  const list = $('cc-inc-timeline');
+  if (!list || !list.parentNode) { return null; }
+  box = el('section', { id: 'cc-inc-links', className: 'cc-inc-links' }, [
+    el('h3', { className: 'cc-panel-title', text: t('Agency links') }),
+    el('div', { id: 'cc-inc-link-make', className: 'cc-inc-actions' }),
+    el('ul', { id: 'cc-inc-link-list', className: 'cc-inc-cam-list' }),
+  ]);
+  const heading = list.previousElementSibling;
+  list.parentNode.insertBefore(box, heading && heading.tagName === 'H3' ? heading : list);
+  return box;
+}
+
+function linkStatus(link) {
+  if (link.revoked_ts !== null && link.revoked_ts !== undefined) { return 'revoked'; }
+  return num(link.expires_ts, 0) <= Date.now() ? 'expired' : 'active';
+}
+
+function renderLinks(inc) {
+  const may = (ST.meta && ST.meta.may) || {};
+  const box = may.share && inc ? linksBox() : $('cc-inc-links');
+  if (!box) { return; }
+  box.hidden = !(may.share && inc);
+  if (box.hidden) { return; }
+  const make = $('cc-inc-link-make'), ul = $('cc-inc-link-list');
+  clear(make);
+  if (inc.state !== 'resolved' && inc.state !== 'closed') {
+    ['112', '119'].forEach((agency) => {
+      make.append(actionButton(t('Link for {agency}', { agency }), () => makeLink(inc.id, agency), 'cc-inc-link-make-' + agency));
+    });
+  }
+  clear(ul);
+  LINKS.list.slice(0, MAX_LINKS).forEach((link) => {
+    const key = str(link.key, 32);
+    const status = linkStatus(link);
+    const li = el('li', { className: 'cc-inc-link cc-inc-link-' + status, 'data-cc-link': key, 'data-cc-status': status }, [
+      el('span', { text: t('{agency} · until {time} · by {name}', { agency: str(link.agency, 8),
+        time: link.expires_ts ? timeKst(num(link.expires_ts, 0)) : '-', name: str(link.created_by, LINE_CHARS) }) }),
+      el('span', { className: 'cc-inc-link-status', text: ' · ' + t(LINK_WORD[status]) }),
+    ]);
+    if (status === 'active') {
+      li.append(actionButton(t('Revoke'), () => revokeLink(inc.id, key), 'cc-inc-link-revoke'));
+    }
+    ul.append(li);
+  });
+}
+
+async function loadLinks(inc, force) {
+  const may = (ST.meta && ST.meta.may) || {};
+  if (!inc || !may.share) { LINKS.sig = ''; LINKS.list = []; return; }
+  // Re-read when the incident changed (a link made or revoked writes its timeline), else now and then.
+  const sig = inc.id + ':' + inc.updated_ts;
+  if (!force && sig === LINKS.sig && Date.now() - LINKS.at < LINKS_POLL_MS) { return; }
+  const r = await api('/api/incidents/' + inc.id + '/agency-links');
+  if (r.ok && Array.isArray(r.data.links)) {
+    LINKS.sig = sig;
+    LINKS.at = Date.now();
+    LINKS.list = r.data.links;
+  } else if (r.status === 403 || r.status === 404) {
+    LINKS.list = [];
+  }
+}
+
+async function revokeLink(id, key) {
+  LINKS.sig = '';
+  await post('/api/incidents/' + id + '/agency-links/' + encodeURIComponent(key) + '/revoke', {}, t('Link revoked'));
+}
+
+async function makeLink(id, agency) {
+  if (ST.busy) { return; }
+  ST.busy = true;
+  try {
+    const r = await api('/api/incidents/' + id + '/agency-link', { agency });
+    if (r.ok && typeof r.data.url === 'string' && r.data.url.startsWith('/agency/')) {
+      LINKS.sig = '';
+      await refresh(true);
+      say(t('Link made (shown once): {url}', { url: location.origin + r.data.url }));
+    } else {
+      say(t('Refused: {why}', { why: str(r.data.error || r.status) }), true);
+    }
+  } catch (e) {
+    say(t('No answer from the server'), true);
+  } finally {
+    ST.busy = false;
+  }
 }
 
 /* ---- loading ----------------------------------------------------------------------------------- */
@@ -336,6 +436,7 @@ async function refresh(force) {
   if (id === null) { ST.doc = null; renderDetail(); return; }
   const d = await api('/api/incidents/' + id);
   if (d.ok && d.data && d.data.id === id) { ST.doc = d.data; } else if (force || d.status === 404) { ST.doc = null; }
+  await loadLinks(ST.doc, force);
   renderDetail();
 }
 
