@@ -10,6 +10,8 @@
     timers  grouping quiet time, one-off auto clear, shelve expiry, chattering (every `tick_s`);
             suppression from camera state, feed health and silences (every suppression.poll_s);
             outbox rows written by the web's operator actions (every `outbox_s`)
+    publish each committed change on the alarm channel (live pages) and, in the same MULTI, to the
+            alarm stream (ALARMS_STREAM: durable, what the history writer records)
 
 At-least-once delivery from the stream plus an idempotent SQL write (event id) gives exactly-once
 alarms; the outbox cursor in Redis, advanced in the same MULTI as the PUBLISH, gives each committed
@@ -209,6 +211,12 @@ class AlarmService:
                             pipe.hdel(channels.ALARMS_OPEN_KEY, *gone)
                         if live:
                             pipe.hset(channels.ALARMS_OPEN_KEY, mapping=live)
+                        # Each change also to the durable stream the history writer reads: in the
+                        # same MULTI, so a change is on the channel and in the stream, or in neither.
+                        for a in docs:
+                            pipe.xadd(channels.ALARMS_STREAM, {"a": live.get(str(a["id"])) or
+                                                               msgspec.json.encode(a)},
+                                      maxlen=channels.ALARMS_STREAM_MAXLEN, approximate=True)
                     pipe.set(channels.ALARMS_CURSOR_KEY, rows[-1][0])
                     pipe.execute()
             except redis.WatchError:

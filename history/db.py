@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from alarms.db import make_engine, migrate_tables
 from history.config import HistoryConfig
 from history.partitions import DAY_MS, Partitions, day_name, day_of
-from history.schema import VERSION_TABLE, hist_alarms, hist_events, hist_states
+from history.schema import VERSION_TABLE, hist_alarms, hist_events, hist_gaps, hist_states
 from spine.layers import LAYERS
 
 log = logging.getLogger(__name__)
@@ -98,6 +98,21 @@ class HistoryStore:
                                              {"i": name}).scalar_one()
         return done
 
+    def write_gap(self, stream: str, t_from: int, t_to: int, entries: int | None, now_ms: int) -> None:
+        """Record a span lost to trimming (its own transaction: recorded before the read that skips
+        it). One row per stream and start; the same start found again extends the span."""
+        dialect = postgresql if self.pg else sqlite
+        ins = dialect.insert(hist_gaps).values(stream=stream, from_ts=t_from, to_ts=t_to, entries=entries,
+                                               detected_ts=now_ms)
+        to_max = sa.func.greatest if self.pg else sa.func.max
+        ins = ins.on_conflict_do_update(index_elements=["stream", "from_ts"], set_={
+            "to_ts": to_max(hist_gaps.c.to_ts, ins.excluded.to_ts),
+            "entries": sa.case((ins.excluded.entries.is_(None), hist_gaps.c.entries),
+                               else_=sa.func.coalesce(hist_gaps.c.entries, 0) + ins.excluded.entries),
+            "detected_ts": ins.excluded.detected_ts})
+        with self.engine.begin() as conn:
+            conn.execute(ins)
+
     # -- retention -------------------------------------------------------------------------------
     def first_kept_day(self, days: int, now_ms: int) -> int:
         """Retention keeps `days` whole UTC days: today and the days - 1 before it."""
@@ -114,10 +129,18 @@ class HistoryStore:
         out[("hist_alarms", None)] = self.first_kept_day(self.cfg.alarms.retention_days, now_ms) * DAY_MS
         return out
 
+    def _gap_cutoff(self, now_ms: int) -> int:
+        """Gaps are kept as long as the longest-kept rows they could concern."""
+        return min(self.cutoffs(now_ms).values())
+
     def enforce_retention(self, now_ms: int) -> dict[str, int]:
         """Drop (PostgreSQL: whole day partitions) or delete (SQLite: in chunks) what is past
         retention. Returns partitions dropped / rows deleted per table."""
         done: dict[str, int] = defaultdict(int)
+        with self.engine.begin() as conn:  # a few rows at most: a plain DELETE on both databases
+            n = conn.execute(hist_gaps.delete().where(hist_gaps.c.to_ts < self._gap_cutoff(now_ms))).rowcount
+        if n:
+            done["hist_gaps"] += n
         for (table, layer), cutoff in self.cutoffs(now_ms).items():
             if self.pg:
                 with self.engine.begin() as conn:

@@ -56,3 +56,16 @@ hist_alarms = Table(
     Column("doc", Text, nullable=False),
     Index("ix_hist_alarms_ts", "ts"),
 )
+
+# Spans of time whose stream entries were trimmed before the writer read them (a writer away longer
+# than a stream holds): replay answers name the gaps they touch. One row per stream and start; a
+# span found to reach further later extends its row. Small: never partitioned.
+hist_gaps = Table(
+    "hist_gaps", metadata,
+    Column("stream", String(16), primary_key=True),  # updates, events, alarms
+    Column("from_ts", BigInteger, primary_key=True),  # the last entry read before the loss (0: none)
+    Column("to_ts", BigInteger, nullable=False),  # the first entry kept after it
+    Column("entries", BigInteger),  # how many were lost, where Redis could count them
+    Column("detected_ts", BigInteger, nullable=False),
+    Index("ix_hist_gaps_to", "to_ts"),
+)

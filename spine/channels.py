@@ -50,6 +50,13 @@ ALARM_CHANNEL = f"{PREFIX}:alarm"  # pub/sub: {"t": "alarms", "n", "a": [alarms]
 ALARMS_OPEN_KEY = f"{PREFIX}:alarms:open"  # hash: alarm id -> alarm JSON, every alarm not NORM
 ALARMS_CURSOR_KEY = f"{PREFIX}:alarms:published"  # the last outbox id published on ALARM_CHANNEL
 ALARMS_STATS_KEY = f"{PREFIX}:alarms:stats"  # hash: consumer -> its stats JSON, every few seconds
+# Every alarm change the service publishes is also appended here, one entry {"a": <alarm JSON>} per
+# changed alarm, in the same MULTI as the PUBLISH: the durable path the history writer reads with its
+# consumer group (HISTORY_GROUP), so a writer that was down records every transition it missed, not
+# only the open set at its restart. Trimmed to about ALARMS_STREAM_MAXLEN entries (MAXLEN ~; ~600 bytes
+# each, ~60 MB): at one alarm change a second that is ~28 h of writer absence.
+ALARMS_STREAM = f"{PREFIX}:alarms:changes"
+ALARMS_STREAM_MAXLEN = 100_000
 
 # ---- incidents (docs/incidents.md) ---------------------------------------------------------------
 # Published by the incident service from its SQL outbox (the web never publishes). Incidents are
