@@ -33,13 +33,14 @@ export function darkLayout(extra) {
   return Object.assign({
     paper_bgcolor: 'rgba(0,0,0,0)', plot_bgcolor: 'rgba(0,0,0,0)',
     font: { color: ui.chart_text, size: 11 },
-    margin: { l: 40, r: 8, t: 8, b: 28 },
+    margin: { l: 44, r: 8, t: 24, b: 28 },
     xaxis: Object.assign({ type: 'date' }, axis),
     yaxis: Object.assign({ rangemode: 'tozero' }, axis),
-    legend: { orientation: 'h', y: -0.18, font: { color: ui.chart_text, size: 10 } },
+    // Above the plot, inside the chart's box (below it, it would spill over the next title).
+    legend: { orientation: 'h', x: 0, y: 1, yanchor: 'bottom', font: { color: ui.chart_text, size: 10 } },
     hovermode: 'closest',
   }, extra || {});
 }
 
-export const PLOT_CONFIG = { displaylogo: false, responsive: true,
+export const PLOT_CONFIG = { displaylogo: false,
   modeBarButtonsToRemove: ['sendDataToCloud', 'lasso2d', 'select2d'] };

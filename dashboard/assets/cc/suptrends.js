@@ -55,6 +55,20 @@ function since(first, from, size) {
   return first !== null && first > from + size ? t('History recorded from {time}', { time: dateTimeKst(first) }) : '';
 }
 
+/* The chart's size from its box (CSS: 180 px in the side panel, 38 vh in the larger view). The box
+ * is marked drawn first: an empty one is 0 px high, and Plotly would fall back to 450 px. */
+function boxSize(gd) {
+  gd.setAttribute('data-cc-state', 'drawn');
+  return { width: Math.max(200, gd.clientWidth), height: Math.max(120, gd.clientHeight) };
+}
+
+/* Hour:minute ticks, with the date from a day up (no month names in a language the page is not in). */
+function timeAxis(extra) {
+  const long = RANGES[st.range] > RANGES['24h'];
+  return Object.assign(darkLayout().xaxis, { tickformat: long ? '%m-%d %H:%M' : '%H:%M',
+    hoverformat: '%Y-%m-%d %H:%M' }, extra || {});
+}
+
 function rgba(hex, alpha) {
   const v = parseInt(hex.slice(1), 16);
   return `rgba(${(v >> 16) & 255},${(v >> 8) & 255},${v & 255},${alpha})`;
@@ -98,9 +112,9 @@ function drawBus(Plotly, ans) {
       connectgaps: false, name: r.k, legendgroup: r.k, line: { color, width: 2 }, marker: { size: 4, color },
       hovertemplate: '%{fullData.name}: %{y} s<extra></extra>' });
   });
-  Plotly.react(box, traces, darkLayout({ yaxis: Object.assign(darkLayout().yaxis, { title: { text: t('delay (s)') } }) }),
-    PLOT_CONFIG);
-  box.setAttribute('data-cc-state', 'drawn');
+  const to = num(ans.to, Date.now());  // the whole chosen range: a stretch without samples shows as such
+  Plotly.react(box, traces, darkLayout(Object.assign(boxSize(box), { xaxis: timeAxis({ range: [kstX(from), kstX(to)] }),
+    yaxis: Object.assign(darkLayout().yaxis, { title: { text: t('delay (s)') } }) })), PLOT_CONFIG);
   const first = Math.min(...scored.map((r) => r.pts[0].t));
   note('cc-suptrend-bus-note', since(first, from, size));
 }
@@ -131,13 +145,18 @@ function drawAlarms(Plotly, ans) {
   const annotations = guides.map(([v, label]) => ({ xref: 'paper', x: 1, y: v, xanchor: 'right', yanchor: 'bottom',
     text: label + ' ' + v, showarrow: false, font: { size: 10, color: '#8b949e' } }));
   const from = num(ans.from, 0), to = num(ans.to, Date.now());
-  Plotly.react(box, traces, darkLayout({ barmode: 'stack', shapes, annotations,
-    xaxis: Object.assign(darkLayout().xaxis, { range: [kstX(from), kstX(to)] }),
+  if (!traces.length) {
+    Plotly.purge(box);
+    box.setAttribute('data-cc-state', 'empty');
+    note('cc-suptrend-alarms-note', t('No alarm activations recorded in this range'));
+    return;
+  }
+  Plotly.react(box, traces, darkLayout(Object.assign(boxSize(box), { barmode: 'stack', shapes, annotations,
+    xaxis: timeAxis({ range: [kstX(from), kstX(to)] }),
     yaxis: Object.assign(darkLayout().yaxis, { range: [0, Math.max(top, tg.manageable) * 1.15],
-      title: { text: t('per 10 min') } }) }), PLOT_CONFIG);
-  box.setAttribute('data-cc-state', traces.length ? 'drawn' : 'empty');
-  note('cc-suptrend-alarms-note', traces.length ? t('Guide lines per operator (ISA-18.2): {a} acceptable, {m} manageable',
-    { a: tg.acceptable, m: tg.manageable }) : t('No alarm activations recorded in this range'));
+      title: { text: t('per 10 min') } }) })), PLOT_CONFIG);
+  note('cc-suptrend-alarms-note', t('Guide lines per operator (ISA-18.2): {a} acceptable, {m} manageable',
+    { a: tg.acceptable, m: tg.manageable }));
 }
 
 /* A click on a point of the last 24 h opens replay at that moment (one action). */
@@ -185,7 +204,7 @@ function resize() {
   if (!window.Plotly) { return; }
   ['cc-suptrend-bus', 'cc-suptrend-alarms'].forEach((id) => {
     const gd = $(id);
-    if (gd && gd.getAttribute('data-cc-state') === 'drawn') { window.Plotly.Plots.resize(gd); }
+    if (gd && gd.getAttribute('data-cc-state') === 'drawn') { window.Plotly.relayout(gd, boxSize(gd)); }
   });
 }
 
@@ -229,6 +248,8 @@ export function startSupervisorTrends() {
     const root = $('cc-suptrends');
     if (ev.key === 'Escape' && root && root.classList.contains('cc-suptrends-large')) { large(false); }
   });
+  let resizing = 0;
+  window.addEventListener('resize', () => { clearTimeout(resizing); resizing = setTimeout(resize, 200); });
   setInterval(() => { if (st.shown && document.visibilityState === 'visible' && Date.now() - st.lastLoad > REFRESH_MS) { load(); } },
     5000);
   mount();
