@@ -637,9 +637,11 @@ def install_video_routes(server: Flask, store: Store, redis_url: str,
     @api_login_required
     def video_live(camera_id: str) -> Response:
         if camera_id not in live_known:  # no row, no slot for a made-up id or a camera without streams
+            slots.refuse("unknown")
             abort(404)
         wanted = request.args.get("v", "sub")
         if wanted not in VARIANTS:
+            slots.refuse("variant")
             abort(400)
         try:
             variant = live_variant(live_client, camera_id, wanted)

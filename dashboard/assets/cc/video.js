@@ -50,7 +50,8 @@ const SLOTS_URL = '/video/live-slots';
 const TILES_URL = '/video/live-tiles';
 const SLOT_POLL_MS = 5000;  // while a view waits for a live slot, ask again this often
 const LOCAL_CHECK_MS = 2000;  // while no view's camera is known to stream live, look again this often
-const REOPEN_MS = 150;  // the tiles' stream reopens this long after its set changed (changes come in bursts)
+const REOPEN_MS = 150;
+const CONTINUE_MS = 2000;  // a tile whose last segment is younger than this plays on across a reopen  // the tiles' stream reopens this long after its set changed (changes come in bursts)
 const LATENCY_KEEP = 1000;  // cc.stats.liveLatencyMs keeps this many samples
 const PAIRS_KEEP = 400;  // (media time, source time) pairs a player keeps to date its presented frames
 // A camera id the server can hold (config/cameras.py ids; the same rule events.js uses for snapshot names).
@@ -136,7 +137,7 @@ class LivePlayer {
     this.stopped = false; this.backoff = 1000; this.queue = []; this.metas = [];
     this.offset = null; this.gen = 0; this.failed = false; this.playing = false;
     this.segments = 0; this.video = null; this.canvas = null; this.sb = null; this.ms = null; this.url = null;
-    this.mime = ''; this.srcGen = null; this.lastMedia = -1; this.pairs = [];
+    this.mime = ''; this.srcGen = null; this.lastMedia = -1; this.lastSegAt = 0; this.pairs = [];
     this.granted = false;  // holds one of this tab's live slots (schedule()); popups only
     this.open = false;  // a request of it is pending or its stream is open: it counts on the server
     this.dead = false;  // MediaSource cannot play its codec: JPEGs for good, no slot needed
@@ -260,8 +261,12 @@ class LivePlayer {
       const codec = decoder.decode(p.subarray(1, 1 + n));
       if (!CODEC.test(codec)) { this.fallback(0); return; }
       const mime = `video/mp4; codecs="${codec}"`;
-      if (gen !== undefined && gen === this.srcGen && mime === this.mime && this.ms && !this.waiting) {
-        return;  // the tiles stream reopened: this generation plays on, its repeated segments are skipped
+      if (gen !== undefined && gen === this.srcGen && mime === this.mime && this.ms && !this.waiting
+          && performance.now() - this.lastSegAt < CONTINUE_MS) {
+        // The tiles stream reopened (another set of tiles): this generation plays on, the segments it
+        // already has are skipped. After a longer gap a fresh start: a frame after a hole would be
+        // decoded against frames that never came.
+        return;
       }
       this.waiting = false; this.srcGen = gen === undefined ? null : gen;
       this.reset(mime, p.slice(1 + n));
@@ -270,7 +275,7 @@ class LivePlayer {
       const src = dv.getFloat64(0), media = dv.getFloat64(8);
       if (!Number.isFinite(src) || !Number.isFinite(media)) { return; }
       if (media <= this.lastMedia) { return; }  // already appended (a reopened stream starts a GOP back)
-      this.lastMedia = media;
+      this.lastMedia = media; this.lastSegAt = performance.now();
       this.offset = src - media;
       this.pairs.push([media, src]);
       if (this.pairs.length > PAIRS_KEEP) { this.pairs.splice(0, this.pairs.length - PAIRS_KEEP); }
