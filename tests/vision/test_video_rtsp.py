@@ -96,6 +96,8 @@ def test_rtsp_ingest_remuxes_h264_to_fmp4_and_decodes_for_analytics(rtsp: DemoRt
     assert {f[b"g"] for f in fields} == {init[b"gen"]}
     keys = [i for i, f in enumerate(fields) if f[b"k"] == b"1"]
     assert all(b - a == FPS for a, b in itertools.pairwise(keys)) and len(keys) >= 3
+    # The init hash names the newest keyframe's entry: where a viewer joins, without a search.
+    assert init[b"kid"] == segs[keys[-1]][0]
     media = [float(f[b"m"]) for f in fields]
     steps = np.diff(media)
     # (The muxer may start its clock a frame later, as B-frames shift the first decode time.)
