@@ -44,6 +44,9 @@ const PERSON = 'person';  // the detector's class name (vision/config.py classes
 const OVERLAY_KEY = 'ccVideoOverlays';
 const MAX_FRAME = 16 * 1024 * 1024;  // a frame longer than this is a broken stream: reconnect
 const LIVE_EDGE_S = 1.0;  // further than this behind the newest buffered frame: jump ahead
+// Between these, play faster until near the edge again: a stream joins at its last keyframe (up to a
+// GOP, a second, old) and would otherwise stay that far behind; a jump would show a frozen decode.
+const CATCH_UP_S = 0.35, AT_EDGE_S = 0.15, CATCH_UP_RATE = 1.5;
 const RETRY_FALLBACK_MS = 20000;
 const NOT_YET_MS = 3000;  // a camera not streaming yet (204): JPEGs meanwhile, ask again this soon
 const SLOTS_URL = '/video/live-slots';
@@ -349,7 +352,13 @@ class LivePlayer {
     cc.stats.videoFrames += 1;  // one media segment is one frame: the counter means "frames arriving" on both paths
     if (sb && v.buffered.length) {
       const end = v.buffered.end(v.buffered.length - 1), start = v.buffered.start(0);
-      if (end - v.currentTime > LIVE_EDGE_S || v.currentTime < start) { v.currentTime = Math.max(start, end - 0.1); }
+      const behind = end - v.currentTime;
+      if (behind > LIVE_EDGE_S || v.currentTime < start) {
+        v.currentTime = Math.max(start, end - 0.1);
+      } else {
+        const rate = behind > CATCH_UP_S ? CATCH_UP_RATE : (behind < AT_EDGE_S ? 1 : v.playbackRate);
+        if (v.playbackRate !== rate) { v.playbackRate = rate; }
+      }
       if (!this.playing && end > start) {
         this.playing = true;
         v.style.display = 'block'; this.canvas.style.display = 'block';
