@@ -115,11 +115,8 @@ def _prefill_pg(store: HistoryStore, start_ms: int, end_ms: int) -> int:
                         cp.write_row(row)
             dbapi.commit()
             n += len(states) + len(events)
-        # What autovacuum does within a minute of such inserts in steady state: planner statistics.
-        dbapi.autocommit = True
-        dbapi.execute("ANALYZE hist_states")
-        dbapi.execute("ANALYZE hist_events")
-        dbapi.autocommit = False
+        # No ANALYZE: replay must not depend on statistics (a new day's partition has none until
+        # autovacuum comes, the last minutes of any are past its histogram): history/queries.py.
     finally:
         raw.close()
     return n

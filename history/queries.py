@@ -8,12 +8,13 @@ columns (SQLite takes them from the row holding the maximum).
 PostgreSQL reads the day partitions of hist_states by name (the days a window or a step touches,
 those that exist), with conditions on `ts` only. Measured over an hour of 10,000 entities: through
 the parent, the `slot` bounds that pruned the days were also index conditions of the primary key
-(layer, entity_id, slot), and on a partition without fresh statistics (every new day's, and the last
-minutes of any: past the histogram) the planner walked that whole index for them: a step took
-~490 ms instead of ~30 (BRIN on ts). On a leaf with `ts` conditions alone only BRIN (or a scan) fits,
-whatever the statistics say. The session also gets work_mem for "latest per entity" (its sort of
-~100,000 bus rows spilled to disk at 4 MB) and no JIT (compiling cost ~50 ms a query, more than it
-saved on these).
+(layer, entity_id, slot), and on a partition without statistics (a new day's, until autovacuum
+analyzes it; the benchmark's freshly filled hour) the planner walked that whole index for them: a
+step took ~490 ms instead of ~30 (BRIN on ts). On a leaf with `ts` conditions alone only BRIN (or a scan) fits,
+and `enable_seqscan = off` makes it BRIN also where there are no statistics at all (without them
+BRIN's cost assumes no correlation and the planner scanned the whole partition: 2.8 s). The session
+also gets work_mem for "latest per entity" (its sort of ~100,000 bus rows spilled to disk at 4 MB)
+and no JIT (compiling cost ~50 ms a query, more than it saved on these).
 
 Every replay answer says which recorded gaps (hist_gaps: stream entries trimmed before the writer
 read them) touch it: `gaps`, a list of {stream, from, to, entries} (empty: nothing known lost).
@@ -38,7 +39,7 @@ MAX_STEP_ROWS = 50_000
 MAX_BUCKETS = 2000
 FIELD = re.compile(r"^[a-z][a-z0-9_]{0,31}$")  # a props field a trend may read (goes into SQL text)
 CLOSED_INCIDENT = ("resolved", "closed", "cancelled")
-PG_SESSION = ("SET LOCAL work_mem = '64MB'", "SET LOCAL jit = off")  # see the module's doc
+PG_SESSION = ("SET LOCAL work_mem = '64MB'", "SET LOCAL jit = off", "SET LOCAL enable_seqscan = off")
 
 
 def _doc(text: str, raw: bool) -> Any:
