@@ -281,3 +281,62 @@ def test_the_queue_is_ordered_before_its_limit(stores: tuple[AlarmStore, Inciden
     crit = store.create("emergency_bell", *BELL, OP, title="c", now=t0 + 100)["id"]
     got = [i["id"] for i in store.list(limit=3)]
     assert got == [crit, medium[0], medium[1]]
+
+
+def test_agency_links_are_stored_and_revoked_once(stores: tuple[AlarmStore, IncidentStore]) -> None:
+    """The revocation the web relies on (incidents/db.py): one row per link, revoked once, by whom;
+    another incident's key is not found; an expired link has nothing left to revoke."""
+    _, store = stores
+    t0 = int(time.time() * 1000)
+    cmd = Actor("cmd", "127.0.0.1")
+    a = store.create("emergency_bell", BELL[0], BELL[1], cmd, title="a")["id"]
+    b = store.create("emergency_bell", BELL[0], BELL[1], cmd, title="b")["id"]
+    store.agency_link(a, "112", t0 + 600_000, cmd, now=t0, key="k-live")
+    store.agency_link(a, "119", t0 + 1_000, cmd, now=t0, key="k-short")
+    store.agency_link(b, "112", t0 + 600_000, cmd, now=t0, key="k-other")
+    with pytest.raises(Refused):
+        store.agency_link(a, "112", t0 + 600_000, cmd, key="")
+    with pytest.raises(Refused, match="no such agency link"):
+        store.revoke_agency_link(a, "k-other", Actor("sup", "10.0.0.2"))
+    store.revoke_agency_link(a, "k-live", Actor("sup", "10.0.0.2"), now=t0 + 5_000)
+    with pytest.raises(Refused, match="already revoked by sup"):
+        store.revoke_agency_link(a, "k-live", cmd)
+    with pytest.raises(Refused, match="expired"):
+        store.revoke_agency_link(a, "k-short", cmd, now=t0 + 2_000)
+    got = {x["key"]: (x["status"], x["revoked_by"]) for x in store.agency_links(a, now=t0 + 6_000)}
+    assert got == {"k-live": ("revoked", "sup"), "k-short": ("expired", None)}
+    assert store.agency_link_row("k-other")["revoked_ts"] is None
+    assert store.agency_link_row("x" * 40) is None and store.agency_link_row("nope") is None
+    last = store.timeline(a)[-1]
+    assert last["kind"] == "share" and last["data"]["revoked"] is True and last["remote"] == "10.0.0.2"
+
+
+def test_migration_0003_upgrades_a_database_with_incidents(tmp_path: Path) -> None:
+    """A database at 0002 with an incident in it gains the links table; downgrade and upgrade again."""
+    from alembic import command
+    from alembic.config import Config
+
+    from incidents.db import MIGRATIONS, VERSION_TABLE
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0002")
+        conn.execute(sa.text(
+            "INSERT INTO incidents (type, title, description, priority, state, lat, lon, geocode, level, "
+            "opened_ts, updated_ts, created_by) VALUES ('x', 't', '', 'low', 'new', 37.4, 126.7, "
+            "'2800000000', 0, 1, 1, 'cmd')"))
+    assert "incident_agency_links" not in sa.inspect(engine).get_table_names()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+    assert "incident_agency_links" in sa.inspect(engine).get_table_names()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0002")
+        command.upgrade(cfg, "head")
+        assert conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar() == "0003"
+        assert conn.execute(sa.text("SELECT count(*) FROM incidents")).scalar() == 1
+    engine.dispose()
