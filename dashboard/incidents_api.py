@@ -581,7 +581,7 @@ def _install_agency_routes(server: Flask, settings: Settings, lazy: _Lazy, app_s
 
     def refused_audit(target: str, reason: str) -> None:
         """An `agency_refused` row, sampled per (principal, reason, /agency/) per minute
-        (dashboard/refusal_audit.py): a client repeating a refused request cannot fill the table."""
+        (dashboard/web_counters.py): a client repeating a refused request cannot fill the table."""
         if app_store is not None:
             principal = getattr(current_user, "principal", f"user:{current_user.name}")
             refusals.refused(current_user.name, principal, "agency_refused", reason, "/agency/", target,
