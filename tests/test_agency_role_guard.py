@@ -1,6 +1,7 @@
 """A role that opens no page (the 112/119 agency roles) reaches only its signed /agency/ links: the
 live-socket ticket, every camera route, the snapshot files, the APIs and the pages all refuse it,
-whatever camera id it knows, and each refusal is audited. The control-room roles are unaffected."""
+whatever camera id it knows, and the refusals are audited (the first per path prefix and minute as a
+row, the rest counted: tests/test_refusal_audit.py). The control-room roles are unaffected."""
 
 from __future__ import annotations
 
