@@ -22,6 +22,7 @@ Last line: history write_rows_per_s=<n> write_lag_s=<n> replay_open_ms=<n> repla
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing as mp
 import os
 import random
@@ -268,6 +269,9 @@ def main() -> int:
                                                                        channels.EVENTS_STREAM)) > 0:
             time.sleep(0.2)
         rows_total = count(store) - rows0
+        time.sleep(2.5)  # the writer's stats record (every 2 s): gaps must be 0 (nothing trimmed unread)
+        health = [json.loads(v) for v in r.hvals(channels.HISTORY_STATS_KEY)]
+        gaps = sum(h.get("gaps", 0) for h in health)
         # Replay over the prefilled history (the time the prefill itself took is a hole in it: no T
         # there, nor in the first bus window, where the map is still filling).
         end_ms = now_ms - 2000
@@ -291,7 +295,7 @@ def main() -> int:
             stepped.append((time.perf_counter() - q) * 1000)
             n_step = len(st["updates"])
         print(f"db={args.db} offered_updates_per_s={BUSES + DRONES} run_s={elapsed:.1f} rows_in_run={rows} "
-              f"rows_after_settle={rows_total} lag_samples={[round(x, 1) for x in lags]}")
+              f"rows_after_settle={rows_total} gaps={gaps} lag_samples={[round(x, 1) for x in lags]}")
         print(f"replay: entities_at_T={n_open} open_ms={[round(x) for x in opens]} "
               f"step_updates={n_step} step_ms={[round(x) for x in stepped]}")
         print(f"history write_rows_per_s={rows / elapsed:.0f} write_lag_s={max(lags or [0.0]):.1f} "

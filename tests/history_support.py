@@ -43,7 +43,7 @@ def drain(writer: HistoryWriter, timeout: float = 30.0) -> None:
     while time.monotonic() < deadline:
         writer.step()
         busy = False
-        for stream in (channels.UPDATES_STREAM, channels.EVENTS_STREAM):
+        for stream in writer.streams:  # updates, events and (where this user may) alarm changes
             last = writer.r.xinfo_stream(stream)["last-generated-id"]
             for g in writer.r.xinfo_groups(stream):
                 if g["name"] == channels.HISTORY_GROUP.encode() and (
