@@ -214,8 +214,10 @@ class HistoryWriter:
         for stream in self.streams:
             pipe.xinfo_groups(stream)
             pipe.xlen(stream)
-        got = pipe.execute()
+        got = pipe.execute(raise_on_error=False)  # a stream gone (deleted) is the read's to report
         for i, stream in enumerate(self.streams):
+            if isinstance(got[2 * i], Exception) or isinstance(got[2 * i + 1], Exception):
+                continue
             group = next((g for g in got[2 * i] if g.get("name") in (b"history", "history")), None)
             if group is None:
                 continue
