@@ -12,8 +12,10 @@ leaves. The source -> socket latency of the live path (delivery at the viewer's 
 segment's source time) is printed too, as before.
 
 Browser side (the wall). The real web and gateway parts (`app.py --only web|gateway`) on a private
-embedded Redis; `--tiles` cameras (16) served by another rtsp-server-perl from vtest_sub.mp4 (the
-384-wide substream grid tiles play, 10 fps, GOP 10); a relay process running, per camera, what the
+embedded Redis; `--tiles` cameras (16) served by another rtsp-server-perl from a substream clip like
+the one grid tiles play (vtest at 384 wide, 10 fps, GOP 10), made at the start without B-frames, as
+most cameras send (see no_bframes_clip: with B-frames the page's dating of frames reads low); a relay
+process running, per camera, what the
 vision worker runs minus the detection (a PyAV source restreaming through the Redis relay, the
 camera's status with stream health and live=true on the camera layer every second). One headless
 Chromium page (tests/webtools.chromium(), 1920x1080), signed in through the login form as an
@@ -208,8 +210,36 @@ def wait_http(port: int, timeout: float = 30) -> None:
     raise RuntimeError("bench server did not come up")
 
 
+def bench_keys(camera_ids: list[str]) -> list[str]:
+    from spine.channels import frame_key
+    from vision.relay import init_key, meta_key, seg_key
+
+    return [k(cid, v) for cid in camera_ids for k in (init_key, seg_key) for v in ("main", "sub")] + [
+        meta_key(cid) for cid in camera_ids] + [frame_key(cid) for cid in camera_ids]
+
+
+def wait_ready(mode: str, camera_ids: list[str], redis_url: str, timeout: float = 20.0) -> None:
+    """Until every camera's init segment (live) or JPEG frame (jpeg) is in Redis: the live route
+    answers 204 before that."""
+    from spine.channels import frame_key
+    from spine.publisher import connect
+    from vision.relay import init_key
+
+    client = connect(redis_url)
+    keys = [init_key(cid, "sub") if mode == "live" else frame_key(cid) for cid in camera_ids]
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and client.exists(*keys) < len(keys):
+        time.sleep(0.2)
+    client.close()
+
+
 def measure(mode: str, cams: list[tuple[str, str]], viewers: int, seconds: float, redis_url: str,
             workdir: Path, warm_s: float = 4.0) -> dict:
+    from spine.publisher import connect
+
+    client = connect(redis_url)
+    client.delete(*bench_keys([cid for cid, _ in cams]))  # an earlier run's (30 s TTL) would pass for ready
+    client.close()
     port = free_port()
     args = [sys.executable, __file__, "--serve", mode, "--port", str(port), "--redis", redis_url,
             "--workdir", str(workdir), "--cams-json", json.dumps(cams)]
@@ -217,7 +247,8 @@ def measure(mode: str, cams: list[tuple[str, str]], viewers: int, seconds: float
     try:
         wait_http(port)
         cookie = login(port)
-        time.sleep(warm_s)  # the sources connect and the relay fills
+        wait_ready(mode, [cid for cid, _ in cams], redis_url)
+        time.sleep(warm_s)  # a few segments or frames through
         stop = threading.Event()
         ext = "live" if mode == "live" else "mjpg"
         vs = [Viewer(port, cookie, f"/video/{cid}.{ext}", mode == "live", stop) for cid, _ in cams
@@ -251,6 +282,23 @@ def measure(mode: str, cams: list[tuple[str, str]], viewers: int, seconds: float
 
 # ---- the browser phase: glass-to-glass on the activity wall -------------------------------------
 CLIP_SUB = REPO_ROOT / "data" / "media" / "vtest_sub.mp4"  # what grid tiles play: the 384-wide substream
+CLIP_RAW = REPO_ROOT / "data" / "media" / "vtest.avi"
+
+
+def no_bframes_clip(out: Path) -> Path:
+    """The substream clip as a typical camera sends it: H.264 without B-frames (main profile, GOP 10 =
+    1 s at 10 fps, 384 wide), made once per run (a few seconds). Why: the relay dates each segment by
+    its decode time (tfdt) and the page maps a presented frame's media time (a presentation time) to
+    a source time through those pairs, so with B-frames (the set-up's clips: High profile, 2 B-frames)
+    a frame is dated by a later frame's arrival and glass-to-glass reads low by up to the reorder
+    delay. Without B-frames decode and presentation times are the same and the mapping is exact;
+    `--wall-clip` plays any other clip (for example the set-up's vtest_sub.mp4) to compare."""
+    src = CLIP_RAW if CLIP_RAW.exists() else CLIP_SUB
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(src), "-an",
+                    "-vf", "scale=384:-2", "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "main",
+                    "-bf", "0", "-pix_fmt", "yuv420p", "-g", "10", "-keyint_min", "10", "-sc_threshold", "0",
+                    "-r", "10", str(out)], check=True, timeout=120)
+    return out
 BENCH_USER, BENCH_PASSWORD = "bench-operator", "bench-operator-password"
 
 # The bench's own in-page measurement, independent of what video.js records (a cross-check, and the
@@ -308,18 +356,21 @@ PLAYING_JS = """() => Array.from(document.querySelectorAll('.cc-video-tile')).fi
 SAMPLE_JS = """() => {
   const s = (window.ccLive && window.ccLive.stats) || {};
   const b = window.ccBench || { lat: [], frames: {}, noOffset: 0 };
-  const q = {};
+  const q = {}, lag = [];
   document.querySelectorAll('.cc-video-tile').forEach((t) => {
     const v = t.querySelector('video');
     if (v && typeof v.getVideoPlaybackQuality === 'function') {
       const x = v.getVideoPlaybackQuality();
       q[t.dataset.camera || '?'] = [x.totalVideoFrames, x.droppedVideoFrames];
     }
+    if (v && v.style.display !== 'none' && !v.paused && v.buffered.length) {
+      lag.push((v.buffered.end(v.buffered.length - 1) - v.currentTime) * 1000);
+    }
   });
   return { app: Array.isArray(s.liveLatencyMs) ? s.liveLatencyMs.slice(-1000) : null,
            presented: typeof s.livePresented === 'number' ? s.livePresented : null,
            benchN: b.lat.length + (b.dropped || 0), frames: Object.assign({}, b.frames),
-           noOffset: b.noOffset, quality: q, now: Date.now() };
+           noOffset: b.noOffset, quality: q, lag, now: Date.now() };
 }"""
 
 
@@ -368,18 +419,20 @@ class BrowserStack:
     server with `tiles` cameras of the substream clip, and the relay process (run_relay). Started
     before the server-side phases (they idle meanwhile) so that `--quick` stays under a minute."""
 
-    def __init__(self, tiles: int, tmp: Path) -> None:
+    def __init__(self, tiles: int, tmp: Path, clip: Path | None = None) -> None:
         from dashboard.store import Store
         from spine.servers.embedded_redis import EmbeddedRedis
         from vision.rtsp_demo import DemoRtspServer
 
         self.tiles, self.tmp = tiles, tmp
+        tmp.mkdir(parents=True)
+        self.clip = clip or no_bframes_clip(tmp / "wall_nob.mp4")
         self.procs: dict[str, subprocess.Popen] = {}
         self.redis = EmbeddedRedis(tmp / "redis")
         self.redis_url = self.redis.start()
         names = [f"wall{i:02d}" for i in range(tiles)]
         # Its pushers start with the relay (start_relay), not while the server-side phases measure.
-        self.rtsp = DemoRtspServer({n: CLIP_SUB for n in names}, client_port=free_port(),
+        self.rtsp = DemoRtspServer({n: self.clip for n in names}, client_port=free_port(),
                                    source_port=free_port(),
                                    rtp_start_port=random.randrange(30000, 60000, 100))
         self.cams = [(n, self.rtsp.url(n)) for n in names]
@@ -387,7 +440,7 @@ class BrowserStack:
                                 f"      streams: {{main: '{url}', sub: '{url}'}}}}"
                                 for i, (cid, url) in enumerate(self.cams)]
         # config/walls.yaml names the drone camera (wall 3): listed, last and silent, so the config holds.
-        lines.append(f"  - {{id: vis-drone-1, name: Drone, lat: 37.5, lon: 126.7, source: '{CLIP_SUB}'}}")
+        lines.append(f"  - {{id: vis-drone-1, name: Drone, lat: 37.5, lon: 126.7, source: '{self.clip}'}}")
         (tmp / "cameras.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
         data = tmp / "data"
         data.mkdir()
@@ -445,6 +498,7 @@ def measure_browser(stack: BrowserStack, seconds: float, settle_s: float, still_
     """One headless Chromium page at 1920x1080, signed in as an operator, on /wall/activity/<tiles>."""
     from tests.webtools import chromium
 
+    t_start = time.monotonic()
     stack.start_relay()
     server = [psutil.Process(stack.procs[k].pid) for k in ("relay", "web", "gateway")]
     with chromium() as browser:
@@ -459,6 +513,7 @@ def measure_browser(stack: BrowserStack, seconds: float, settle_s: float, still_
         # Playback: every tile live, or as many as play once the count has stood still for a while
         # (the per-user stream cap keeps the others on JPEG).
         t_nav = time.monotonic()
+        signed_in_s = t_nav - t_start
         best, since = 0, time.monotonic()
         while time.monotonic() - t_nav < settle_s:
             n = len(page.evaluate(PLAYING_JS))
@@ -474,12 +529,14 @@ def measure_browser(stack: BrowserStack, seconds: float, settle_s: float, still_
         c_srv0, c_br0, t0 = _cpu(server), _cpu(procs[len(server):]), time.monotonic()
         s0 = page.evaluate(SAMPLE_JS)
         app_lat: list[float] = []
+        edge_lag: list[float] = []  # ms each playing tile's position is behind its newest buffered frame
         app_missed = 0
         last = s0
         end = t0 + seconds
         while time.monotonic() < end:
             time.sleep(min(1.0, max(0.0, end - time.monotonic())))
             s = page.evaluate(SAMPLE_JS)
+            edge_lag += s["lag"]
             if s["app"] is not None and last["presented"] is not None:
                 new = s["presented"] - last["presented"]
                 take = min(new, len(s["app"]))
@@ -494,16 +551,21 @@ def measure_browser(stack: BrowserStack, seconds: float, settle_s: float, still_
         errors = browser.errors.take()
         page.close()
     span = t1 - t0
-    frames = {cam: (s1["frames"].get(cam, 0) - s0["frames"].get(cam, 0)) / span for cam in playing}
+    # Per tile: the tiles that presented frames in the window (some may start or stall inside it).
+    frames = {cam: (n - s0["frames"].get(cam, 0)) / span for cam, n in s1["frames"].items()}
+    frames = {cam: f for cam, f in frames.items() if f > 0}
     decoded = {cam: ((s1["quality"].get(cam, [0, 0])[0] - s0["quality"].get(cam, [0, 0])[0]) / span,
                      (s1["quality"].get(cam, [0, 0])[1] - s0["quality"].get(cam, [0, 0])[1]) / span)
-               for cam in playing}
+               for cam in frames}
     app_ok = s1["app"] is not None and s1["presented"] is not None
-    app_fps = ((s1["presented"] - s0["presented"]) / span / len(playing)) if app_ok and playing else 0.0
+    app_fps = ((s1["presented"] - s0["presented"]) / span / len(frames)) if app_ok and frames else 0.0
     lat = app_lat if app_ok else bench_lat
     return {"tiles": stack.tiles, "playing": len(playing), "playing_end": len(playing_end),
-            "first_play_s": first_play_s, "source": "page (video.js stats)" if app_ok else "bench hook",
+            "active": len(frames),
+            "first_play_s": first_play_s, "signed_in_s": signed_in_s,
+            "source": "page (video.js stats)" if app_ok else "bench hook",
             "lat_p50": pct(lat, 50), "lat_p99": pct(lat, 99), "samples": len(lat), "app_missed": app_missed,
+            "edge_lag_p50": pct(edge_lag, 50), "edge_lag_max": max(edge_lag, default=float("nan")),
             "bench_p50": pct(bench_lat, 50), "bench_p99": pct(bench_lat, 99), "bench_samples": len(bench_lat),
             "fps": app_fps if app_ok else (statistics.mean(frames.values()) if frames else 0.0),
             "hook_fps": statistics.mean(frames.values()) if frames else 0.0,
@@ -517,11 +579,13 @@ def measure_browser(stack: BrowserStack, seconds: float, settle_s: float, still_
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true",
-                    help="2 cameras x 2 viewers, 6 s per path; the wall's tiles for 6 s (under a minute)")
+                    help="2 cameras x 2 viewers, 5 s per path; the wall's tiles for 6 s (under a minute)")
     ap.add_argument("--cams", type=int, default=4)
     ap.add_argument("--viewers", type=int, default=4)
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--tiles", type=int, default=16, help="tiles of the activity wall page (1-16)")
+    ap.add_argument("--wall-clip", type=Path,
+                    help="H.264 clip the wall's cameras send (default: vtest at 384 wide without B-frames)")
     ap.add_argument("--redis", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14"))
     ap.add_argument("--serve", choices=("live", "jpeg", "relay"), help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -535,23 +599,24 @@ def main() -> None:
         run_server(a.serve, [tuple(c) for c in json.loads(a.cams_json)], a.redis, a.port, Path(a.workdir))
         return
     if a.quick:
-        a.cams, a.viewers, a.seconds = 2, 2, 6.0
+        a.cams, a.viewers, a.seconds = 2, 2, 5.0
     a.tiles = max(1, min(16, a.tiles))  # the activity wall has at most 16 tiles
-    for clip in (CLIP, CLIP_SUB):
+    for clip in (CLIP, CLIP_SUB, *([a.wall_clip] if a.wall_clip else [])):
         if not clip.exists():
             sys.exit(f"{clip} missing: run scripts/setup_vision.sh")
     from vision.rtsp_demo import DemoRtspServer
 
     names = [f"bench{i}" for i in range(a.cams)]
+    t_run = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="cc-bench-video-") as tmp:
         # The wall's web and gateway start now (a Dash app takes seconds to import) and idle meanwhile.
-        wall = BrowserStack(a.tiles, Path(tmp) / "wall")
+        wall = BrowserStack(a.tiles, Path(tmp) / "wall", a.wall_clip)
         rtsp = DemoRtspServer({n: CLIP for n in names}, client_port=free_port(), source_port=free_port(),
                               rtp_start_port=random.randrange(30000, 60000, 100)).start()
         try:
             time.sleep(1.0)
             cams = [(n, rtsp.url(n)) for n in names]
-            warm = 2.5 if a.quick else 4.0
+            warm = 2.0 if a.quick else 4.0
             t0 = time.monotonic()
             live = measure("live", cams, a.viewers, a.seconds, a.redis, Path(tmp) / "live", warm)
             t1 = time.monotonic()
@@ -560,11 +625,12 @@ def main() -> None:
             rtsp.stop()
             wall.wait()
             load0 = os.getloadavg()[0]
-            glass = measure_browser(wall, 6.0 if a.quick else a.seconds, 20.0 if a.quick else 45.0,
-                                    4.0 if a.quick else 8.0)
+            glass = measure_browser(wall, 6.0 if a.quick else a.seconds, 15.0 if a.quick else 45.0,
+                                    3.0 if a.quick else 8.0)
             load1 = os.getloadavg()[0]
-            print(f"took: live {t1 - t0:.0f} s, jpeg {t2 - t1:.0f} s, wall {time.monotonic() - t2:.0f} s "
-                  f"(page playing after {glass['first_play_s']:.0f} s)", file=sys.stderr)
+            print(f"took: start {t0 - t_run:.0f} s, live {t1 - t0:.0f} s, jpeg {t2 - t1:.0f} s, wall "
+                  f"{time.monotonic() - t2:.0f} s (signed in after {glass['signed_in_s']:.0f} s, playing "
+                  f"{glass['first_play_s']:.0f} s later)", file=sys.stderr)
         except Exception:
             print(wall.log_tail(), file=sys.stderr)
             raise
@@ -576,10 +642,12 @@ def main() -> None:
               f"per_stream={r['cpu_pct_per_stream']:.2f}% fps={r['fps']:.1f} "
               f"source->socket p50={r['lat_p50']:.0f}ms p99={r['lat_p99']:.0f}ms errors={r['errors']}")
     g = glass
-    print(f"wall  tiles={g['tiles']} playing_live={g['playing']} (at the end {g['playing_end']}, first after "
-          f"{g['first_play_s']:.1f} s) glass_to_glass p50={g['lat_p50']:.0f}ms p99={g['lat_p99']:.0f}ms "
+    print(f"wall  tiles={g['tiles']} live={g['active']} (presenting frames in the window; playing at "
+          f"its start {g['playing']}, at its end {g['playing_end']}; first after {g['first_play_s']:.1f} s)")
+    print(f"wall  glass_to_glass p50={g['lat_p50']:.0f}ms p99={g['lat_p99']:.0f}ms "
           f"from {g['source']} n={g['samples']} (missed {g['app_missed']}); "
-          f"bench hook p50={g['bench_p50']:.0f}ms p99={g['bench_p99']:.0f}ms n={g['bench_samples']}")
+          f"bench hook p50={g['bench_p50']:.0f}ms p99={g['bench_p99']:.0f}ms n={g['bench_samples']}; "
+          f"behind the buffered edge p50={g['edge_lag_p50']:.0f}ms max={g['edge_lag_max']:.0f}ms")
     print(f"wall  presented_fps_per_tile={g['fps']:.1f} (hook {g['hook_fps']:.1f}, slowest tile "
           f"{g['hook_fps_min']:.1f}) decoded_fps={g['decoded_fps']:.1f} dropped_fps={g['dropped_fps']:.1f} "
           f"server_cpu={g['server_cpu']:.1f}% (relay+web+gateway) browser_cpu={g['browser_cpu']:.1f}% "
