@@ -413,10 +413,13 @@ KO: dict[str, str] = {
     "24 h": "24시간",
     "7 days": "7일",
     "30 days": "30일",
-    "No recording from {from} to {to}: the picture may be incomplete":
-        "{from}부터 {to}까지 기록이 없습니다: 화면이 불완전할 수 있습니다",
-    "No recording at this moment: the picture may be incomplete":
-        "이 시각의 기록이 없습니다: 화면이 불완전할 수 있습니다",
+    "Gap in the recording: the picture may be incomplete": "기록 공백: 화면이 불완전할 수 있습니다",
+    "{what} not recorded from {from} to {to}": "{from}부터 {to}까지 {what} 기록 없음",
+    "{what} not recorded from {from} to {to} ({n} lost)": "{from}부터 {to}까지 {what} 기록 없음 ({n}건 유실)",
+    "map updates": "지도 갱신",
+    "events": "이벤트",
+    "alarm changes": "경보 변경",
+    "data": "데이터",
     "No camera snapshots before this moment": "이 시각 이전의 카메라 스냅샷이 없습니다",
     "History recorded from {time}": "{time}부터 기록됨",
     "No bus history in this range": "이 기간의 버스 기록이 없습니다",
@@ -426,6 +429,16 @@ KO: dict[str, str] = {
     "Guide lines per operator (ISA-18.2): {a} acceptable, {m} manageable":
         "운영자 1인 기준선 (ISA-18.2): {a} 허용, {m} 관리 가능",
     "No alarm activations recorded in this range": "이 기간에 기록된 경보 발생이 없습니다",
+    # The commander's agency links (dashboard/assets/cc/incident.js).
+    "Active": "유효",
+    "Agency links": "기관 공유 링크",
+    "Expired": "만료됨",
+    "Revoked": "폐기됨",
+    "Link for {agency}": "{agency} 링크 만들기",
+    "Link made (shown once): {url}": "링크를 만들었습니다 (한 번만 표시): {url}",
+    "Link revoked": "링크를 폐기했습니다",
+    "Revoke": "폐기",
+    "{agency} · until {time} · by {name}": "{agency} · {time}까지 · {name}",
 }
 
 PO = Path(__file__).resolve().parent.parent / "translations" / "ko" / "LC_MESSAGES" / "messages.po"

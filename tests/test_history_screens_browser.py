@@ -8,7 +8,7 @@ history store (hours back, which the writer would refuse to back-date).
   lines), "no history" for a range without rows, the larger view, a point opening replay.
 - /commander?t=T: the tablet as it was at T (REPLAY mark, open incidents, the event snapshots as the
   camera tiles, no live socket), the slider moving the picture, one touch back to live and one into
-  replay again.
+  replay again; a recorded gap of the history named while T is in it.
 """
 
 from __future__ import annotations
@@ -123,6 +123,9 @@ def world(tmp_path_factory: pytest.TempPathFactory, redis_server: EmbeddedRedis)
     drain(writer)
     time.sleep(1.1)  # the slider's step is a second: T2 rounded either way is still after moment 2
     t2 = now_ms()
+
+    # A recorded gap in the map updates around T1 (stream entries trimmed before the writer read them).
+    hist.write_gap("updates", t1 - 5, t1 + 5, 12, now_ms())
 
     # Trends, hours back: route R-late (240 and 360 s: avg 300) and R-ok (20 and 40 s: avg 30), each in
     # two 20-minute runs with two hours of nothing between; 2 critical and 3 high activations at -2 h.
@@ -248,6 +251,10 @@ def test_commander_replay_mode(world: World, browser: CheckedBrowser) -> None:
     shown = page.locator("#cc-replay-time").inner_text()
     assert datetime.fromtimestamp(world.t1 / 1000, KST).strftime("%H:%M:%S") + " KST" in shown
     assert page.locator("#cc-replay-link").get_attribute("href") == f"/commander?t={world.t1}"
+    # The gap T1 falls in is named beside the time (what, when, how many entries were lost).
+    gap = page.locator("#cc-replay-gap")
+    ko = catalogue("ko")
+    assert gap.is_visible() and ko["map updates"] in gap.inner_text() and "(12건 유실)" in gap.inner_text()
     # Not the live page: its incident panel, drone video and connection status are hidden, no socket.
     assert not page.locator("#cc-incidents").is_visible()
     assert not page.locator("#cc-live-status").is_visible()
@@ -277,6 +284,7 @@ def test_commander_replay_mode(world: World, browser: CheckedBrowser) -> None:
     incidents = page.locator("#cc-replay-incidents").inner_text()
     assert "cm fire" in incidents and "cm flood" not in incidents
     assert page.evaluate(snap) == ["cm-snap-2", "cm-snap-1"]
+    assert not gap.is_visible()  # T2 is after the gap
     assert page.locator("#cc-replay-link").get_attribute("href") == f"/commander?t={t}"
     assert page.url == f"{base}/commander?t={t}"
 

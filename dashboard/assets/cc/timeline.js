@@ -23,7 +23,7 @@ const SNAPS = 3;  // snapshot tiles (the commander's "nearest cameras" are three
 const SNAPS_KEPT = 50;
 const SNAPSHOT_ID = /^[A-Za-z0-9_.-]{1,128}$/;  // vision/snapshots.py SNAPSHOT_ID: anything else is a sure 404
 
-// Test surface: t (the shown moment), speed (0 = paused), loads, steps, gap (the API's gap field, if any).
+// Test surface: t (the shown moment), speed (0 = paused), loads, steps, gap (the gaps the latest answer names).
 const rp = { t: 0, speed: 0, busy: false, alarms: new Map(), incidents: new Map(), snaps: [], closed: [],
   loads: 0, steps: 0, gap: null, path: '/replay', hooks: {} };
 
@@ -57,18 +57,30 @@ function showTime() {
   history.replaceState(null, '', href);
 }
 
-/* A gap in the recording at T, when the API says so (a field task D may add: `gap` as an object
- * {from, to} or true); shown beside the time, never guessed here. */
+/* Gaps in the recording (history/queries.py gaps_between: stream entries trimmed before the writer
+ * read them): the answer's `gaps`, [{stream, from, to, entries}], those containing T (a picture) or
+ * overlapping the step just played. Shown beside the time while the latest answer names any. */
+const N_ = (x) => x;  // a message id for the catalogue (pybabel extracts N_), translated where shown
+const GAP_STREAM = { updates: N_('map updates'), events: N_('events'), alarms: N_('alarm changes') };
+const MAX_GAPS_SHOWN = 3;
+
+function gapText(g) {
+  const what = t(Object.prototype.hasOwnProperty.call(GAP_STREAM, g.stream) ? GAP_STREAM[g.stream] : N_('data'));
+  const n = typeof g.entries === 'number' && isFinite(g.entries) ? g.entries : null;
+  return n === null ? t('{what} not recorded from {from} to {to}', { what, from: timeKst(g.from), to: timeKst(g.to) })
+    : t('{what} not recorded from {from} to {to} ({n} lost)', { what, from: timeKst(g.from), to: timeKst(g.to), n });
+}
+
 function showGap(answer) {
-  const g = answer && answer.gap;
-  rp.gap = g && typeof g === 'object' ? { from: Number(g.from) || null, to: Number(g.to) || null } : (g ? {} : null);
+  const list = (answer && Array.isArray(answer.gaps) ? answer.gaps : [])
+    .filter((g) => g && typeof g === 'object' && Number.isFinite(g.from) && Number.isFinite(g.to))
+    .map((g) => ({ stream: String(g.stream), from: g.from, to: g.to, entries: g.entries }));
+  rp.gap = list.length ? list : null;
   const box = document.getElementById('cc-replay-gap');
   if (!box) { return; }
-  box.hidden = !rp.gap;
-  box.textContent = !rp.gap ? '' : (rp.gap.from && rp.gap.to
-    ? t('No recording from {from} to {to}: the picture may be incomplete',
-      { from: timeKst(rp.gap.from), to: timeKst(rp.gap.to) })
-    : t('No recording at this moment: the picture may be incomplete'));
+  box.hidden = !list.length;
+  box.textContent = !list.length ? '' : t('Gap in the recording: the picture may be incomplete') + ' - '
+    + list.slice(0, MAX_GAPS_SHOWN).map(gapText).join('; ') + (list.length > MAX_GAPS_SHOWN ? '; ...' : '');
 }
 
 function isOpen(inc) { return !rp.closed.includes((inc.props || {}).status); }
@@ -176,7 +188,7 @@ function step() {
     addEvents(events);
     noteSnaps(events);
     (s.alarms || []).forEach(noteAlarm);
-    if ('gap' in s) { showGap(s); }
+    showGap(s);
     rp.t = to;
     rp.steps += 1;
     showTime();
