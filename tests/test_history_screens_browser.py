@@ -42,6 +42,7 @@ from tests.webtools import FAST_HASHER, CheckedBrowser, chromium, serve
 pytestmark = pytest.mark.browser
 KST = ZoneInfo("Asia/Seoul")
 HOUR = 3_600_000
+HOSTILE_ROUTE = '<a href="https://example.org/x">R</a><b>'
 NO_LIVE = r"WebSocket connection to .* failed|status of 404 .* at .*/api/transit/shapes"
 
 
@@ -133,6 +134,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, redis_server: EmbeddedRedis)
     rows = []
     for start in (now - 5 * HOUR, now - 3 * HOUR):
         rows += _bus_rows("R-late", (240.0, 360.0), start, 20) + _bus_rows("R-ok", (20.0, 40.0), start, 20)
+        rows += _bus_rows(HOSTILE_ROUTE, (5.0, 5.0), start, 20)  # a route name from a feed is data
     alarms = _alarm_rows("critical", 2, 9001, now - 2 * HOUR) + _alarm_rows("high", 3, 9101, now - 2 * HOUR)
     hist.write(rows, [], alarms)
 
@@ -187,14 +189,17 @@ def test_supervisor_trend_panels_draw_the_recorded_history(world: World, browser
     # break in the line for the two hours without samples, and its band spans the recorded 240..360.
     bus = _traces(page, "cc-suptrend-bus")
     lines = [t for t in bus if t["name"]]
-    assert [t["name"] for t in lines] == ["R-late", "R-ok"]
+    assert [t["name"] for t in lines][:2] == ["R-late", "R-ok"] and len(lines) == 3
     late = lines[0]["y"]
     assert late.count(None) == 1 and {v for v in late if v is not None} == {300}
     assert {v for v in lines[1]["y"] if v is not None} == {30}
     bands = [t for t in bus if t["meta"] and t["meta"]["band"] == "R-late"]
     assert len(bands) == 2  # one band per run: none drawn across the gap
     assert all(min(b["y"]) == 240 and max(b["y"]) == 360 for b in bands)
-    assert page.locator("#cc-suptrend-bus .legendtext").all_text_contents()[:2] == ["R-late", "R-ok"]
+    # Shown as text, markup and all: no link or bold made of a route's name.
+    legend = page.locator("#cc-suptrend-bus .legendtext").all_text_contents()
+    assert legend == ["R-late", "R-ok", HOSTILE_ROUTE]
+    assert page.locator("#cc-suptrend-bus a, #cc-suptrend-bus .legendtext [style*='bold']").count() == 0
 
     # Alarm rate per 10 min by priority, with the guide lines per operator (1, 2; flood 10 once above 2).
     st = page.evaluate("() => window.ccLive.suptrends.alarms")

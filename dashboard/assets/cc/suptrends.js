@@ -69,6 +69,12 @@ function timeAxis(extra) {
     hoverformat: '%Y-%m-%d %H:%M' }, extra || {});
 }
 
+/* Plotly reads a few HTML-like tags in trace names (<b>, <a href>...): a route name from a feed is
+ * data, so its markup characters go in as entities, which Plotly shows as the characters. */
+function plain(text) {
+  return String(text).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
 function rgba(hex, alpha) {
   const v = parseInt(hex.slice(1), 16);
   return `rgba(${(v >> 16) & 255},${(v >> 8) & 255},${v & 255},${alpha})`;
@@ -109,7 +115,7 @@ function drawBus(Plotly, ans) {
       run.forEach((p) => { x.push(kstX(p.t)); y.push(Math.round(p.avg * 10) / 10); cd.push(p.t); });
     });
     traces.push({ x, y, customdata: cd, type: 'scatter', mode: r.pts.length > 1 ? 'lines+markers' : 'markers',
-      connectgaps: false, name: r.k, legendgroup: r.k, line: { color, width: 2 }, marker: { size: 4, color },
+      connectgaps: false, name: plain(r.k), legendgroup: r.k, line: { color, width: 2 }, marker: { size: 4, color },
       hovertemplate: '%{fullData.name}: %{y} s<extra></extra>' });
   });
   const to = num(ans.to, Date.now());  // the whole chosen range: a stretch without samples shows as such
