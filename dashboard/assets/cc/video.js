@@ -54,7 +54,8 @@ const TILES_URL = '/video/live-tiles';
 const SLOT_POLL_MS = 5000;  // while a view waits for a live slot, ask again this often
 const LOCAL_CHECK_MS = 2000;  // while no view's camera is known to stream live, look again this often
 const REOPEN_MS = 150;
-const CONTINUE_MS = 2000;  // a tile whose last segment is younger than this plays on across a reopen  // the tiles' stream reopens this long after its set changed (changes come in bursts)
+const CONTINUE_MS = 2000;
+const MAX_BREAKS = 3;  // media errors a tile may cause before it stays on JPEGs  // a tile whose last segment is younger than this plays on across a reopen  // the tiles' stream reopens this long after its set changed (changes come in bursts)
 const LATENCY_KEEP = 1000;  // cc.stats.liveLatencyMs keeps this many samples
 const PAIRS_KEEP = 400;  // (media time, source time) pairs a player keeps to date its presented frames
 // A camera id the server can hold (config/cameras.py ids; the same rule events.js uses for snapshot names).
@@ -339,6 +340,9 @@ class LivePlayer {
   /* The media pipeline failed (a decode error): start this view over from a fresh init. */
   broken() {
     if (!this.muxed) { this.retry(); return; }
+    // A tile that keeps breaking would reopen its neighbours' stream again and again: JPEGs for it.
+    this.breaks = (this.breaks || 0) + 1;
+    if (this.breaks > MAX_BREAKS) { this.fallback(0); return; }
     this.srcGen = null;
     this.teardownMedia();
     this.hide();
@@ -619,11 +623,12 @@ class TileMux {
             this.last.set(cam, null);
           }
           this.players(cam).forEach((pl) => pl.onFrame(kind, p, gen));
-        }, alive).then(() => {
+        }, alive).then((ended) => {
           if (!alive()) { return; }
-          // Ended (every camera silent, the hour cap) or broken: JPEGs, and the stream again soon.
+          // Ended by the server (the hour cap; every camera silent, each already reported): open it
+          // again soon, the tiles that played go on. Broken (a frame too long): JPEGs meanwhile.
           this.open = false; this.conn = null;
-          this.lost(cams, 0);
+          if (!ended) { this.lost(cams, 0); }
           this.restart();
         });
       })
