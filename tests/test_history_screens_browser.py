@@ -114,7 +114,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, redis_server: EmbeddedRedis)
     drain(writer)
     time.sleep(0.01)
     t1 = now_ms()
-    time.sleep(0.01)
+    time.sleep(1.1)  # the slider's step is a second: T1 rounded either way is still before moment 2
     # Moment 2: cm-s0 moved north, the flood resolved, a fire opened, a second camera event.
     pub.update("sensor", "cm-s0", 37.55, 126.70, {"value": 9.0, "unit": "m"})
     inc.update("incident", "cm-inc-1", 37.46, 126.70, {"title": "cm flood", "status": "resolved"})
@@ -292,6 +292,20 @@ def test_commander_replay_mode(world: World, browser: CheckedBrowser) -> None:
     assert not gap.is_visible()  # T2 is after the gap
     assert page.locator("#cc-replay-link").get_attribute("href") == f"/commander?t={t}"
     assert page.url == f"{base}/commander?t={t}"
+
+    # Back to T1 on the slider, then play x8: the steps bring the fire, the flood's end and the second
+    # snapshot, as the jump did.
+    page.evaluate(f"() => {{ const s = document.getElementById('cc-replay-slider'); s.value = '{world.t1}';"
+                  " s.dispatchEvent(new Event('change')); }")
+    page.wait_for_function("() => window.ccLive.replay.loads > 2 && !window.ccLive.replay.busy")
+    assert "cm fire" not in page.locator("#cc-replay-incidents").inner_text()
+    page.click("[data-cc-speed='8']")
+    page.wait_for_function(f"() => window.ccLive.replay.t >= {world.t2}", timeout=10_000)
+    page.click("#cc-replay-pause")
+    incidents = page.locator("#cc-replay-incidents").inner_text()
+    assert "cm fire" in incidents and "cm flood" not in incidents
+    assert page.evaluate(snap)[0] == "cm-snap-2"
+    assert page.evaluate(s0_lat) == pytest.approx(37.55)
 
     # One touch back to live: the live incident panel again, no REPLAY bar, no replay state.
     page.click("#cc-replay-live")
