@@ -25,8 +25,11 @@ tiles stream when the server offers it; with per-camera streams, as many as the 
     latency = glass-to-glass: Date.now() when a frame is presented (requestVideoFrameCallback) minus
               its source time (when the camera's frame reached the server's PyAV source), from the
               page's own window.ccLive.stats.liveLatencyMs / livePresented (video.js), or, where the
-              page has none, from the bench's own requestVideoFrameCallback hook on every tile's
-              <video> (printed beside it as a cross-check either way). Same clock: one machine.
+              page has none, from the bench's own hook (requestVideoFrameCallback on every tile's
+              <video>, each frame's exact presentation time read from the fMP4 boxes the page
+              appends; HOOK_JS), printed beside it as a cross-check either way. Same clock: one
+              machine. The PyAV source's receipt stands in for capture: the camera's own encoding
+              and the RTSP hop (loopback here) come before it.
     fps     = frames presented per second per live tile (livePresented, or the hook's count), over
               the tiles playing when the window opened; the decoded and dropped rates from
               getVideoPlaybackQuality are printed too.
@@ -301,13 +304,75 @@ def no_bframes_clip(out: Path) -> Path:
     return out
 BENCH_USER, BENCH_PASSWORD = "bench-operator", "bench-operator-password"
 
-# The bench's own in-page measurement, independent of what video.js records (a cross-check, and the
-# figure when the page records none): a requestVideoFrameCallback loop on every tile's <video>. Each
-# callback is a frame handed to the compositor; its source time is the frame's media time plus the
-# player's (source time - media time) offset from the newest segment (video.js LivePlayer.offset),
-# its shown time the callback's expectedDisplayTime on the epoch clock (Python's time.time() is the
-# same clock on this machine). Where the player keeps per-segment (media, source) pairs
-# (LivePlayer.sourceTime), the frame's own pair is used instead of the newest segment's offset.
+# The bench's own in-page measurement, independent of how video.js dates frames (a cross-check, and
+# the figure when the page records none). Before the page's scripts run (an init script),
+# SourceBuffer.prototype.appendBuffer is wrapped: each init segment gives the track's timescale (mdhd),
+# each media segment (one frame) its decode time (tfdt) and composition offset (the first trun
+# sample's), so the frame's presentation time is known exactly, B-frames or not. Then a
+# requestVideoFrameCallback loop on every tile's <video>: the presented frame's mediaTime is matched
+# to the appended frame with that presentation time (less the shift the browser applies, taken from
+# the first frame after each init: its presentation time minus buffered.start(0)); that frame's
+# decode time finds its (media time, source time) pair, which the relay sent with the segment and
+# the player keeps (LivePlayer.pairs; the newest segment's LivePlayer.offset where it keeps none).
+# Shown time: the callback's expectedDisplayTime on the epoch clock (Python's time.time() is the
+# same clock on this machine).
+APPEND_HOOK_JS = r"""(() => {
+  const kids = (u8, start, end) => {
+    const out = [];
+    let o = start;
+    while (o + 8 <= end) {
+      const dv = new DataView(u8.buffer, u8.byteOffset + o);
+      let size = dv.getUint32(0), hdr = 8;
+      if (size === 1) { size = Number(dv.getBigUint64(8)); hdr = 16; }
+      if (size === 0) { size = end - o; }
+      if (size < hdr || o + size > end) { break; }
+      const t = String.fromCharCode(u8[o + 4], u8[o + 5], u8[o + 6], u8[o + 7]);
+      out.push({ t, s: o + hdr, e: o + size });
+      o += size;
+    }
+    return out;
+  };
+  const path = (u8, names) => {
+    let box = { s: 0, e: u8.length };
+    for (const n of names) {
+      box = kids(u8, box.s, box.e).find((k) => k.t === n);
+      if (!box) { return null; }
+    }
+    return box;
+  };
+  const full = (u8, box) => new DataView(u8.buffer, u8.byteOffset + box.s, box.e - box.s);
+  const orig = SourceBuffer.prototype.appendBuffer;
+  SourceBuffer.prototype.appendBuffer = function (data) {
+    try {
+      const u8 = data instanceof Uint8Array ? data : new Uint8Array(data.buffer || data);
+      const st = this.__bench || (this.__bench = { ts: 0, frames: [], first: null });
+      const mdhd = path(u8, ['moov', 'trak', 'mdia', 'mdhd']);
+      if (mdhd) {
+        const dv = full(u8, mdhd);
+        st.ts = dv.getUint32(dv.getUint8(0) === 1 ? 20 : 12);
+        st.frames = []; st.first = null; st.shift = null;
+      }
+      const tfdt = path(u8, ['moof', 'traf', 'tfdt']), trun = path(u8, ['moof', 'traf', 'trun']);
+      if (tfdt && st.ts) {
+        const d = full(u8, tfdt);
+        const dts = d.getUint8(0) === 1 ? Number(d.getBigUint64(4)) : d.getUint32(4);
+        let cto = 0;
+        if (trun) {
+          const r = full(u8, trun), v = r.getUint8(0), fl = r.getUint32(0) & 0xffffff;
+          let o = 8 + (fl & 1 ? 4 : 0) + (fl & 4 ? 4 : 0) + (fl & 0x100 ? 4 : 0) + (fl & 0x200 ? 4 : 0)
+            + (fl & 0x400 ? 4 : 0);
+          if (fl & 0x800) { cto = v === 1 ? r.getInt32(o) : r.getUint32(o); }
+        }
+        const f = [(dts + cto) / st.ts, dts / st.ts];
+        if (st.first === null) { st.first = f[0]; }
+        st.frames.push(f);
+        if (st.frames.length > 600) { st.frames.splice(0, st.frames.length - 600); }
+      }
+    } catch (e) { /* not an ISO BMFF buffer the bench can read: the page goes on as without it */ }
+    return orig.call(this, data);
+  };
+})();"""
+
 HOOK_JS = """() => {
   if (window.ccBench) { return; }
   const B = window.ccBench = { lat: [], frames: {}, noOffset: 0 };
@@ -318,17 +383,25 @@ HOOK_JS = """() => {
     for (const p of ps.values()) { if (p && p.video === v) { return p; } }
     return null;
   };
+  const sourceOf = (p, v, mediaTime) => {
+    const st = p.sb && p.sb.__bench;
+    if (!st || st.first === null || !v.buffered.length) { return null; }
+    if (st.shift === null) { st.shift = st.first - v.buffered.start(0); }
+    const f = st.frames.find((x) => Math.abs(x[0] - st.shift - mediaTime) < 0.002);
+    if (!f) { return null; }
+    if (Array.isArray(p.pairs)) {
+      const pr = p.pairs.find((x) => Math.abs(x[0] - f[1]) < 0.002);
+      return pr ? pr[1] : null;
+    }
+    return typeof p.offset === 'number' ? f[1] + p.offset : null;
+  };
   const hook = (v) => {
     const cb = (now, md) => {
       const tile = v.closest('.cc-video-tile');
       const p = playerOf(v);
       const cam = (p && p.cam) || (tile && tile.dataset.camera) || '?';
       B.frames[cam] = (B.frames[cam] || 0) + 1;
-      let src = null;
-      if (p && Number.isFinite(md.mediaTime)) {
-        src = typeof p.sourceTime === 'function' ? p.sourceTime(md.mediaTime)
-          : (typeof p.offset === 'number' ? md.mediaTime + p.offset : null);
-      }
+      const src = p && Number.isFinite(md.mediaTime) ? sourceOf(p, v, md.mediaTime) : null;
       if (typeof src === 'number' && Number.isFinite(src)) {
         const shown = performance.timeOrigin + (md.expectedDisplayTime || now);
         B.lat.push(shown - src * 1000);
@@ -503,6 +576,7 @@ def measure_browser(stack: BrowserStack, seconds: float, settle_s: float, still_
     server = [psutil.Process(stack.procs[k].pid) for k in ("relay", "web", "gateway")]
     with chromium() as browser:
         page = browser.new_page(viewport={"width": 1920, "height": 1080})
+        page.add_init_script(APPEND_HOOK_JS)
         path = f"/wall/activity/{stack.tiles}"
         page.goto(stack.base + path)
         page.fill("#username", BENCH_USER)
@@ -566,6 +640,7 @@ def measure_browser(stack: BrowserStack, seconds: float, settle_s: float, still_
             "source": "page (video.js stats)" if app_ok else "bench hook",
             "lat_p50": pct(lat, 50), "lat_p99": pct(lat, 99), "samples": len(lat), "app_missed": app_missed,
             "edge_lag_p50": pct(edge_lag, 50), "edge_lag_max": max(edge_lag, default=float("nan")),
+            "unmatched": s1["noOffset"] - s0["noOffset"],
             "bench_p50": pct(bench_lat, 50), "bench_p99": pct(bench_lat, 99), "bench_samples": len(bench_lat),
             "fps": app_fps if app_ok else (statistics.mean(frames.values()) if frames else 0.0),
             "hook_fps": statistics.mean(frames.values()) if frames else 0.0,
@@ -646,13 +721,18 @@ def main() -> None:
           f"its start {g['playing']}, at its end {g['playing_end']}; first after {g['first_play_s']:.1f} s)")
     print(f"wall  glass_to_glass p50={g['lat_p50']:.0f}ms p99={g['lat_p99']:.0f}ms "
           f"from {g['source']} n={g['samples']} (missed {g['app_missed']}); "
-          f"bench hook p50={g['bench_p50']:.0f}ms p99={g['bench_p99']:.0f}ms n={g['bench_samples']}; "
+          f"bench hook p50={g['bench_p50']:.0f}ms p99={g['bench_p99']:.0f}ms n={g['bench_samples']} "
+          f"(frames it could not date {g['unmatched']}); "
           f"behind the buffered edge p50={g['edge_lag_p50']:.0f}ms max={g['edge_lag_max']:.0f}ms")
     print(f"wall  presented_fps_per_tile={g['fps']:.1f} (hook {g['hook_fps']:.1f}, slowest tile "
           f"{g['hook_fps_min']:.1f}) decoded_fps={g['decoded_fps']:.1f} dropped_fps={g['dropped_fps']:.1f} "
           f"server_cpu={g['server_cpu']:.1f}% (relay+web+gateway) browser_cpu={g['browser_cpu']:.1f}% "
           f"load_avg={load0:.1f}->{load1:.1f} on {os.cpu_count()} cpus "
           f"page_errors={g['n_errors']} {g['errors']}")
+    if g["source"] != "bench hook" and abs(g["lat_p50"] - g["bench_p50"]) > 50:
+        print(f"wall  WARNING: the page's glass-to-glass p50 ({g['lat_p50']:.0f} ms) and the bench hook's "
+              f"({g['bench_p50']:.0f} ms, exact presentation times) differ by more than 50 ms: B-frames in "
+              "the clip? (the page dates frames by decode time)", file=sys.stderr)
     ratio = jpeg["cpu_pct_per_stream"] / live["cpu_pct_per_stream"] if live["cpu_pct_per_stream"] else 0.0
     print(f"video streams={live['streams']} cpu_pct_per_stream={live['cpu_pct_per_stream']:.2f} "
           f"jpeg_cpu_pct_per_stream={jpeg['cpu_pct_per_stream']:.2f} ratio={ratio:.1f} "
