@@ -27,9 +27,9 @@ tiles stream when the server offers it; with per-camera streams, as many as the 
               page's own window.ccLive.stats.liveLatencyMs / livePresented (video.js), or, where the
               page has none, from the bench's own hook (requestVideoFrameCallback on every tile's
               <video>, each frame's exact presentation time read from the fMP4 boxes the page
-              appends; HOOK_JS), printed beside it as a cross-check either way. Same clock: one
-              machine. The PyAV source's receipt stands in for capture: the camera's own encoding
-              and the RTSP hop (loopback here) come before it.
+              appends: APPEND_HOOK_JS, HOOK_JS), printed beside it as a cross-check either way.
+              Same clock: one machine. The PyAV source's receipt stands in for capture: the
+              camera's own encoding and the RTSP hop (loopback here) come before it.
     fps     = frames presented per second per live tile (livePresented, or the hook's count), over
               the tiles playing when the window opened; the decoded and dropped rates from
               getVideoPlaybackQuality are printed too.
