@@ -704,8 +704,8 @@ def main() -> None:
                                     3.0 if a.quick else 8.0)
             load1 = os.getloadavg()[0]
             print(f"took: start {t0 - t_run:.0f} s, live {t1 - t0:.0f} s, jpeg {t2 - t1:.0f} s, wall "
-                  f"{time.monotonic() - t2:.0f} s (signed in after {glass['signed_in_s']:.0f} s, playing "
-                  f"{glass['first_play_s']:.0f} s later)", file=sys.stderr)
+                  f"{time.monotonic() - t2:.0f} s (signed in after {glass['signed_in_s']:.0f} s, "
+                  f"tiles playing {glass['first_play_s']:.0f} s later)", file=sys.stderr)
         except Exception:
             print(wall.log_tail(), file=sys.stderr)
             raise
@@ -718,7 +718,8 @@ def main() -> None:
               f"source->socket p50={r['lat_p50']:.0f}ms p99={r['lat_p99']:.0f}ms errors={r['errors']}")
     g = glass
     print(f"wall  tiles={g['tiles']} live={g['active']} (presenting frames in the window; playing at "
-          f"its start {g['playing']}, at its end {g['playing_end']}; first after {g['first_play_s']:.1f} s)")
+          f"its start {g['playing']}, at its end {g['playing_end']}; that many playing "
+          f"{g['first_play_s']:.1f} s after sign-in)")
     print(f"wall  glass_to_glass p50={g['lat_p50']:.0f}ms p99={g['lat_p99']:.0f}ms "
           f"from {g['source']} n={g['samples']} (missed {g['app_missed']}); "
           f"bench hook p50={g['bench_p50']:.0f}ms p99={g['bench_p99']:.0f}ms n={g['bench_samples']} "
