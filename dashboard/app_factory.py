@@ -32,7 +32,8 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 # the Content-Security-Policy (dashboard/csp.py). So is the page language's message catalogue
 # (dashboard/i18n.py), and `<html lang>` is the page's language: both filled per request.
 MODULES = ("main", "i18n", "state", "registry", "dom", "map", "markers", "popups", "store", "events",
-           "panels", "socket", "video", "tiles", "alarms", "incident", "wallpane", "replay", "trends")
+           "panels", "socket", "video", "tiles", "alarms", "incident", "wallpane", "replay", "trends",
+           "timeline", "cmdreplay", "suptrends", "plotly", "http")
 _PRELOAD = "".join(f'<link rel="modulepreload" href="/assets/cc/{m}.js">' for m in MODULES)
 INDEX = ("""<!DOCTYPE html>
 <html lang="__CC_LANG__">

@@ -264,6 +264,7 @@ def test_commander_replay_mode(world: World, browser: CheckedBrowser) -> None:
     assert not page.locator("#cc-incidents").is_visible()
     assert not page.locator("#cc-live-status").is_visible()
     assert page.evaluate("() => [window.ccLive.stats.frames, window.ccLive.ws]") == [0, None]
+    assert page.evaluate("() => window.ccEarlySocket === undefined")  # not even asked for a ticket
     # The picture at T1: sensors, the open flood incident, the first camera event's snapshot as a tile.
     sensors = "() => [...window.ccLive.entities.sensor.keys()].filter((k) => k.startsWith('cm-')).sort()"
     s0_lat = "() => window.ccLive.markers.sensor.get('cm-s0').getLatLng().lat"

@@ -8,7 +8,10 @@
  */
 (function () {
   'use strict';
-  if (location.pathname === '/login' || location.pathname === '/replay') { return; }  // /replay: the past only
+  // /replay and the commander's replay mode (/commander?t=) show the past only: no live socket.
+  var replaying = location.pathname === '/replay'
+    || (location.pathname === '/commander' && new URLSearchParams(location.search).has('t'));
+  if (location.pathname === '/login' || replaying) { return; }
   window.ccEarlySocket = fetch('/api/live/ticket', { credentials: 'same-origin', cache: 'no-store' })
     .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
     .then(function (t) {

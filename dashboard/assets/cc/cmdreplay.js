@@ -11,15 +11,6 @@ export function isCommanderReplay() {
   return location.pathname === '/commander' && new URLSearchParams(location.search).has('t');
 }
 
-/* assets/early_socket.js opens the live socket on every page but /login and /replay, before this
- * module runs; this page shows the past only, so that socket is closed unread. */
-function closeEarlySocket() {
-  const early = window.ccEarlySocket;
-  if (early && typeof early.then === 'function') {
-    early.then((e) => { try { e.ws.close(1000, 'replay'); } catch (err) { /* already closed */ } }, () => {});
-  }
-}
-
 function showReplayParts() {
   const root = document.getElementById('cc-commander');
   if (root) { root.classList.add('cc-replaying'); }
@@ -35,6 +26,5 @@ function locate(u) {
 }
 
 export function startCommanderReplay() {
-  closeEarlySocket();
   startTimeline('/commander', { mounted: showReplayParts, locate });
 }
