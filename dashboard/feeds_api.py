@@ -25,6 +25,7 @@ from typing import Any
 from flask import Flask, jsonify
 
 from dashboard.auth import api_login_required
+from dashboard.web_counters import COUNTERS as WEB_COUNTERS
 from feeds.air.history import load as load_history
 from feeds.transit.adapter import SHAPES_KEY
 from spine.channels import GATEWAY_STATS_KEY, HEALTH_KEY
@@ -100,7 +101,8 @@ def health_report(client: Any) -> dict[str, Any]:
     """Feed health as the adapters write it (top-level "<source>" and "layer:<layer>" entries, read
     by the pages), plus "_summary" (feeds per state, stale layers) and "_gateway" (live instances and
     message rejects by reason and source) and "_web" (values this web process read from Redis and left
-    out). Underscored keys are never a feed name. Raises REDIS_DOWN."""
+    out; its sampled refusals and busy history queries, dashboard/web_counters.py).
+    Underscored keys are never a feed name. Raises REDIS_DOWN."""
     feeds = _decode_hash(client.hgetall(HEALTH_KEY), HEALTH_KEY)
     gateway = gateway_report(client)
     states = Counter(str(v.get("state")) for k, v in feeds.items()
@@ -109,7 +111,8 @@ def health_report(client: Any) -> dict[str, Any]:
                    if k.startswith("layer:") and isinstance(v, dict) and v.get("stale"))
     return {**{k: v for k, v in feeds.items() if not k.startswith("_")},
             "_summary": {"feeds": sum(states.values()), "by_state": dict(states), "stale_layers": stale},
-            "_gateway": gateway, "_web": {"rejects": WEB_REJECTS.summary()}}
+            "_gateway": gateway,
+            "_web": {"rejects": WEB_REJECTS.summary(), "counters": WEB_COUNTERS.snapshot()}}
 
 
 def install_feed_routes(server: Flask, redis_url: str) -> None:

@@ -190,6 +190,13 @@ async def test_api_health_leaves_out_and_counts_nan_deep_and_bad_utf8_values(
                 channels.GATEWAY_STATS_KEY: {"not_finite": 1}}
     assert rejects.by_source == expected
     assert h["_web"]["rejects"]["by_source"] == expected
+    # The web process's own counters (sampled refusals, busy history slots) ride along.
+    from dashboard.web_counters import COUNTERS
+
+    before = h["_web"]["counters"].get("history_busy_total", 0)
+    COUNTERS.add("history_busy_total", 3)
+    h = _strict_json(web.get("/api/health", headers={"X-Test-User": "1"}).data)
+    assert h["_web"]["counters"]["history_busy_total"] == before + 3
 
 
 async def test_transit_shapes_leave_out_bad_values(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
