@@ -418,10 +418,11 @@ HOOK_JS = """() => {
   setInterval(scan, 500);
 }"""
 
-# Tiles whose <video> plays now (shown, not paused, time advancing), by camera.
+# Tiles whose <video> plays now (shown, not paused, past its start), by camera. Not by readyState: a
+# tile waiting a moment at its live edge (a stall, a catch-up seek) reads 1-2 and still plays.
 PLAYING_JS = """() => Array.from(document.querySelectorAll('.cc-video-tile')).filter((t) => {
   const v = t.querySelector('video');
-  return !!v && v.style.display !== 'none' && !v.paused && v.currentTime > 0.3 && v.readyState >= 2;
+  return !!v && v.style.display !== 'none' && !v.paused && v.currentTime > 0.3;
 }).map((t) => t.dataset.camera || '?')"""
 
 # What the page and the bench hook hold now; the page's own stats (video.js: liveLatencyMs, the last
