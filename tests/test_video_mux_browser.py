@@ -88,6 +88,10 @@ class Cameras:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
+        # Gone from the camera layer: a later module's wall (the same Redis) must not rank them.
+        for i, cam in enumerate(CAMS):
+            self.pub.update("camera", cam, 37.45 + i * 0.002, 126.70, gone=True)
+        self.pub.flush()
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +104,9 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> tuple[Clip, Clip]:
 @pytest.fixture(scope="module")
 def feeder(redis_server: EmbeddedRedis, clips: tuple[Clip, Clip]) -> Iterator[ClipFeeder]:
     client = redis.Redis.from_url(redis_server.url)
+    # The session's Redis as the function-scoped fixture leaves it: empty. Cameras an earlier module's
+    # stack published (with a recent activity) would take tiles of this wall.
+    client.flushall()
     sub = ClipFeeder(client, CAMS, clips[0]).start()
     main = ClipFeeder(client, [CAMS[0]], clips[1], meta=False, variant="main").start()
     yield sub
