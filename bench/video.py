@@ -430,9 +430,10 @@ PLAYING_JS = """() => Array.from(document.querySelectorAll('.cc-video-tile')).fi
 SAMPLE_JS = """() => {
   const s = (window.ccLive && window.ccLive.stats) || {};
   const b = window.ccBench || { lat: [], frames: {}, noOffset: 0 };
-  const q = {}, lag = [];
+  const q = {}, lag = [], pos = {};
   document.querySelectorAll('.cc-video-tile').forEach((t) => {
     const v = t.querySelector('video');
+    if (v && v.style.display !== 'none') { pos[t.dataset.camera || '?'] = v.currentTime; }
     if (v && typeof v.getVideoPlaybackQuality === 'function') {
       const x = v.getVideoPlaybackQuality();
       q[t.dataset.camera || '?'] = [x.totalVideoFrames, x.droppedVideoFrames];
@@ -444,7 +445,7 @@ SAMPLE_JS = """() => {
   return { app: Array.isArray(s.liveLatencyMs) ? s.liveLatencyMs.slice(-1000) : null,
            presented: typeof s.livePresented === 'number' ? s.livePresented : null,
            benchN: b.lat.length + (b.dropped || 0), frames: Object.assign({}, b.frames),
-           noOffset: b.noOffset, quality: q, lag, now: Date.now() };
+           noOffset: b.noOffset, quality: q, lag, pos, now: Date.now() };
 }"""
 
 
@@ -606,12 +607,21 @@ def measure_browser(stack: BrowserStack, seconds: float, settle_s: float, still_
         app_lat: list[float] = []
         edge_lag: list[float] = []  # ms each playing tile's position is behind its newest buffered frame
         app_missed = 0
+        tile_s = frozen_s = 0  # tile-samples (about a second each) and those a tile stood still
         last = s0
         end = t0 + seconds
         while time.monotonic() < end:
             time.sleep(min(1.0, max(0.0, end - time.monotonic())))
             s = page.evaluate(SAMPLE_JS)
             edge_lag += s["lag"]
+            # A shown tile whose picture moved less than a fifth of the wall-clock time: frozen then
+            # (stuck before a gap in its buffer, starved); it presents no frames, so the latency
+            # figures cannot see it.
+            dt = (s["now"] - last["now"]) / 1000
+            for cam, t in s["pos"].items():
+                if cam in last["pos"] and dt > 0.5:
+                    tile_s += 1
+                    frozen_s += (t - last["pos"][cam]) < 0.2 * dt
             if s["app"] is not None and last["presented"] is not None:
                 new = s["presented"] - last["presented"]
                 take = min(new, len(s["app"]))
@@ -642,6 +652,7 @@ def measure_browser(stack: BrowserStack, seconds: float, settle_s: float, still_
             "lat_p50": pct(lat, 50), "lat_p99": pct(lat, 99), "samples": len(lat), "app_missed": app_missed,
             "edge_lag_p50": pct(edge_lag, 50), "edge_lag_max": max(edge_lag, default=float("nan")),
             "unmatched": s1["noOffset"] - s0["noOffset"],
+            "frozen_pct": frozen_s / tile_s * 100 if tile_s else 0.0,
             "bench_p50": pct(bench_lat, 50), "bench_p99": pct(bench_lat, 99), "bench_samples": len(bench_lat),
             "fps": app_fps if app_ok else (statistics.mean(frames.values()) if frames else 0.0),
             "hook_fps": statistics.mean(frames.values()) if frames else 0.0,
@@ -725,7 +736,8 @@ def main() -> None:
           f"from {g['source']} n={g['samples']} (missed {g['app_missed']}); "
           f"bench hook p50={g['bench_p50']:.0f}ms p99={g['bench_p99']:.0f}ms n={g['bench_samples']} "
           f"(frames it could not date {g['unmatched']}); "
-          f"behind the buffered edge p50={g['edge_lag_p50']:.0f}ms max={g['edge_lag_max']:.0f}ms")
+          f"behind the buffered edge p50={g['edge_lag_p50']:.0f}ms max={g['edge_lag_max']:.0f}ms; "
+          f"frozen {g['frozen_pct']:.1f}% of tile-seconds")
     print(f"wall  presented_fps_per_tile={g['fps']:.1f} (hook {g['hook_fps']:.1f}, slowest tile "
           f"{g['hook_fps_min']:.1f}) decoded_fps={g['decoded_fps']:.1f} dropped_fps={g['dropped_fps']:.1f} "
           f"server_cpu={g['server_cpu']:.1f}% (relay+web+gateway) browser_cpu={g['browser_cpu']:.1f}% "
