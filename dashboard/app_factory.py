@@ -92,7 +92,8 @@ def create_app(settings: Settings, store: Store, secret: str) -> dash.Dash:
     install_csp(server, app, settings.gateway)
     install_alarm_routes(server, settings, store)  # alarm list, actions, KPIs (docs/alarms.md)
     # One stream counter for the video routes and the agency links' streams: one cap for both.
-    slots = StreamSlots(StreamLimits(settings.web.video_streams_per_user, settings.web.video_stream_cap()))
+    slots = StreamSlots(StreamLimits(settings.web.video_streams_per_user, settings.web.video_stream_cap(),
+                                     settings.web.video_tiles_per_stream))
     install_incident_routes(server, settings, store, slots=slots)  # incidents, SOPs, shares
     install_history_routes(server, settings, store)  # trends and replay (docs/history.md)
     app.layout = html.Div([dcc.Location(id="url", refresh=False), html.Div(id="cc-root")])

@@ -9,6 +9,7 @@ the user or revoking the wall's token.
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -46,7 +47,8 @@ def port(store: Store, redis_url: str, tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setenv("CC_CAMERAS_FILE", str(cams))
     redis.Redis.from_url(redis_url).set(frame_key("cam-1"), JPEG, ex=120)
     settings.redis.url = redis_url
-    settings.web = WebSettings(threads=THREADS, video_streams_per_user=3, video_streams_total=4)
+    settings.web = WebSettings(threads=THREADS, video_streams_per_user=3, video_streams_total=4,
+                               video_tiles_per_stream=5)
     app = create_app(settings, store, "video-limits-secret")
     with serve(app.server, threads=THREADS) as p:
         yield p
@@ -205,3 +207,10 @@ def test_a_stream_of_a_valid_session_keeps_playing(port: int, store: Store, came
         assert ended is None and parts >= 20
     finally:
         sock.close()
+
+
+def test_the_configured_caps_are_the_ones_the_routes_keep(port: int) -> None:
+    client = Client(port)
+    assert client.login("op", "op-password") == 302
+    status, _, body = client.request("GET", "/video/live-slots")
+    assert status == 200 and json.loads(body) == {"per_user": 3, "in_use": 0, "tiles": 5}

@@ -1,8 +1,9 @@
-"""A video tile: the camera's live frames with its name over it.
+"""A video tile: the camera's live video with its name over it.
 
-dashboard/assets/cc/tiles.js asks the live socket for the camera's frames while the tile is on
-screen and stops when it leaves (frames cost bandwidth and decoding for as long as they flow).
-`/video/<id>.mjpg` stays available as a plain MJPEG stream for tools outside the browser UI.
+dashboard/assets/cc/video.js plays the tile while it is on screen and stops when it leaves: the grid's
+tiles share one /video/live-tiles stream of H.264 substreams (Media Source Extensions, overlays on a
+canvas), and a tile the browser cannot play that way gets JPEG frames over the live socket
+(docs/vision.md). `/video/<id>.mjpg` stays available as a plain MJPEG stream for tools outside the UI.
 """
 
 from __future__ import annotations
