@@ -116,12 +116,26 @@ def test_hostile_entries_are_counted_and_acknowledged(writer: HistoryWriter, sto
     admin.xadd(channels.UPDATES_STREAM, {"u": b'[{"v":1,"layer":"sensor","id":"s","ts":%d,"seq":1,'
                                               b'"lat":37.4,"lon":126.7,"props":{}}]' % future})
     admin.xadd(channels.EVENTS_STREAM, {"e": b"[]"})
+    # Alarm documents of the wrong shape, on the alarm stream and (the fallback) the channel.
+    admin.xadd(channels.ALARMS_STREAM, {"a": b'{"id":"x"}'})
+    admin.xadd(channels.ALARMS_STREAM, {"x": b"no a field"})
     admin.publish(channels.ALARM_CHANNEL, b'{"t":"alarms","a":[{"id":"x"}, 5]}')
     drain(writer)
     assert count(store, "hist_states") == 0 and count(store, "hist_events") == 0
+    assert count(store, "hist_alarms") == 0
     assert writer.rejects.total >= 7
     for stream in (channels.UPDATES_STREAM, channels.EVENTS_STREAM):
         assert admin.xpending(stream, channels.HISTORY_GROUP)["pending"] == 0
+
+
+def _send_alarms(admin, writer: HistoryWriter, n: int, docs: list[dict]) -> None:
+    """As the alarm service does: onto its stream, or (a user without the stream) the channel."""
+    if writer.alarm_source == "stream":
+        for d in docs:
+            admin.xadd(channels.ALARMS_STREAM, {"a": json.dumps(d)})
+    else:
+        admin.publish(channels.ALARM_CHANNEL, json.dumps({"n": n, "t": "alarms", "a": docs, "ev": []}))
+        time.sleep(0.1)
 
 
 def test_alarm_changes_are_recorded(writer: HistoryWriter, store: HistoryStore,
@@ -129,13 +143,9 @@ def test_alarm_changes_are_recorded(writer: HistoryWriter, store: HistoryStore,
     admin = connect(redis_server.url)
     doc = {"id": 7, "state": "UNACK", "priority": "high", "layer": "sensor", "updated_ts": NOW - 5000,
            "active_since": NOW - 5000, "title": "x"}
-    import json
-    admin.publish(channels.ALARM_CHANNEL, json.dumps({"n": 1, "t": "alarms", "a": [doc], "ev": []}))
-    time.sleep(0.1)
+    _send_alarms(admin, writer, 1, [doc])
     drain(writer)
-    admin.publish(channels.ALARM_CHANNEL, json.dumps({"n": 2, "t": "alarms", "ev": [], "a": [
-        {**doc, "state": "NORM", "updated_ts": NOW - 1000}]}))
-    time.sleep(0.1)
+    _send_alarms(admin, writer, 2, [{**doc, "state": "NORM", "updated_ts": NOW - 1000}])
     drain(writer)
     assert count(store, "hist_alarms") == 2
     assert count(store, "hist_alarms", "state = 'NORM' AND alarm_id = 7") == 1
