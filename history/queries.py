@@ -10,9 +10,10 @@ those that exist), with conditions on `ts` only. Measured over an hour of 10,000
 the parent, the `slot` bounds that pruned the days were also index conditions of the primary key
 (layer, entity_id, slot), and on a partition without statistics (a new day's, until autovacuum
 analyzes it; the benchmark's freshly filled hour) the planner walked that whole index for them: a
-step took ~490 ms instead of ~30 (BRIN on ts). On a leaf with `ts` conditions alone only BRIN (or a scan) fits,
-and `enable_seqscan = off` makes it BRIN also where there are no statistics at all (without them
-BRIN's cost assumes no correlation and the planner scanned the whole partition: 2.8 s). The session
+step took ~490 ms instead of ~30 (BRIN on ts). On a leaf with `ts` conditions alone only BRIN (or a
+scan) fits, and `enable_seqscan = off` makes it BRIN also where there are no statistics at all
+(without them BRIN's cost assumes no correlation and the planner scanned the whole partition: 2.8 s).
+The session
 also gets work_mem for "latest per entity" (its sort of ~100,000 bus rows spilled to disk at 4 MB)
 and no JIT (compiling cost ~50 ms a query, more than it saved on these).
 

@@ -250,7 +250,9 @@ class HistoryWriter:
         self.record_gap(stream, _sid(last)[0], end, lost if added is not None else None)
         if added is not None:
             # The group's read counter as if the lost entries had been read (its position is
-            # unchanged): `lag` is exact again, so the cheap check above stays cheap.
+            # unchanged): `lag` is exact again, so the cheap check above stays cheap. With a second
+            # writer in the group that read on meanwhile, this sets the position back to `last`:
+            # entries delivered again, written nothing twice (idempotent keys).
             try:
                 self.r.execute_command("XGROUP", "SETID", stream, channels.HISTORY_GROUP, last,
                                        "ENTRIESREAD", int(added) - int(info.get("length", length)))
