@@ -13,9 +13,8 @@ analyzes it; the benchmark's freshly filled hour) the planner walked that whole 
 step took ~490 ms instead of ~30 (BRIN on ts). On a leaf with `ts` conditions alone only BRIN (or a
 scan) fits, and `enable_seqscan = off` makes it BRIN also where there are no statistics at all
 (without them BRIN's cost assumes no correlation and the planner scanned the whole partition: 2.8 s).
-The session
-also gets work_mem for "latest per entity" (its sort of ~100,000 bus rows spilled to disk at 4 MB)
-and no JIT (compiling cost ~50 ms a query, more than it saved on these).
+The session also gets work_mem for "latest per entity" (its sort of ~100,000 bus rows spilled to
+disk at 4 MB) and no JIT (compiling cost ~50 ms a query, more than it saved on these).
 
 Every replay answer says which recorded gaps (hist_gaps: stream entries trimmed before the writer
 read them) touch it: `gaps`, a list of {stream, from, to, entries} (empty: nothing known lost).
