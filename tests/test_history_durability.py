@@ -52,12 +52,9 @@ def _user(redis_server: EmbeddedRedis, name: str, keys: str) -> str:
 
 
 def history_url(redis_server: EmbeddedRedis) -> str:
-    """The history user; while spine/servers/redis_acl.py does not yet give it the alarm stream,
-    the same rules plus that stream (the one line the ACL needs)."""
-    keys = RULES["history"][0]
-    if channels.ALARMS_STREAM in keys or f"{channels.PREFIX}:alarms:*" in keys:
-        return redis_server.url_for("history")
-    return _user(redis_server, "history-next", f"{keys} ~{channels.ALARMS_STREAM}")
+    """The stack's real history user (spine/servers/redis_acl.py), which must hold the alarm stream."""
+    assert f"~{channels.ALARMS_STREAM}" in RULES["history"][0].split()
+    return redis_server.url_for("history")
 
 
 def _event(i: int, entity: str, type_: str = "threshold", severity: str = "high") -> Event:

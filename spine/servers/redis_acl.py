@@ -52,9 +52,11 @@ RULES: dict[str, tuple[str, str, str]] = {
     # hash, entity channel, its publisher marker) like any producer.
     "incidents": (f"~{P}:incidents:* ~{P}:state:incident ~{P}:publisher:incidents:* ~{P}:updates:stream",
                   f"&{P}:incident &{P}:entity:incident", f"{_SAFE} +publish +@transaction"),
-    # The history writer: its consumer group on the updates and event streams, its stats; reads the
-    # open-alarm hash and subscribes to the alarm channel (history/writer.py).
-    "history": (f"~{P}:updates:stream ~{P}:events:stream ~{P}:history:* %R~{P}:alarms:open",
+    # The history writer: its consumer group on the updates, event and alarm-change streams, its
+    # stats; reads the open-alarm hash and subscribes to the alarm channel, its fallback when the
+    # change stream is refused (history/writer.py).
+    "history": (f"~{P}:updates:stream ~{P}:events:stream ~{P}:alarms:changes ~{P}:history:* "
+                f"%R~{P}:alarms:open",
                 f"&{P}:alarm", f"{_SAFE} {_SUBSCRIBE}"),
     # The web server: feed APIs, MJPEG frames, /api/health; its own namespace for anything it keeps.
     "web": (f"%R~{P}:* ~{P}:web:*", f"&{P}:entity:* &{P}:event &{P}:frame &{P}:*",
