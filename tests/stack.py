@@ -16,13 +16,19 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
 
 from spine.servers.managed import free_port
 from tests.webtools import FAST_HASH_ENV
 
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
 ROOT = Path(__file__).resolve().parent.parent
+# The page's live socket is up (cc/panels.js sets the status's state).
+LIVE = "() => document.getElementById('cc-live-status')?.dataset.state === 'live'"
 
 
 @dataclass
@@ -105,3 +111,17 @@ def start_stack(tmp: Path, extra_env: dict[str, str] | None = None, timeout: flo
             time.sleep(0.2)
     stack.stop(signal.SIGKILL)
     raise RuntimeError(f"stack did not come up in {timeout}s:\n{stack.log()}")
+
+
+def sign_in(page: Page, stack: RunningStack, path: str, user: str = "admin", password: str | None = None,
+            live: bool = False) -> None:
+    """Open `path` as `user` (the stack's admin by default) through the login form, as a person does;
+    a context already signed in goes straight there. `live`: also wait for the page's live socket."""
+    page.goto(stack.base + path)
+    if "/login" in page.url:
+        page.fill("#username", user)
+        page.fill("#password", password or stack.admin_password())
+        page.click("#login-button")
+        page.wait_for_url(stack.base + path)
+    if live:
+        page.wait_for_function(LIVE, timeout=20_000)

@@ -27,6 +27,7 @@ from spine.publisher import Publisher, connect
 from spine.servers.embedded_redis import EmbeddedRedis
 from tests.gateway_support import next_frame, start_gateway, stop_gateway, ws_url
 from tests.stack import RunningStack, start_stack
+from tests.stack import sign_in as stack_sign_in
 from tests.webtools import FAST_HASHER, CheckedBrowser, chromium
 
 
@@ -139,13 +140,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory, module_redis: str) -> Iterat
 
 
 def sign_in(page: Page, stack: RunningStack, path: str, user: str | None = None) -> None:
-    page.goto(stack.base + path)
-    page.fill("#username", user or "admin")
-    page.fill("#password", f"{user}-password-1" if user else stack.admin_password())
-    page.click("#login-button")
-    page.wait_for_url(stack.base + path)
-    page.wait_for_function("() => document.getElementById('cc-live-status')?.dataset.state === 'live'",
-                           timeout=20_000)
+    """As tests/stack.py, as `user` (made with the password "<user>-password-1") or the admin, and
+    until the page has the alarm metadata."""
+    stack_sign_in(page, stack, path, user or "admin", f"{user}-password-1" if user else None, live=True)
     page.wait_for_function("() => window.ccLive.alarmMeta !== null", timeout=10_000)
 
 

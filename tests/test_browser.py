@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, WebSocketRoute
+from playwright.sync_api import Browser, WebSocketRoute
 from shapely.geometry import mapping
 
 from dashboard.i18n import catalogue
@@ -16,7 +16,7 @@ from dashboard.store import Store
 from spine.contract import Event, now_ms
 from spine.publisher import Publisher, connect
 from spine.servers.embedded_redis import EmbeddedRedis
-from tests.stack import RunningStack, start_stack
+from tests.stack import RunningStack, sign_in, start_stack
 from tests.webtools import CheckedBrowser, chromium
 
 pytestmark = pytest.mark.browser
@@ -85,14 +85,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[
     s.stop()
 
 
-def sign_in(page: Page, stack: RunningStack, path: str) -> None:
-    page.goto(stack.base + path)
-    page.fill("#username", "admin")
-    page.fill("#password", stack.admin_password())
-    page.click("#login-button")
-    page.wait_for_url(stack.base + path)
-    page.wait_for_function("() => document.getElementById('cc-live-status')?.dataset.state === 'live'",
-                           timeout=20_000)
 
 
 def move(redis_url: str, lat: float, lon: float) -> None:
@@ -112,7 +104,7 @@ def test_wall_shows_a_marker_move_in_place_after_a_publish(browser: Browser, sta
     page = browser.new_page(viewport={"width": 1920, "height": 1080})
     requested: list[str] = []
     page.on("request", lambda r: requested.append(r.url))
-    sign_in(page, stack, "/wall/1")
+    sign_in(page, stack, "/wall/1", live=True)
     move(redis_url, 37.45, 126.70)
     page.wait_for_function(MARKER_AT, arg=[37.45], timeout=10_000)
     page.evaluate("window.ccLive.markers.bus.get('bus-e2e').__probe = 'same marker'")
@@ -136,7 +128,7 @@ def test_wall_shows_a_marker_move_in_place_after_a_publish(browser: Browser, sta
 
 def test_clicking_a_marker_opens_its_details(browser: Browser, stack: RunningStack, redis_url: str) -> None:
     page = browser.new_page(viewport={"width": 1440, "height": 900})
-    sign_in(page, stack, "/supervisor")
+    sign_in(page, stack, "/supervisor", live=True)
     move(redis_url, 37.45, 126.70)
     page.wait_for_function(MARKER_AT, arg=[37.45], timeout=10_000)
     page.evaluate("ccLive.map.setView([37.45, 126.70], 17, {animate: false}) && null")
@@ -152,7 +144,7 @@ def test_clicking_a_marker_opens_its_details(browser: Browser, stack: RunningSta
 
 def test_commander_page_fits_a_tablet_with_touch_sized_targets(browser: Browser, stack: RunningStack) -> None:
     page = browser.new_page(viewport={"width": 1024, "height": 768}, has_touch=True)
-    sign_in(page, stack, "/commander")
+    sign_in(page, stack, "/commander", live=True)
     # Targets on screen: the incident board's detail buttons stay hidden (no box) until one is opened.
     sizes = page.evaluate("""Array.from(document.querySelectorAll(
         '.cc-toggle, .cc-touch, .leaflet-control-zoom a')).filter(e => e.getClientRects().length).map(e => {
@@ -169,7 +161,7 @@ def test_commander_page_fits_a_tablet_with_touch_sized_targets(browser: Browser,
 def test_page_recovers_by_itself_when_the_gateway_dies(browser: Browser, stack: RunningStack,
                                                        redis_url: str) -> None:
     page = browser.new_page(viewport={"width": 1920, "height": 1080})
-    sign_in(page, stack, "/wall/1")
+    sign_in(page, stack, "/wall/1", live=True)
     browser.errors.allow(r"WebSocket connection to .* failed")  # retrying while the gateway is down
     stack.part("gateway").kill()
     page.wait_for_function("() => document.getElementById('cc-live-status').dataset.state !== 'live'",
@@ -195,7 +187,7 @@ def test_a_signed_out_page_cannot_reach_the_live_socket(browser: Browser, stack:
 def test_supervisor_sees_feed_health_drone_footprint_and_air_history(browser: Browser,
                                                                      stack: RunningStack) -> None:
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
-    sign_in(page, stack, "/supervisor")
+    sign_in(page, stack, "/supervisor", live=True)
     # The simulator's buses arrive through the real GTFS-realtime adapter, which reports health.
     # The state as data (data-cc-state) and as the word the Korean page shows for it.
     page.wait_for_function("() => Array.from(document.querySelectorAll('#cc-health tr')).some(r =>"
@@ -219,7 +211,7 @@ def test_supervisor_sees_feed_health_drone_footprint_and_air_history(browser: Br
 def test_an_event_appears_in_the_list_and_as_a_ring_on_the_map(browser: Browser, stack: RunningStack,
                                                                redis_url: str) -> None:
     page = browser.new_page(viewport={"width": 1920, "height": 1080})
-    sign_in(page, stack, "/wall/1")
+    sign_in(page, stack, "/wall/1", live=True)
     pub = Publisher(connect(redis_url), src="browser-test")
     pub.event(Event(v=1, id="ev-e2e-1", type="zone_intrusion", severity="high", ts=now_ms(), layer="camera",
                     entity="cam-0001", lat=37.456, lon=126.705, title="Person in restricted zone (E2E)"))
@@ -241,7 +233,7 @@ def test_an_event_appears_in_the_list_and_as_a_ring_on_the_map(browser: Browser,
 def test_activity_wall_shows_live_camera_video_and_audits_each_view(browser: Browser,
                                                                     stack: RunningStack) -> None:
     page = browser.new_page(viewport={"width": 1920, "height": 1080})
-    sign_in(page, stack, "/wall/activity/4")
+    sign_in(page, stack, "/wall/activity/4", live=True)
     assert page.locator(".cc-video-tile").count() == 4
     # The two demo cameras (real clips through YOLO) are playing in the first tiles.
     page.wait_for_function("""() => Array.from(document.querySelectorAll('.cc-video-img'))
@@ -257,7 +249,7 @@ def test_activity_wall_shows_live_camera_video_and_audits_each_view(browser: Bro
 
 def test_clicking_a_camera_opens_its_live_video(browser: Browser, stack: RunningStack) -> None:
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
-    sign_in(page, stack, "/supervisor")
+    sign_in(page, stack, "/supervisor", live=True)
     page.wait_for_function("() => ccLive.entities.camera.get('vis-bupyeong-01')?.props.video === true",
                            timeout=60_000)
     page.evaluate("() => { const m = ccLive.markers.camera.get('vis-bupyeong-01');"
@@ -279,7 +271,7 @@ def test_clicking_a_camera_opens_its_live_video(browser: Browser, stack: Running
 
 def test_commander_sees_the_drone_video_with_its_telemetry(browser: Browser, stack: RunningStack) -> None:
     page = browser.new_page(viewport={"width": 1024, "height": 768})
-    sign_in(page, stack, "/commander")
+    sign_in(page, stack, "/commander", live=True)
     page.wait_for_function("() => document.querySelector('[data-cc-telemetry=\"drone-1\"]')?.textContent"
                            ".startsWith('고도 120 m')", timeout=30_000)
     page.wait_for_function("() => document.querySelector('.cc-drone-panel .cc-video-img')?.naturalWidth > 0",
@@ -297,7 +289,7 @@ def test_commander_sees_the_drone_video_with_its_telemetry(browser: Browser, sta
 def test_a_gap_in_frames_makes_the_page_ask_for_a_snapshot(browser: Browser, stack: RunningStack,
                                                            redis_url: str) -> None:
     page = browser.new_page(viewport={"width": 1920, "height": 1080})
-    sign_in(page, stack, "/wall/1")
+    sign_in(page, stack, "/wall/1", live=True)
     before = page.evaluate("({s: ccLive.stats.snapshots, r: ccLive.stats.resyncs})")
     # As if frames had been lost on the way (the gateway skips a client whose buffer is full).
     page.evaluate("() => { ccLive.n = ccLive.n - 3; }")
@@ -340,7 +332,7 @@ def test_every_page_runs_under_a_strict_csp_without_violations(browser: Browser,
         csp = response.headers["content-security-policy"]
         script_src = next(d for d in csp.split(";") if d.strip().startswith("script-src"))
         assert "'self'" in script_src and "unsafe" not in script_src
-    sign_in(page, stack, PAGES[0])
+    sign_in(page, stack, PAGES[0], live=True)
     for path in PAGES:
         response = page.goto(stack.base + path)
         csp = response.headers["content-security-policy"]
@@ -371,7 +363,7 @@ def test_district_names_from_the_boundary_file_reach_the_map_as_text(browser: Br
     """dash-leaflet binds a GeoJSON feature's `tooltip` property as HTML; a name from
     `map.boundary_file` was drawn as markup when the operator hovered the district."""
     page, dialogs, errors = watched_page(browser, viewport={"width": 1440, "height": 900})
-    sign_in(page, stack, "/supervisor")
+    sign_in(page, stack, "/supervisor", live=True)
     text = page.wait_for_function(DISTRICT_TOOLTIP, arg=DISTRICT_PAYLOAD, timeout=10_000).json_value()
     assert DISTRICT_PAYLOAD in text  # the hover tooltip shows the name, as text
     # The permanent district labels too.
@@ -393,7 +385,7 @@ def test_the_page_code_reads_colours_and_words_only_from_the_registry(browser: B
     from spine.layers import registry
 
     page = browser.new_page()
-    sign_in(page, stack, "/supervisor")
+    sign_in(page, stack, "/supervisor", live=True)
     assert page.evaluate("JSON.parse(document.getElementById('cc-layers').textContent)") == registry()
     assert page.evaluate("ccLive.registry.version") == 1
     srcs = page.evaluate("""Array.from(document.querySelectorAll('script[src], link[rel=modulepreload]'))
@@ -425,7 +417,7 @@ def test_a_critical_flood_stage_is_drawn_in_the_critical_colour(browser: Browser
              **level_props(rules, [RuleState(active=True) for _ in rules])}
     assert props["level"] == "critical" and props["rule"] == "심각"
     page, _, errors = watched_page(browser, viewport={"width": 1600, "height": 1000})
-    sign_in(page, stack, "/supervisor")
+    sign_in(page, stack, "/supervisor", live=True)
     pub = Publisher(connect(redis_url), src="browser-test")
     pub.update("sensor", "sen-e2e-critical", 37.50, 126.72, props)
     pub.update("sensor", "sen-e2e-normal", 37.51, 126.72, {**props, "level": "normal", "rule": None})
@@ -526,7 +518,7 @@ def test_hostile_strings_in_every_prop_and_event_reach_the_screen_as_text(
     for path, layers in (("/supervisor", ["bus", "camera", "sensor", "air", "drone"]),
                          ("/commander", ["camera", "sensor", "drone"])):
         page, dialogs, errors = watched_page(browser, viewport={"width": 1600, "height": 1000})
-        sign_in(page, stack, path)
+        sign_in(page, stack, path, live=True)
         page.wait_for_function("(ids) => ids.every(([l, id]) => ccLive.markers[l].has(id))",
                                arg=[[layer, ids[layer]] for layer in layers], timeout=15_000)
         page.wait_for_function("(p) => document.getElementById('cc-events').textContent.includes(p)",
@@ -565,7 +557,7 @@ def test_a_page_whose_session_ends_says_so_and_goes_to_the_login(browser: Browse
     context = browser.new_context(viewport={"width": 1600, "height": 1000})
     browser.errors.allow(r"status of 401")  # the ended session's last requests are refused
     wall = context.new_page()
-    sign_in(wall, stack, "/wall/1")
+    sign_in(wall, stack, "/wall/1", live=True)
     desk = context.new_page()
     desk.goto(stack.base + "/supervisor")
     desk.wait_for_function("() => document.getElementById('cc-live-status')?.dataset.state === 'live'",
@@ -596,7 +588,7 @@ def test_a_full_gateway_makes_the_page_wait_longer_then_reconnect(browser: Brows
             ws.connect_to_server()
 
     page.route_web_socket(re.compile(r".*/live\?ticket=.*"), handler)
-    sign_in(page, stack, "/wall/1")
+    sign_in(page, stack, "/wall/1", live=True)
     assert page.evaluate("ccLive.stats.closeCodes[1013]") == 1
     assert page.evaluate("ccLive.stats.reconnects") == 1 and len(opened) == 2
     assert opened[1] - opened[0] >= 2.2

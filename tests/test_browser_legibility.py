@@ -9,20 +9,17 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Page
 
 from spine.contract import now_ms
 from spine.layers import AIR_GRADE_COLORS, SENSOR_LEVEL_COLORS, SEVERITY_COLORS
 from spine.publisher import Publisher, connect
 from spine.servers.embedded_redis import EmbeddedRedis
-from tests.stack import RunningStack, start_stack
+from tests.stack import RunningStack, sign_in, start_stack
 from tests.webtools import CheckedBrowser, chromium
 from widgets.city_map import LEVEL_SHAPES
 
 pytestmark = pytest.mark.browser
 
-LIVE = ("() => { const s = document.getElementById('cc-live-status');"
-        " return !!s && (s.dataset.state === 'live' || s.textContent === 'LIVE'); }")
 
 
 # ---- the page-error check (point 3) ----------------------------------------------------------------
@@ -153,14 +150,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[
     s.stop()
 
 
-def sign_in(page: Page, stack: RunningStack, path: str) -> None:
-    page.goto(stack.base + path)
-    if "/login" in page.url:
-        page.fill("#username", "admin")
-        page.fill("#password", stack.admin_password())
-        page.click("#login-button")
-        page.wait_for_url(stack.base + path)
-    page.wait_for_function(LIVE, timeout=20_000)
 
 
 BUS_SIZE = """(id) => {
@@ -190,7 +179,7 @@ def test_a_bus_marker_doubles_on_a_4k_wall_of_the_same_physical_size(
     sizes = {}
     for width, height in ((1920, 1080), (3840, 2160)):
         page = browser.new_page(viewport={"width": width, "height": height})
-        sign_in(page, stack, "/wall/2")
+        sign_in(page, stack, "/wall/2", live=True)
         pub = Publisher(connect(redis_url), src="legibility-test")
         pub.update("bus", "bus-legible", 37.495, 126.70, {"route": "L1", "delay_s": 0})
         assert pub.flush()
@@ -240,7 +229,7 @@ def _intersect(a: list[float], b: list[float]) -> bool:
 def test_district_labels_do_not_overlap_camera_badges_on_the_wall(
         browser: CheckedBrowser, stack: RunningStack, redis_url: str, no_page_errors: None) -> None:
     page = browser.new_page(viewport={"width": 1920, "height": 1080})
-    sign_in(page, stack, "/wall/1")
+    sign_in(page, stack, "/wall/1", live=True)
     spots = page.evaluate(UNDER_LABELS)
     assert len(spots) >= 8
     pub = Publisher(connect(redis_url), src="legibility-test")
@@ -262,7 +251,7 @@ def test_district_labels_do_not_overlap_camera_badges_on_the_wall(
 def test_sensor_and_air_levels_differ_in_shape_as_well_as_colour(
         browser: CheckedBrowser, stack: RunningStack, redis_url: str, no_page_errors: None) -> None:
     page = browser.new_page(viewport={"width": 1920, "height": 1080})
-    sign_in(page, stack, "/wall/1")
+    sign_in(page, stack, "/wall/1", live=True)
     pub = Publisher(connect(redis_url), src="legibility-test")
     for i, level in enumerate(SENSOR_LEVEL_COLORS):
         pub.update("sensor", f"sen-shape-{level}", 37.45 + i * 0.01, 126.65, {"name": level, "level": level})
@@ -357,7 +346,7 @@ def test_contrast_of_the_formula_on_known_pairs() -> None:
 def test_text_contrast_meets_wcag_aa(browser: CheckedBrowser, stack: RunningStack, path: str,
                                      viewport: tuple[int, int], no_page_errors: None) -> None:
     page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
-    sign_in(page, stack, path)
+    sign_in(page, stack, path, live=True)
     page.wait_for_timeout(2500)  # panels, health, events and badges have rendered
     fill = [int(c, 16) for c in re.findall("..", "172130")] + [0.85]
     texts = page.evaluate(TEXT_COLOURS, fill)

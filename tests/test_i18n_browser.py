@@ -15,12 +15,11 @@ from playwright.sync_api import Page
 from spine.contract import Event, now_ms
 from spine.publisher import Publisher, connect
 from spine.servers.embedded_redis import EmbeddedRedis
-from tests.stack import RunningStack, start_stack
+from tests.stack import LIVE, RunningStack, sign_in, start_stack
 from tests.webtools import CheckedBrowser, chromium
 
 pytestmark = pytest.mark.browser
 KST = ZoneInfo("Asia/Seoul")
-LIVE = "() => document.getElementById('cc-live-status')?.dataset.state === 'live'"
 
 
 @pytest.fixture(scope="module")
@@ -55,13 +54,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[
     s.stop()
 
 
-def sign_in(page: Page, stack: RunningStack, path: str) -> None:
-    page.goto(stack.base + path)
-    page.fill("#username", "admin")
-    page.fill("#password", stack.admin_password())
-    page.click("#login-button")
-    page.wait_for_url(stack.base + path)
-    page.wait_for_function(LIVE, timeout=20_000)
 
 
 def lang_of(page: Page) -> str:
@@ -80,7 +72,7 @@ def test_1_a_fresh_page_is_korean(browser: CheckedBrowser, stack: RunningStack) 
     page = context.new_page()
     page.goto(stack.base + "/login")
     assert lang_of(page) == "ko" and page.inner_text("#login-button") == "로그인"
-    sign_in(page, stack, "/supervisor")
+    sign_in(page, stack, "/supervisor", live=True)
     assert lang_of(page) == "ko"
     assert page.inner_text("h1") == "인천 통합관제 - 관제 책임자"
     assert page.inner_text("#cc-live-status") == "실시간"
@@ -106,14 +98,14 @@ def test_1_a_fresh_page_is_korean(browser: CheckedBrowser, stack: RunningStack) 
 def test_2_a_user_switches_to_english_and_back_and_the_choice_is_kept(browser: CheckedBrowser,
                                                                       stack: RunningStack) -> None:
     first = browser.new_context().new_page()
-    sign_in(first, stack, "/supervisor")
+    sign_in(first, stack, "/supervisor", live=True)
     switch(first, stack, "en", "/supervisor")
     assert first.inner_text("h1") == "Incheon integrated control - supervisor"
     assert first.inner_text("#cc-live-status") == "LIVE"
     # A new browser session (fresh cookies) signs in: the choice came from SQL, not the old cookie.
     second_context = browser.new_context()
     second = second_context.new_page()
-    sign_in(second, stack, "/supervisor")
+    sign_in(second, stack, "/supervisor", live=True)
     assert lang_of(second) == "en" and second.inner_text("#cc-sign-out") == "Sign out"
     switch(second, stack, "ko", "/supervisor")
     assert second.inner_text("#cc-sign-out") == "로그아웃"
@@ -127,10 +119,10 @@ def test_2_a_user_switches_to_english_and_back_and_the_choice_is_kept(browser: C
 def test_3_one_event_shows_in_each_viewers_language(browser: CheckedBrowser, stack: RunningStack,
                                                     redis_url: str) -> None:
     desk = browser.new_context().new_page()
-    sign_in(desk, stack, "/supervisor")
+    sign_in(desk, stack, "/supervisor", live=True)
     switch(desk, stack, "en", "/supervisor")  # the supervisor reads English
     wall = browser.new_context(viewport={"width": 1920, "height": 1080}).new_page()
-    sign_in(wall, stack, "/wall/1")  # the wall keeps config/walls.yaml's language, Korean
+    sign_in(wall, stack, "/wall/1", live=True)  # the wall keeps config/walls.yaml's language, Korean
     assert lang_of(wall) == "ko" and lang_of(desk) == "en"
     pub = Publisher(connect(redis_url), src="i18n-test")
     pub.event(Event(v=1, id="ev-i18n-1", type="zone_intrusion", severity="high", ts=now_ms(), layer="camera",
@@ -157,7 +149,7 @@ def test_3_one_event_shows_in_each_viewers_language(browser: CheckedBrowser, sta
 def test_4_times_are_korea_time_whatever_the_browsers_zone(browser: CheckedBrowser, stack: RunningStack,
                                                           redis_url: str) -> None:
     page = browser.new_context(timezone_id="America/New_York").new_page()
-    sign_in(page, stack, "/supervisor")
+    sign_in(page, stack, "/supervisor", live=True)
     assert page.evaluate("() => Intl.DateTimeFormat().resolvedOptions().timeZone") == "America/New_York"
     page.wait_for_function("() => /^\\d\\d:/.test(document.querySelector('[data-cc-clock]').textContent)")
     before = datetime.now(KST)

@@ -18,7 +18,7 @@ from dashboard.store import Store
 from feeds.bells.message import topic_for
 from spine.servers.credentials import CredentialFile
 from spine.servers.embedded_redis import EmbeddedRedis
-from tests.stack import RunningStack, start_stack
+from tests.stack import RunningStack, sign_in, start_stack
 from tests.webtools import CheckedBrowser, chromium
 
 pytestmark = pytest.mark.browser
@@ -98,13 +98,6 @@ def press_until(page: Page, box: mqtt.Client, bell: str, text: str, timeout_s: f
                 raise
 
 
-def sign_in(page: Page, stack: RunningStack, path: str, user: str = "admin",
-            password: str | None = None) -> None:
-    page.goto(stack.base + path)
-    page.fill("#username", user)
-    page.fill("#password", password or stack.admin_password())
-    page.click("#login-button")
-    page.wait_for_url(stack.base + path)
 
 
 def test_bell_press_to_the_nearest_cameras_on_the_commander_tablet(browser: Browser,

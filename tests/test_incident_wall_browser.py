@@ -8,11 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Page
 
 from dashboard.store import Store
 from spine.servers.embedded_redis import EmbeddedRedis
-from tests.stack import RunningStack, start_stack
+from tests.stack import RunningStack, sign_in, start_stack
 from tests.webtools import CheckedBrowser, chromium
 
 pytestmark = pytest.mark.browser
@@ -48,12 +47,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory, redis_server: EmbeddedRedis)
     s.stop()
 
 
-def sign_in(page: Page, stack: RunningStack, path: str) -> None:
-    page.goto(stack.base + path)
-    page.fill("#username", "admin")
-    page.fill("#password", stack.admin_password())
-    page.click("#login-button")
-    page.wait_for_url(stack.base + path)
 
 
 def test_send_to_wall_then_clear(browser: CheckedBrowser, stack: RunningStack) -> None:

@@ -21,7 +21,7 @@ from config.settings import REPO_ROOT
 from dashboard.store import Store
 from spine.servers.embedded_redis import EmbeddedRedis
 from spine.servers.managed import free_port
-from tests.stack import RunningStack, start_stack
+from tests.stack import RunningStack, sign_in, start_stack
 from tests.webtools import CheckedBrowser, chromium
 
 pytestmark = pytest.mark.browser
@@ -100,12 +100,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory, redis_server: EmbeddedRedis)
     s.stop()
 
 
-def sign_in(page: Page, stack: RunningStack, path: str) -> None:
-    page.goto(stack.base + path)
-    page.fill("#username", "admin")
-    page.fill("#password", stack.admin_password())
-    page.click("#login-button")
-    page.wait_for_url(stack.base + path)
 
 
 def live_tile_js(cam: str) -> str:

@@ -16,12 +16,11 @@ from pathlib import Path
 
 import pytest
 import redis
-from playwright.sync_api import Page
 
 from dashboard.store import Store
 from spine.publisher import Publisher, connect
 from spine.servers.embedded_redis import EmbeddedRedis
-from tests.stack import RunningStack, start_stack
+from tests.stack import RunningStack, sign_in, start_stack
 from tests.video_feed import Clip, ClipFeeder, make_clip
 from tests.webtools import CheckedBrowser, chromium
 
@@ -131,12 +130,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory, redis_server: EmbeddedRedis,
     s.stop()
 
 
-def sign_in(page: Page, stack: RunningStack, path: str) -> None:
-    page.goto(stack.base + path)
-    page.fill("#username", "admin")
-    page.fill("#password", stack.admin_password())
-    page.click("#login-button")
-    page.wait_for_url(stack.base + path)
 
 
 TILE_TIMES = """() => Array.from(document.querySelectorAll('.cc-video-tile')).map(t => {
