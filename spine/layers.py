@@ -410,6 +410,8 @@ UI_COLORS = {"bus_faded": "#4b5d73", "marker_stroke": "#e6edf3",
              "video_person": "#3fb950", "video_vehicle": "#d29922", "video_zone": "#f0883e",
              "video_line": "#58a6ff", "video_label_bg": "#000000", "video_label": "#e6edf3",
              "video_bg": "#000000", "video_button": "#141c27", "video_button_line": "#3d4b5e"}
+# One colour per series where a chart draws several of one kind (the supervisor's routes, in turn).
+CHART_SERIES = ["#ff7b72", "#ffa657", "#e3b341", "#56d364", "#79c0ff", "#d2a8ff", "#f778ba", "#a5d6ff"]
 
 
 # A camera whose source is not delivering is drawn grey whatever its type.
@@ -472,6 +474,7 @@ def registry() -> dict[str, Any]:
         "camera_types": CAMERA_TYPE_COLORS,
         "camera_status": CAMERA_STATUS_COLORS,
         "ui": UI_COLORS,
+        "chart_series": CHART_SERIES,
         "air_guides": air_guides(),
         "thresholds": {"camera_active_ms": CAMERA_ACTIVE_S * 1000, "camera_cone_m": CAMERA_CONE_M,
                        "bus_late_s": BUS_LATE_S},

@@ -39,7 +39,7 @@ const STEP_WORD = { waiting: N_('Waiting'), open: N_('Open'), done: N_('Done'), 
 
 const LINK_WORD = { active: N_('Active'), expired: N_('Expired'), revoked: N_('Revoked') };
 const MAX_LINKS = 50;
-const LINKS_POLL_MS = 30000; // a link's expiry is shown from its time; the list is re-read on each change
+const LINKS_POLL_MS = 20000; // a link's expiry is shown from its time; the list is re-read on each change
 const LINKS = { sig: '', at: 0, list: [] };
 
 function root() { return document.getElementById('cc-incidents'); }

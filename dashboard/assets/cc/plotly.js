@@ -31,7 +31,7 @@ export function darkLayout(extra) {
   const axis = { gridcolor: ui.chart_guide, zerolinecolor: ui.chart_guide, linecolor: ui.chart_guide,
     tickfont: { color: ui.chart_text }, color: ui.chart_text };
   return Object.assign({
-    paper_bgcolor: 'rgba(0,0,0,0)', plot_bgcolor: 'rgba(0,0,0,0)',
+    paper_bgcolor: 'transparent', plot_bgcolor: 'transparent',
     font: { color: ui.chart_text, size: 11 },
     margin: { l: 44, r: 8, t: 24, b: 28 },
     xaxis: Object.assign({ type: 'date' }, axis),

@@ -8,10 +8,12 @@ import { t } from './i18n.js';
 /* Labels in the registry are message ids; the functions below return them in the page's language. */
 const node = document.getElementById('cc-layers');
 export const reg = node ? JSON.parse(node.textContent) : { layers: {}, severities: [], sensor_levels: [],
-  air_grades: [], camera_types: {}, camera_status: {}, ui: {}, air_guides: {}, thresholds: {} };
+  air_grades: [], camera_types: {}, camera_status: {}, ui: {}, chart_series: [], air_guides: {},
+  thresholds: {} };
 
 export const LAYERS = Object.keys(reg.layers);
 export const ui = reg.ui;
+export const chartSeries = reg.chart_series;
 /* Thresholds applied to data (camera activity window, cone reach, bus lateness) and the air grade
  * edges drawn as chart guides: numbers too have one home, spine/layers.py. */
 export const thresholds = reg.thresholds;

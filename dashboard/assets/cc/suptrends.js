@@ -9,7 +9,7 @@ import { cc } from './state.js';
 import { t, dateTimeKst } from './i18n.js';
 import { num } from './dom.js';
 import { getJson } from './http.js';
-import { severityColor, severityLabel } from './registry.js';
+import { chartSeries, reg, severityColor, severityLabel, ui } from './registry.js';
 import { loadPlotly, darkLayout, kstX, PLOT_CONFIG } from './plotly.js';
 
 const RANGES = { '1h': 3600e3, '6h': 6 * 3600e3, '24h': 24 * 3600e3, '7d': 7 * 24 * 3600e3, '30d': 30 * 24 * 3600e3 };
@@ -17,11 +17,11 @@ const RANGES = { '1h': 3600e3, '6h': 6 * 3600e3, '24h': 24 * 3600e3, '7d': 7 * 2
 const BUS_BUCKETS = { '1h': 60, '6h': 72, '24h': 96, '7d': 168, '30d': 180 };
 const ALARM_BUCKETS = { '1h': 12, '6h': 36, '24h': 144, '7d': 168, '30d': 180 };
 const WORST = 6;  // routes drawn: the worst average delay
-const PRIORITIES = ['critical', 'high', 'medium', 'low'];
+// Alarm priorities, most severe first: the registry's alarm severities (spine/layers.py).
+const PRIORITIES = reg.severities.filter((s) => s.alarm).map((s) => s.code);
 const TEN_MIN = 600e3;
 const REFRESH_MS = 60e3;
 const REPLAY_MS = 24 * 3600e3;  // replay opens within the last 24 h (cc/timeline.js)
-const ROUTE_COLORS = ['#ff7b72', '#ffa657', '#e3b341', '#56d364', '#79c0ff', '#d2a8ff', '#f778ba', '#a5d6ff'];
 
 // Test surface: range, loads (both charts drawn), bus {route: [{t, avg, min, max}]}, alarms {priority: [{t, per10}]}.
 const st = { range: '6h', loads: 0, bus: {}, alarms: {}, busy: false, shown: false, lastLoad: 0, targets: null };
@@ -75,9 +75,9 @@ function plain(text) {
   return String(text).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-function rgba(hex, alpha) {
-  const v = parseInt(hex.slice(1), 16);
-  return `rgba(${(v >> 16) & 255},${(v >> 8) & 255},${v & 255},${alpha})`;
+/* The registry's #rrggbb with an alpha channel (#rrggbbaa, which Plotly reads). */
+function withAlpha(hex, alpha) {
+  return hex + Math.round(alpha * 255).toString(16).padStart(2, '0');
 }
 
 function drawBus(Plotly, ans) {
@@ -99,13 +99,13 @@ function drawBus(Plotly, ans) {
   }
   const traces = [];
   scored.forEach((r, i) => {
-    const color = ROUTE_COLORS[i % ROUTE_COLORS.length];
+    const color = chartSeries[i % chartSeries.length];
     // The min..max band, one closed shape per run, so no band spans a gap either.
     runs(r.pts, size).forEach((run) => {
       const xs = run.map((p) => kstX(p.t)), lo = run.map((p) => (p.min === null ? p.avg : p.min));
       const hi = run.map((p) => (p.max === null ? p.avg : p.max));
       traces.push({ x: xs.concat(xs.slice().reverse()), y: hi.concat(lo.slice().reverse()), type: 'scatter',
-        mode: 'lines', fill: 'toself', fillcolor: rgba(color, 0.15), line: { width: 0 }, hoverinfo: 'skip',
+        mode: 'lines', fill: 'toself', fillcolor: withAlpha(color, 0.15), line: { width: 0 }, hoverinfo: 'skip',
         showlegend: false, legendgroup: r.k, meta: { band: r.k } });
     });
     // The average: null between runs and connectgaps off, so a gap stays a break in the line.
@@ -147,9 +147,9 @@ function drawAlarms(Plotly, ans) {
   const guides = [[tg.acceptable, t('acceptable')], [tg.manageable, t('manageable')]];
   if (top > tg.manageable) { guides.push([tg.flood, t('flood')]); }
   const shapes = guides.map(([v]) => ({ type: 'line', xref: 'paper', x0: 0, x1: 1, y0: v, y1: v,
-    line: { color: '#8b949e', width: 1, dash: 'dash' } }));
+    line: { color: ui.chart_text, width: 1, dash: 'dash' } }));
   const annotations = guides.map(([v, label]) => ({ xref: 'paper', x: 1, y: v, xanchor: 'right', yanchor: 'bottom',
-    text: label + ' ' + v, showarrow: false, font: { size: 10, color: '#8b949e' } }));
+    text: label + ' ' + v, showarrow: false, font: { size: 10, color: ui.chart_text } }));
   const from = num(ans.from, 0), to = num(ans.to, Date.now());
   if (!traces.length) {
     Plotly.purge(box);
