@@ -26,8 +26,10 @@ GET /video/live-tiles?c=<cam>,<cam>,...
                               the stream picks the camera up when it starts). One blocking XREAD over
                               all the cameras' segment and overlay streams: one thread, and ONE stream
                               slot, for a whole wall. Every camera audited; ids checked against the
-                              configured live cameras (404), a list empty, repeated or longer than the
-                              cap is 400; refusals counted (StreamSlots.refused_request).
+                              configured live cameras: one this server does not hold is never read nor
+                              audited, its tile reported as not streaming (404 if none is known); a
+                              list empty, repeated or longer than the cap is 400; refusals counted
+                              (StreamSlots.refused_request).
 GET /video/live-slots         {"per_user": cap, "in_use": streams this user plays now, "tiles": cameras
                               per tiles stream}: the page opens at most the free slots (the enlarged
                               view first, then its tiles' one stream), the rest stays on JPEG frames.
@@ -421,7 +423,7 @@ class _MuxTile:
     last_data: float = 0.0
 
 
-def mux_stream(client: redis.Redis, cameras: list[str], still_allowed: Callable[[], bool],
+def mux_stream(client: redis.Redis, cameras: list[str | None], still_allowed: Callable[[], bool],
                max_s: float = MAX_STREAM_S, no_data_s: float = LIVE_NO_DATA_END_S,
                check_every_s: float = SESSION_CHECK_S,
                tile_silent_s: float = MUX_TILE_SILENT_S) -> Iterator[bytes]:
@@ -435,9 +437,12 @@ def mux_stream(client: redis.Redis, cameras: list[str], still_allowed: Callable[
     Each tile starts at a keyframe; a tile whose camera is not streaming (yet) is reported at once, read
     all the same, and gets its init when its camera starts; one silent for `tile_silent_s` is
     reported again and re-initialised when it comes back. Ends when every camera has been silent for
-    `no_data_s`, when the session ends (checked every `check_every_s`), or after `max_s`."""
+    `no_data_s`, when the session ends (checked every `check_every_s`), or after `max_s`.
+    A None in `cameras` is a tile this server plays no live stream for (a camera the page saw on the
+    camera layer that this web's configuration does not hold): reported as not streaming once and never
+    read, so one stray id leaves the rest of the wall live."""
     tiles = [_MuxTile(i, cam, init_key(cam, "sub"), seg_key(cam, "sub"), meta_key(cam))
-             for i, cam in enumerate(cameras)]
+             for i, cam in enumerate(cameras) if cam is not None]
     by_key: dict[str, tuple[_MuxTile, bool]] = {}
     for t in tiles:
         by_key[t.skey] = (t, False)
@@ -458,7 +463,8 @@ def mux_stream(client: redis.Redis, cameras: list[str], still_allowed: Callable[
     except (redis.RedisError, OSError, ValueError):
         return
     started = time.monotonic()
-    first: list[bytes] = []
+    first = [_mux_frame(4, i, bytes([MUX_STATE_NOT_STREAMING]))
+             for i, cam in enumerate(cameras) if cam is None]
     for t, init, newest, last_meta, kid_entry in zip(tiles, inits, got0[1::3], got0[2::3], kids,
                                                      strict=True):
         t.meta_id = _last_id(last_meta)
@@ -685,12 +691,18 @@ def install_video_routes(server: Flask, store: Store, redis_url: str,
         if len(set(cams)) != len(cams):
             slots.refuse("duplicate")
             abort(400)
-        if any(c not in live_known for c in cams):
+        # An id this server holds no live stream for is left out (never read, never audited) and its
+        # tile reported as not streaming: the page's camera layer can name a camera this web's
+        # configuration lacks, and that must not take the rest of the wall off live video.
+        tiles: list[str | None] = [c if c in live_known else None for c in cams]
+        known = [c for c in tiles if c is not None]
+        if len(known) < len(cams):
             slots.refuse("unknown")
+        if not known:
             abort(404)
         try:
             pipe = live_client.pipeline(transaction=False)
-            for c in cams:
+            for c in known:
                 pipe.exists(init_key(c, "sub"))
             streaming = any(pipe.execute())
         except (redis.RedisError, OSError):
@@ -705,9 +717,9 @@ def install_video_routes(server: Flask, store: Store, redis_url: str,
         if refused is not None:
             return refused_response(refused)
         try:
-            for c in cams:  # every tile is a view of its camera, audited as one
+            for c in known:  # every tile is a view of its camera, audited as one
                 store.audit(current_user.name, "view_camera", c, remote())
-            stream = mux_stream(live_client, cams, session_check(store, current_user.sid))
+            stream = mux_stream(live_client, tiles, session_check(store, current_user.sid))
             body = _SlotStream(stream, slots, principal)
         except BaseException:
             slots.release(principal)

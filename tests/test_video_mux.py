@@ -164,9 +164,9 @@ def test_bad_lists_are_refused_before_any_slot_row_or_read_and_counted(app, feed
     assert c.get("/video/live-tiles?c=mux-0,mux-0").status_code == 400
     assert c.get("/video/live-tiles?c=" + ",".join([*CAMS, "mux-idle"])).status_code == 400  # over 6
     assert c.get("/video/live-tiles?c=" + "x" * 5000).status_code == 400
-    assert c.get("/video/live-tiles?c=mux-0,nope").status_code == 404
-    assert c.get("/video/live-tiles?c=mux-0,mux-file").status_code == 404  # no live stream configured
-    assert c.get("/video/live-tiles?c=mux-0,%3Cscript%3E").status_code == 404
+    assert c.get("/video/live-tiles?c=nope").status_code == 404
+    assert c.get("/video/live-tiles?c=mux-file").status_code == 404  # no live stream configured
+    assert c.get("/video/live-tiles?c=%3Cscript%3E,nope").status_code == 404
     assert dict(slots.refused_request) == {"empty": 2, "duplicate": 1, "tiles": 2, "unknown": 3}
     assert app.config["store"].audit_entries(action="view_camera") == []
     assert slots.playing == 0
@@ -180,6 +180,24 @@ def test_bad_lists_are_refused_before_any_slot_row_or_read_and_counted(app, feed
     a.close()
     b.close()
     assert slots.playing == 0
+
+
+def test_an_id_this_server_lacks_is_one_tile_off_not_the_whole_wall(app, feeder) -> None:
+    # The camera layer can name a camera this web's configuration does not hold (another worker's,
+    # a configuration being rolled out): its tile goes to JPEG, the others stay live.
+    c = app.test_client()
+    c.get("/test-login")
+    slots = app.config["slots"]
+    resp = c.get("/video/live-tiles?c=mux-0,nope,mux-file,mux-1", buffered=False)
+    assert resp.status_code == 200
+    r = Reader(resp)
+    r.wait(lambda fs: len(media_of(fs, 0)) >= 3 and len(media_of(fs, 3)) >= 3, 10, "tiles 0 and 3 playing")
+    assert (4, 1, b"\x00") in r.frames and (4, 2, b"\x00") in r.frames
+    assert not [f for f in r.frames if f[1] in (1, 2) and f[0] != 4]
+    r.close()
+    viewed = sorted(e.target for e in app.config["store"].audit_entries(action="view_camera"))
+    assert viewed == ["mux-0", "mux-1"]  # no row for an id it does not hold
+    assert slots.refused_request["unknown"] == 1
 
 
 def test_a_camera_not_streaming_is_reported_and_picked_up_when_it_starts(app, feeder, clip,
