@@ -292,10 +292,10 @@ def no_bframes_clip(out: Path) -> Path:
     """The substream clip as a typical camera sends it: H.264 without B-frames (main profile, GOP 10 =
     1 s at 10 fps, 384 wide), made once per run (a few seconds). Why: the relay dates each segment by
     its decode time (tfdt) and the page maps a presented frame's media time (a presentation time) to
-    a source time through those pairs, so with B-frames (the set-up's clips: High profile, 2 B-frames)
-    a frame is dated by a later frame's arrival and glass-to-glass reads low by up to the reorder
-    delay. Without B-frames decode and presentation times are the same and the mapping is exact;
-    `--wall-clip` plays any other clip (for example the set-up's vtest_sub.mp4) to compare."""
+    a source time through those pairs, so with B-frames a frame is dated by a later frame's arrival and
+    glass-to-glass reads low by up to the reorder delay. Without B-frames (the set-up's clips too, since
+    scripts/setup_vision.sh encodes with -bf 0) decode and presentation times are the same and the
+    mapping is exact; `--wall-clip` plays any other clip (one with B-frames) to compare."""
     src = CLIP_RAW if CLIP_RAW.exists() else CLIP_SUB
     subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(src), "-an",
                     "-vf", "scale=384:-2", "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "main",

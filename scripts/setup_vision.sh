@@ -58,14 +58,20 @@ if [ -n "$need" ]; then
     $SUDO systemctl disable --now rtsp-server-perl >/dev/null 2>&1 || true
   fi
 fi
+# No B-frames (-bf 0), as most cameras send: the relay dates each fragment by its decode time, which
+# is then also its presentation time, so overlays and latency line up with the frame shown (a clip
+# an older set-up made with B-frames is made again).
+has_bframes() {
+  [ "$(ffprobe -v error -select_streams v:0 -show_entries stream=has_b_frames -of csv=p=0 "$1" 2>/dev/null)" != 0 ]
+}
 for clip in vtest bus_pan; do
   for v in main sub; do
     out="$DATA/media/${clip}_$v.mp4"
-    [ -s "$out" ] && continue
+    [ -s "$out" ] && ! has_bframes "$out" && continue
     if [ "$v" = main ]; then vf="scale=trunc(iw/2)*2:trunc(ih/2)*2"; else vf="scale=384:-2"; fi
     echo "setup_vision: transcoding $clip.avi to H.264 ($v)"
     ffmpeg -nostdin -loglevel error -y -i "$DATA/media/$clip.avi" -an -vf "$vf" -c:v libx264 \
-      -preset veryfast -profile:v high -pix_fmt yuv420p -g 10 -keyint_min 10 -sc_threshold 0 \
+      -preset veryfast -profile:v high -bf 0 -pix_fmt yuv420p -g 10 -keyint_min 10 -sc_threshold 0 \
       -movflags +faststart "$out.part.mp4"
     mv "$out.part.mp4" "$out"
   done
