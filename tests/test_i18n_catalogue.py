@@ -50,6 +50,17 @@ def test_extraction_covers_python_and_javascript(extracted: Catalog) -> None:
     assert {"LIVE", "Sign in", "Buses", "{cls} entered {zone}", "심각 Critical"} <= ids
 
 
+def test_every_literal_page_text_is_extracted(extracted: Catalog) -> None:
+    """Each t('...') literal of every page module is in the catalogue: pybabel's JavaScript lexer can
+    lose the rest of a file after a construct it misreads (a `/>/g` regex literal did), and then those
+    texts silently stay English on a Korean page."""
+    ids = _ids(extracted)
+    for path in sorted((ROOT / "dashboard" / "assets" / "cc").glob("*.js")):
+        literal = set(re.findall(r"\bt\('((?:[^'\\\n]|\\.)*)'", path.read_text(encoding="utf-8")))
+        missing = {m for m in literal if m.encode().decode("unicode_escape") not in ids and m not in ids}
+        assert not missing, (path.name, sorted(missing)[:5])
+
+
 @pytest.mark.parametrize("lang", LANGS)
 def test_the_committed_catalogue_is_current_with_the_sources(extracted: Catalog, lang: str) -> None:
     po = _read(TRANSLATIONS / lang / "LC_MESSAGES" / "messages.po", lang)

@@ -72,7 +72,9 @@ function timeAxis(extra) {
 /* Plotly reads a few HTML-like tags in trace names (<b>, <a href>...): a route name from a feed is
  * data, so its markup characters go in as entities, which Plotly shows as the characters. */
 function plain(text) {
-  return String(text).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  // replaceAll, not regex literals: pybabel's JavaScript lexer misreads `/>/g` and then loses the
+  // messages of the rest of the file.
+  return String(text).replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
 }
 
 /* The registry's #rrggbb with an alpha channel (#rrggbbaa, which Plotly reads). */
