@@ -5,8 +5,9 @@
             published; rewrite the open-alarm hash from SQL and announce a resync
     loop    take this consumer's own pending entries (after a restart), entries another consumer
             left pending longer than `claim_idle_ms` (XAUTOCLAIM: a consumer killed with -9), then
-            new entries (XREADGROUP >); apply them in one SQL transaction; publish the committed
-            outbox rows (PUBLISH + the open-alarm hash + the cursor, one MULTI); XACK only then
+            new entries (XREADGROUP >: spine/stream_consumer.py); apply them in one SQL
+            transaction; publish the committed outbox rows (PUBLISH + the open-alarm hash + the
+            cursor, one MULTI: spine/outbox.py); XACK only then
     timers  grouping quiet time, one-off auto clear, shelve expiry, chattering (every `tick_s`);
             suppression from camera state, feed health and silences (every suppression.poll_s);
             outbox rows written by the web's operator actions (every `outbox_s`)
@@ -22,21 +23,21 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
-import socket
 import threading
 import time
 from typing import Any
 
 import msgspec
-import redis
+from redis.client import Pipeline
 
 from alarms.config import AlarmConfig, load_alarm_config
 from alarms.db import AlarmStore, Context, now_ms
 from spine import channels
 from spine.contract import RejectLog, decode_stored_event
+from spine.outbox import OutboxPublisher
 from spine.publisher import REDIS_DOWN, connect
+from spine.stream_consumer import Entry, StreamConsumer, consumer_name, run_with_backoff
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +48,8 @@ CLAIM_EVERY_S = 0.5
 TICK_S = 0.5
 OUTBOX_S = 0.1
 STATS_S = 2.0
-LINGER_S = 0.01  # after a small read, wait this long for more before the transaction
-
-
-def consumer_name() -> str:
-    """Stable per host and instance, so a restarted service re-reads its own pending entries at
-    once; a second service on the same host sets CC_ALARMS_INSTANCE."""
-    return f"{socket.gethostname()[:40]}-{os.environ.get('CC_ALARMS_INSTANCE', '1')[:20]}"
+LINGER_S = 0.01  # after a small read, wait this long for more before the transaction (see read_new)
+INSTANCE_ENV = "CC_ALARMS_INSTANCE"  # a second service on the same host sets it
 
 
 class AlarmService:
@@ -62,26 +58,28 @@ class AlarmService:
         self.r = connect(redis_url)
         self.store = store
         self.cfg: AlarmConfig = store.cfg
-        self.consumer = consumer or consumer_name()
-        self.batch = batch
-        self.claim_idle_ms = claim_idle_ms
-        self.linger_s = LINGER_S
+        self.consumer = consumer or consumer_name(INSTANCE_ENV)
         self.rejects = RejectLog(log)
         self.ctx = Context()
         self.processed = 0  # stream entries acknowledged
         self.applied = 0  # events that changed an alarm
-        self.published = 0  # outbox rows published
-        self._own_pending = True  # after a (re)start, first re-read what this consumer holds
         self._next = {"claim": 0.0, "tick": 0.0, "ctx": 0.0, "outbox": 0.0, "stats": 0.0}
+        self.reader = StreamConsumer(
+            self.r, channels.ALARMS_GROUP, self.consumer, (channels.EVENTS_STREAM,), self.rejects,
+            batch=batch, block_ms=BLOCK_MS, claim_idle_ms=claim_idle_ms, claim_every_s=CLAIM_EVERY_S,
+            linger_s=LINGER_S, timers=self._next)
+        self.outbox = OutboxPublisher(self.r, store, channels.ALARM_CHANNEL, channels.ALARMS_CURSOR_KEY,
+                                      row_writes=self._row_writes)
+
+    @property
+    def published(self) -> int:
+        """Outbox rows this service published."""
+        return self.outbox.published
 
     # -- start ---------------------------------------------------------------------------------
     def start(self) -> None:
         self.store.migrate()
-        try:
-            self.r.xgroup_create(channels.EVENTS_STREAM, channels.ALARMS_GROUP, id="0", mkstream=True)
-        except redis.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        self.reader.create_groups()
         self.refresh_context()
         self.publish_outbox()
         self.rebuild_open()
@@ -128,107 +126,48 @@ class AlarmService:
         self.ctx = ctx
 
     # -- the stream ------------------------------------------------------------------------------------
-    def _read(self) -> list[tuple[bytes, dict]]:
-        if self._own_pending:
-            got = self.r.xreadgroup(channels.ALARMS_GROUP, self.consumer, {channels.EVENTS_STREAM: "0"},
-                                    count=self.batch)
-            entries = got[0][1] if got else []
-            if len(entries) < self.batch:
-                self._own_pending = False
-            trimmed = [eid for eid, f in entries if not f]  # trimmed away while pending: nothing to do
-            if trimmed:
-                self.rejects.add("trimmed", f"{len(trimmed)} pending entries were trimmed from the stream",
-                                 channels.EVENTS_STREAM)
-                self.r.xack(channels.EVENTS_STREAM, channels.ALARMS_GROUP, *trimmed)
-            entries = [(eid, f) for eid, f in entries if f]
-            if entries:
-                return entries
-        now = time.monotonic()
-        if now >= self._next["claim"]:
-            self._next["claim"] = now + CLAIM_EVERY_S
-            res = self.r.xautoclaim(channels.EVENTS_STREAM, channels.ALARMS_GROUP, self.consumer,
-                                    self.claim_idle_ms, start_id="0-0", count=self.batch)
-            claimed = [(eid, f) for eid, f in (res[1] if len(res) > 1 else []) if f]
-            if claimed:
-                log.info("claimed %d entries left pending by a stopped consumer", len(claimed))
-                return claimed
-        got = self.r.xreadgroup(channels.ALARMS_GROUP, self.consumer, {channels.EVENTS_STREAM: ">"},
-                                count=self.batch, block=BLOCK_MS)
-        entries = got[0][1] if got else []
-        if self.linger_s and 0 < len(entries) < self.batch // 4:
-            # A few entries: wait a moment for more, so one transaction (whose fixed cost, the
-            # commit on PostgreSQL, the lock and the publish on both, is most of a small batch's)
-            # carries more of them. Measured: p99 at 3,000/s on SQLite 1.6 s -> 0.3 s, PostgreSQL
-            # at 1,500/s 0.7 s -> 0.09 s (docs/performance.md).
-            time.sleep(self.linger_s)
-            more = self.r.xreadgroup(channels.ALARMS_GROUP, self.consumer, {channels.EVENTS_STREAM: ">"},
-                                     count=self.batch - len(entries))
-            entries += more[0][1] if more else []
-        return entries
-
-    def handle(self, entries: list[tuple[bytes, dict]]) -> None:
+    def handle(self, entries: list[Entry]) -> None:
         items = []
-        for eid, fields in entries:
+        for stream, eid, fields in entries:
             raw = fields.get(b"e")
             entry = eid.decode()
             if not isinstance(raw, bytes):
-                self.rejects.add("malformed_entry", f"entry {entry} has no event", channels.EVENTS_STREAM)
+                self.rejects.add("malformed_entry", f"entry {entry} has no event", stream)
                 continue
-            ev = decode_stored_event(raw, self.rejects, channels.EVENTS_STREAM)
+            ev = decode_stored_event(raw, self.rejects, stream)
             if ev is not None:
                 items.append((entry, ev))
         if items:
             self.applied += self.store.ingest(items, self.ctx)  # committed here
         self.publish_outbox()
-        ids = [eid for eid, _ in entries]
-        if ids:
-            self.r.xack(channels.EVENTS_STREAM, channels.ALARMS_GROUP, *ids)  # only after the commit
-        self.processed += len(ids)
+        self.reader.ack(entries)  # only after the commit; hostile entries too (counted above)
+        self.processed += len(entries)
 
     # -- publishing ---------------------------------------------------------------------------------
     def publish_outbox(self) -> int:
         """Publish committed outbox rows after the cursor, in order; each once, even with several
-        services (the cursor is WATCHed: a service that lost the race re-reads it next round)."""
-        sent = 0
-        while True:
-            cursor = int(self.r.get(channels.ALARMS_CURSOR_KEY) or 0)
-            rows = self.store.outbox_after(cursor)
-            if not rows:
-                return sent
-            try:
-                with self.r.pipeline(transaction=True) as pipe:
-                    pipe.watch(channels.ALARMS_CURSOR_KEY)
-                    if int(pipe.get(channels.ALARMS_CURSOR_KEY) or 0) != cursor:
-                        continue
-                    pipe.multi()
-                    for oid, payload in rows:
-                        # The stored JSON is sent as it is, with "n" put in front (no re-encoding).
-                        pipe.publish(channels.ALARM_CHANNEL, f'{{"n": {oid}, {payload.lstrip()[1:]}')
-                        docs = msgspec.json.decode(payload).get("a", [])
-                        gone = [str(a["id"]) for a in docs if a["state"] == "NORM"]
-                        live = {str(a["id"]): msgspec.json.encode(a) for a in docs if a["state"] != "NORM"}
-                        if gone:
-                            pipe.hdel(channels.ALARMS_OPEN_KEY, *gone)
-                        if live:
-                            pipe.hset(channels.ALARMS_OPEN_KEY, mapping=live)
-                        # Each change also to the durable stream the history writer reads: in the
-                        # same MULTI, so a change is on the channel and in the stream, or in neither.
-                        for a in docs:
-                            pipe.xadd(channels.ALARMS_STREAM, {"a": live.get(str(a["id"])) or
-                                                               msgspec.json.encode(a)},
-                                      maxlen=channels.ALARMS_STREAM_MAXLEN, approximate=True)
-                    pipe.set(channels.ALARMS_CURSOR_KEY, rows[-1][0])
-                    pipe.execute()
-            except redis.WatchError:
-                continue
-            sent += len(rows)
-            self.published += len(rows)
-            self.store.outbox_trim(rows[-1][0])
+        services (spine/outbox.py)."""
+        return self.outbox.publish()
+
+    @staticmethod
+    def _row_writes(pipe: Pipeline, doc: dict[str, Any]) -> None:
+        """In the publishing MULTI: the open-alarm hash follows, and each change goes to the durable
+        stream the history writer reads (on the channel and in the stream, or in neither)."""
+        docs = doc.get("a", [])
+        gone = [str(a["id"]) for a in docs if a["state"] == "NORM"]
+        live = {str(a["id"]): msgspec.json.encode(a) for a in docs if a["state"] != "NORM"}
+        if gone:
+            pipe.hdel(channels.ALARMS_OPEN_KEY, *gone)
+        if live:
+            pipe.hset(channels.ALARMS_OPEN_KEY, mapping=live)
+        for a in docs:
+            pipe.xadd(channels.ALARMS_STREAM, {"a": live.get(str(a["id"])) or msgspec.json.encode(a)},
+                      maxlen=channels.ALARMS_STREAM_MAXLEN, approximate=True)
 
     # -- the loop --------------------------------------------------------------------------------------
     def step(self) -> None:
         """One round: read and apply a batch, then whatever timer is due."""
-        entries = self._read()
+        entries = self.reader.read()
         if entries:
             self.handle(entries)
         now = time.monotonic()
@@ -253,22 +192,7 @@ class AlarmService:
                 "stale_layers": sorted(self.ctx.stale_layers), "silences": len(self.ctx.silences)}
 
     def run(self, stop: threading.Event) -> None:
-        backoff = 0.5
-        started = False
-        while not stop.is_set():
-            try:
-                if not started:
-                    self.start()
-                    started = True
-                self.step()
-                backoff = 0.5
-            except REDIS_DOWN as exc:
-                # Nothing acknowledged is lost: unacknowledged entries stay pending for us.
-                log.warning("Redis unavailable (%s); retrying in %.1fs", exc, backoff)
-                self._own_pending = True
-                started = False  # after Redis returns: the group may be gone (a Redis restarted empty)
-                stop.wait(backoff)
-                backoff = min(backoff * 2, 5.0)
+        run_with_backoff(stop, self.start, self.step, log)
 
 
 def main(redis_url: str, database_url: str) -> None:

@@ -5,8 +5,9 @@
             record the open-alarm hash as it is now
     loop    this consumer's own pending entries first (after a restart), then entries another
             consumer left pending longer than `claim_idle_ms` (XAUTOCLAIM: one killed with -9),
-            then new ones (XREADGROUP >, the streams in one call); rows downsampled per layer
-            (history/rows.py) and written in one transaction; XACK only after the commit
+            then new ones (XREADGROUP >, the streams in one call: spine/stream_consumer.py); rows
+            downsampled per layer (history/rows.py) and written in one transaction; XACK only
+            after the commit; pending entries trimmed before their commit are a gap at their times
     gaps    before each read of new entries: has the stream been trimmed past the group's last
             delivered entry (a writer away longer than the stream holds)? Then the lost span is
             recorded in hist_gaps and counted, and replay answers name it (history/queries.py)
@@ -23,23 +24,21 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
-import socket
 import threading
 import time
 from typing import Any
 
 import msgspec
 import redis
-from redis.exceptions import NoPermissionError
 
 from history.config import HistoryConfig, load_history_config
 from history.db import HistoryStore
 from history.rows import Sampler, alarm_row, event_row
 from spine import channels
 from spine.contract import RejectLog, decode_stored_event, decode_updates, now_ms
-from spine.publisher import REDIS_DOWN, connect
+from spine.publisher import connect
+from spine.stream_consumer import Entry, StreamConsumer, consumer_name, run_with_backoff
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +57,7 @@ STREAMS = (channels.UPDATES_STREAM, channels.EVENTS_STREAM, channels.ALARMS_STRE
 GAP_NAMES = {channels.UPDATES_STREAM: "updates", channels.EVENTS_STREAM: "events",
              channels.ALARMS_STREAM: "alarms"}
 SLOW_CHECK_S = 1.0  # Redis 6.2 (no entries-read counter): the first-entry check at most this often
+INSTANCE_ENV = "CC_HISTORY_INSTANCE"  # a second writer on the same host sets it
 
 
 def _sid(eid: bytes | str) -> tuple[int, int]:
@@ -67,20 +67,13 @@ def _sid(eid: bytes | str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
-def consumer_name() -> str:
-    """Stable per host and instance: a restarted writer re-reads its own pending entries at once."""
-    return f"{socket.gethostname()[:40]}-{os.environ.get('CC_HISTORY_INSTANCE', '1')[:20]}"
-
-
 class HistoryWriter:
     def __init__(self, redis_url: str, store: HistoryStore, consumer: str | None = None,
                  batch: int = BATCH, claim_idle_ms: int = CLAIM_IDLE_MS) -> None:
         self.r = connect(redis_url)
         self.store = store
         self.cfg: HistoryConfig = store.cfg
-        self.consumer = consumer or consumer_name()
-        self.batch = batch
-        self.claim_idle_ms = claim_idle_ms
+        self.consumer = consumer or consumer_name(INSTANCE_ENV)
         self.rejects = RejectLog(log)
         self.sampler = Sampler(self.cfg)
         self.pubsub: Any = None
@@ -88,37 +81,34 @@ class HistoryWriter:
         self.processed = 0  # stream entries acknowledged
         self.rows = 0  # rows offered to SQL
         self.lag_ms = 0  # now - the newest acknowledged entry's time, at its ack
-        self.streams: tuple[str, ...] = STREAMS  # those this Redis user may read (start() decides)
         self.alarm_source = "stream"  # or "channel" (pub/sub + snapshots) when the stream is refused
         self.gaps = 0  # spans lost to trimming, recorded in hist_gaps
         self.gap_ms = 0  # their total length
-        self._own_pending = {s: True for s in STREAMS}
         self._next = {"claim": 0.0, "retention": 0.0, "stats": 0.0, "summarize": 0.0}
         self._slow_check: dict[str, float] = {}
         self._cutoffs: dict[tuple[str, str | None], int] = {}
+        # Trimmed pending entries are a gap at their times; the gap check runs before each read of
+        # new entries (check_gaps).
+        self.reader = StreamConsumer(
+            self.r, channels.HISTORY_GROUP, self.consumer, STREAMS, self.rejects, batch=batch,
+            block_ms=BLOCK_MS, claim_idle_ms=claim_idle_ms, claim_every_s=CLAIM_EVERY_S,
+            timers=self._next, on_trimmed=self._lost_pending, before_new=self.check_gaps)
+
+    @property
+    def streams(self) -> tuple[str, ...]:
+        """The streams this Redis user may read (start() decides)."""
+        return self.reader.streams
 
     # -- start ---------------------------------------------------------------------------------
     def start(self) -> None:
         self.store.migrate()
-        streams = []
-        for stream in STREAMS:
-            try:
-                self.r.xgroup_create(stream, channels.HISTORY_GROUP, id="0", mkstream=True)
-            except NoPermissionError:
-                if stream != channels.ALARMS_STREAM:
-                    raise
-                # An ACL from before the alarm stream (spine/servers/redis_acl.py): alarms from the
-                # channel, as before; changes made while the writer is down are then lost.
-                log.warning("no access to %s for this Redis user: alarm changes from the alarm "
-                            "channel only (those made while the writer is down are not recorded)", stream)
-                continue
-            except redis.ResponseError as exc:
-                if "BUSYGROUP" not in str(exc):
-                    raise
-            streams.append(stream)
-        self.streams = tuple(streams)
+        self.reader.create_groups(optional=(channels.ALARMS_STREAM,))
         self.alarm_source = "stream" if channels.ALARMS_STREAM in self.streams else "channel"
-        self._own_pending = {s: True for s in self.streams}
+        if self.alarm_source == "channel":
+            # An ACL from before the alarm stream (spine/servers/redis_acl.py): alarms from the
+            # channel, as before; changes made while the writer is down are then lost.
+            log.warning("no access to %s for this Redis user: alarm changes from the alarm channel "
+                        "only (those made while the writer is down are not recorded)", channels.ALARMS_STREAM)
         if self.pubsub is not None:
             self.pubsub.close()
             self.pubsub = None
@@ -165,39 +155,6 @@ class HistoryWriter:
             elif doc.get("t") == "alarms" and isinstance(doc.get("a"), list):
                 for a in doc["a"][:10_000]:
                     self._alarm_doc(msgspec.json.encode(a))
-
-    # -- the streams ----------------------------------------------------------------------------
-    def _read(self) -> list[tuple[str, bytes, dict]]:
-        out: list[tuple[str, bytes, dict]] = []
-        for stream in self.streams:
-            if not self._own_pending[stream]:
-                continue
-            got = self.r.xreadgroup(channels.HISTORY_GROUP, self.consumer, {stream: "0"}, count=self.batch)
-            entries = got[0][1] if got else []
-            if len(entries) < self.batch:
-                self._own_pending[stream] = False
-            out += [(stream, eid, f) for eid, f in entries]
-        if out:
-            return out
-        now = time.monotonic()
-        if now >= self._next["claim"]:
-            self._next["claim"] = now + CLAIM_EVERY_S
-            for stream in self.streams:
-                res = self.r.xautoclaim(stream, channels.HISTORY_GROUP, self.consumer, self.claim_idle_ms,
-                                        start_id="0-0", count=self.batch)
-                out += [(stream, eid, f) for eid, f in (res[1] if len(res) > 1 else [])]
-                if len(res) > 2 and res[2]:  # Redis 7: pending entries trimmed away (and dropped)
-                    self._lost_pending(stream, list(res[2]))
-            if out:
-                log.info("claimed %d entries left pending by a stopped consumer", len(out))
-                return out
-        self.check_gaps()
-        got = self.r.xreadgroup(channels.HISTORY_GROUP, self.consumer, dict.fromkeys(self.streams, ">"),
-                                count=self.batch, block=BLOCK_MS)
-        for stream, entries in got or []:
-            name = stream.decode() if isinstance(stream, bytes) else stream
-            out += [(name, eid, f) for eid, f in entries]
-        return out
 
     # -- gaps: entries trimmed before this group read them ---------------------------------------
     def check_gaps(self) -> None:
@@ -260,8 +217,8 @@ class HistoryWriter:
                 log.warning("could not reset the read counter of %s: %s", stream, exc)
 
     def _lost_pending(self, stream: str, ids: list[bytes]) -> None:
-        """Entries this group had read but not acknowledged, trimmed before it could write them."""
-        self.rejects.add("trimmed", f"{len(ids)} pending entries were trimmed from the stream", stream)
+        """Entries this group had read but not acknowledged, trimmed before it could write them (the
+        consumer has counted them and acknowledges them after this)."""
         times = [_sid(i)[0] for i in ids]
         self.record_gap(stream, min(times) - 1, max(times) + 1, len(ids))
 
@@ -274,16 +231,12 @@ class HistoryWriter:
                     "read them (recorded in hist_gaps)", name, entries if entries is not None else "some",
                     t_from, t_to)
 
-    def handle(self, entries: list[tuple[str, bytes, dict]]) -> None:
+    def handle(self, entries: list[Entry]) -> None:
         now = now_ms()
         states: list[dict] = []
         events: list[dict] = []
         alarm_rows = self.alarm_rows
-        trimmed: dict[str, list[bytes]] = {}
-        for stream, eid, fields in entries:
-            if not fields:  # trimmed away while pending: nothing to write, a gap to record
-                trimmed.setdefault(stream, []).append(eid)
-                continue
+        for stream, _eid, fields in entries:
             if stream == channels.ALARMS_STREAM:
                 raw = fields.get(b"a")
                 if not isinstance(raw, bytes) or len(raw) > MAX_ALARM_ENTRY_BYTES:
@@ -315,18 +268,10 @@ class HistoryWriter:
                     self.rejects.add("out_of_range_ts", f"event {ev.id} ts {ev.ts}", stream)
                     continue
                 events.append(event_row(ev))
-        for stream, ids in trimmed.items():
-            self._lost_pending(stream, ids)
         alarms = [a for a in alarm_rows if a["ts"] >= self._cutoffs.get(("hist_alarms", None), 0)]
         self.rows += self.store.write(states, events, alarms)  # committed here
         self.alarm_rows = []
-        by_stream: dict[str, list[bytes]] = {}
-        for stream, eid, _ in entries:
-            by_stream.setdefault(stream, []).append(eid)
-        newest = 0
-        for stream, ids in by_stream.items():
-            self.r.xack(stream, channels.HISTORY_GROUP, *ids)  # only after the commit
-            newest = max(newest, max(int(i.split(b"-")[0]) for i in ids))
+        newest = self.reader.ack(entries)  # only after the commit
         self.processed += len(entries)
         if newest:
             self.lag_ms = max(0, now_ms() - newest)
@@ -334,7 +279,7 @@ class HistoryWriter:
     # -- the loop --------------------------------------------------------------------------------------
     def step(self) -> None:
         self.poll_alarms()
-        entries = self._read()
+        entries = self.reader.read()
         if entries or self.alarm_rows:
             self.handle(entries)
         now = time.monotonic()
@@ -358,20 +303,7 @@ class HistoryWriter:
                 "rejects": self.rejects.summary()}
 
     def run(self, stop: threading.Event) -> None:
-        backoff = 0.5
-        started = False
-        while not stop.is_set():
-            try:
-                if not started:
-                    self.start()
-                    started = True
-                self.step()
-                backoff = 0.5
-            except REDIS_DOWN as exc:
-                log.warning("Redis unavailable (%s); retrying in %.1fs", exc, backoff)
-                started = False  # the group may be gone (a Redis restarted empty): made again
-                stop.wait(backoff)
-                backoff = min(backoff * 2, 5.0)
+        run_with_backoff(stop, self.start, self.step, log)
 
 
 def main(redis_url: str, database_url: str) -> None:

@@ -6,8 +6,8 @@
             auto_from_alarms; one per activation, idempotent in SQL), hold expiry and SOP step timers
             with staged escalation; publish committed outbox rows (also those the web's actions wrote)
 
-Publishing is the alarm service's pattern (alarms/service.py): the cursor is WATCHed and advanced in
-the MULTI that PUBLISHes, so several services publish each row once, in commit order. Each incident
+Publishing is the alarm service's (spine/outbox.py): the cursor is WATCHed and advanced in the MULTI
+that PUBLISHes, so several services publish each row once, in commit order. Each incident
 change is also an entity update on layer "incident" (spine.layers.IncidentProps) through the
 Publisher, so the map shows open incidents and drops closed ones (gone).
 """
@@ -22,13 +22,15 @@ import time
 from typing import Any
 
 import msgspec
-import redis
 import sqlalchemy as sa
+from redis.client import Pipeline
 
 from incidents import walls
 from incidents.db import OPEN_STATES, IncidentStore, now_ms
 from spine import channels
-from spine.publisher import REDIS_DOWN, Publisher, connect
+from spine.outbox import OutboxPublisher
+from spine.publisher import Publisher, connect
+from spine.stream_consumer import run_with_backoff
 
 log = logging.getLogger(__name__)
 AUTO_S = 0.1  # alarms that open an incident: one cheap query (a bell press should reach the tablet fast)
@@ -54,9 +56,16 @@ class IncidentService:
         self.r = connect(redis_url)
         self.store = store
         self.pub = Publisher(self.r, src="incidents", refresh_s={})
-        self.published = 0
         self.created = 0
         self._next = {"auto": 0.0, "tick": 0.0, "outbox": 0.0}
+        self.outbox = OutboxPublisher(self.r, store, channels.INCIDENT_CHANNEL,
+                                      channels.INCIDENTS_CURSOR_KEY, row_writes=self._row_writes,
+                                      committed=self._committed)
+
+    @property
+    def published(self) -> int:
+        """Outbox rows this service published."""
+        return self.outbox.published
 
     def start(self) -> None:
         self.store.migrate()
@@ -84,56 +93,32 @@ class IncidentService:
         self.pub.flush()
 
     def publish_outbox(self) -> int:
-        sent = 0
-        while True:
-            cursor = int(self.r.get(channels.INCIDENTS_CURSOR_KEY) or 0)
-            rows = self.store.outbox_after(cursor)
-            if not rows:
-                break
-            docs_all: list[dict] = []
-            try:
-                with self.r.pipeline(transaction=True) as pipe:
-                    pipe.watch(channels.INCIDENTS_CURSOR_KEY)
-                    if int(pipe.get(channels.INCIDENTS_CURSOR_KEY) or 0) != cursor:
-                        continue
-                    pipe.multi()
-                    for oid, payload in rows:
-                        pipe.publish(channels.INCIDENT_CHANNEL, f'{{"n": {oid}, {payload.lstrip()[1:]}')
-                        decoded = msgspec.json.decode(payload)
-                        docs = decoded.get("i", [])
-                        for x in decoded.get("x", []):  # wall panes: the hash follows the notices
-                            if x.get("t") == "wall" and x.get("pane"):
-                                pane = msgspec.json.encode(x["pane"])
-                                pipe.hset(channels.WALL_PANES_KEY, str(x["wall"]), pane)
-                            elif x.get("t") == "wall":
-                                pipe.hdel(channels.WALL_PANES_KEY, str(x["wall"]))
-                        docs_all += docs
-                        gone = [str(d["id"]) for d in docs if d["state"] not in OPEN_STATES]
-                        live = {
-                            str(d["id"]): msgspec.json.encode(d) for d in docs if d["state"] in OPEN_STATES
-                        }
-                        if gone:
-                            pipe.hdel(channels.INCIDENTS_OPEN_KEY, *gone)
-                        if live:
-                            pipe.hset(channels.INCIDENTS_OPEN_KEY, mapping=live)
-                    pipe.set(channels.INCIDENTS_CURSOR_KEY, rows[-1][0])
-                    pipe.execute()
-            except redis.WatchError:
-                continue
-            for d in docs_all:  # the map layer follows (a later flush repeats it if Redis was away)
-                self.pub.update(
-                    "incident",
-                    f"incident-{d['id']}",
-                    d["lat"],
-                    d["lon"],
-                    entity_props(d),
-                    gone=d["state"] not in OPEN_STATES,
-                )
-            sent += len(rows)
-            self.published += len(rows)
-            self.store.outbox_trim(rows[-1][0])
-        self.pub.flush()
+        """Committed outbox rows on the incident channel (spine/outbox.py), then the map layer."""
+        sent = self.outbox.publish()
+        self.pub.flush()  # also repeats what an earlier flush could not write (Redis was away)
         return sent
+
+    @staticmethod
+    def _row_writes(pipe: Pipeline, decoded: dict[str, Any]) -> None:
+        """In the publishing MULTI: the wall-pane and open-incident hashes follow the notices."""
+        for x in decoded.get("x", []):
+            if x.get("t") == "wall" and x.get("pane"):
+                pipe.hset(channels.WALL_PANES_KEY, str(x["wall"]), msgspec.json.encode(x["pane"]))
+            elif x.get("t") == "wall":
+                pipe.hdel(channels.WALL_PANES_KEY, str(x["wall"]))
+        docs = decoded.get("i", [])
+        gone = [str(d["id"]) for d in docs if d["state"] not in OPEN_STATES]
+        live = {str(d["id"]): msgspec.json.encode(d) for d in docs if d["state"] in OPEN_STATES}
+        if gone:
+            pipe.hdel(channels.INCIDENTS_OPEN_KEY, *gone)
+        if live:
+            pipe.hset(channels.INCIDENTS_OPEN_KEY, mapping=live)
+
+    def _committed(self, decoded: list[dict[str, Any]]) -> None:
+        """After the MULTI: each incident on the map layer (open ones shown, closed ones gone)."""
+        for d in (d for row in decoded for d in row.get("i", [])):
+            self.pub.update("incident", f"incident-{d['id']}", d["lat"], d["lon"], entity_props(d),
+                            gone=d["state"] not in OPEN_STATES)
 
     def step(self) -> None:
         now = time.monotonic()
@@ -158,21 +143,7 @@ class IncidentService:
             self.publish_outbox()
 
     def run(self, stop: threading.Event) -> None:
-        backoff = 0.5
-        started = False
-        while not stop.is_set():
-            try:
-                if not started:
-                    self.start()
-                    started = True
-                self.step()
-                stop.wait(0.02)
-                backoff = 0.5
-            except REDIS_DOWN as exc:
-                log.warning("Redis unavailable (%s); retrying in %.1fs", exc, backoff)
-                started = False
-                stop.wait(backoff)
-                backoff = min(backoff * 2, 5.0)
+        run_with_backoff(stop, self.start, self.step, log, pause_s=0.02)
 
 
 def make_store(database_url: str) -> IncidentStore:
