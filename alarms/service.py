@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import logging
-import signal
 import threading
 import time
 from typing import Any
@@ -37,7 +36,7 @@ from spine import channels
 from spine.contract import RejectLog, decode_stored_event
 from spine.outbox import OutboxPublisher
 from spine.publisher import REDIS_DOWN, connect
-from spine.stream_consumer import Entry, StreamConsumer, consumer_name, run_with_backoff
+from spine.stream_consumer import Entry, StreamConsumer, consumer_name, run_with_backoff, serve
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +69,6 @@ class AlarmService:
             linger_s=LINGER_S, timers=self._next)
         self.outbox = OutboxPublisher(self.r, store, channels.ALARM_CHANNEL, channels.ALARMS_CURSOR_KEY,
                                       row_writes=self._row_writes)
-
-    @property
-    def published(self) -> int:
-        """Outbox rows this service published."""
-        return self.outbox.published
 
     # -- start ---------------------------------------------------------------------------------
     def start(self) -> None:
@@ -187,7 +181,7 @@ class AlarmService:
 
     def stats(self) -> dict[str, Any]:
         return {"ts": now_ms(), "processed": self.processed, "applied": self.applied,
-                "published": self.published, "rejects": self.rejects.summary(),
+                "published": self.outbox.published, "rejects": self.rejects.summary(),
                 "offline_cameras": len(self.ctx.offline_cameras),
                 "stale_layers": sorted(self.ctx.stale_layers), "silences": len(self.ctx.silences)}
 
@@ -197,12 +191,4 @@ class AlarmService:
 
 def main(redis_url: str, database_url: str) -> None:
     store = AlarmStore(database_url, load_alarm_config())
-    service = AlarmService(redis_url, store)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        service.run(stop)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        store.dispose()
+    serve(AlarmService(redis_url, store).run, store.dispose)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import logging
-import signal
 import threading
 import time
 from typing import Any
@@ -38,7 +37,7 @@ from history.rows import Sampler, alarm_row, event_row
 from spine import channels
 from spine.contract import RejectLog, decode_stored_event, decode_updates, now_ms
 from spine.publisher import connect
-from spine.stream_consumer import Entry, StreamConsumer, consumer_name, run_with_backoff
+from spine.stream_consumer import Entry, StreamConsumer, consumer_name, run_with_backoff, serve
 
 log = logging.getLogger(__name__)
 
@@ -308,12 +307,4 @@ class HistoryWriter:
 
 def main(redis_url: str, database_url: str) -> None:
     store = HistoryStore(database_url, load_history_config())
-    writer = HistoryWriter(redis_url, store)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        writer.run(stop)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        store.dispose()
+    serve(HistoryWriter(redis_url, store).run, store.dispose)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import signal
 import threading
 import time
 from typing import Any
@@ -30,7 +29,7 @@ from incidents.db import OPEN_STATES, IncidentStore, now_ms
 from spine import channels
 from spine.outbox import OutboxPublisher
 from spine.publisher import Publisher, connect
-from spine.stream_consumer import run_with_backoff
+from spine.stream_consumer import run_with_backoff, serve
 
 log = logging.getLogger(__name__)
 AUTO_S = 0.1  # alarms that open an incident: one cheap query (a bell press should reach the tablet fast)
@@ -61,11 +60,6 @@ class IncidentService:
         self.outbox = OutboxPublisher(self.r, store, channels.INCIDENT_CHANNEL,
                                       channels.INCIDENTS_CURSOR_KEY, row_writes=self._row_writes,
                                       committed=self._committed)
-
-    @property
-    def published(self) -> int:
-        """Outbox rows this service published."""
-        return self.outbox.published
 
     def start(self) -> None:
         self.store.migrate()
@@ -156,12 +150,4 @@ def make_store(database_url: str) -> IncidentStore:
 
 def main(redis_url: str, database_url: str) -> None:
     store = make_store(database_url)
-    service = IncidentService(redis_url, store)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        service.run(stop)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        store.dispose()
+    serve(IncidentService(redis_url, store).run, store.dispose)

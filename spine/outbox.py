@@ -19,6 +19,7 @@ Any number of services may publish from the same outbox.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import msgspec
@@ -43,16 +44,17 @@ def _nothing(*_: Any) -> None:
     return None
 
 
+@dataclass
 class OutboxPublisher:
-    def __init__(self, r: redis.Redis, source: OutboxSource, channel: str, cursor_key: str,
-                 row_writes: RowWrites = _nothing, committed: Committed = _nothing) -> None:
-        self.r = r
-        self.source = source
-        self.channel = channel
-        self.cursor_key = cursor_key
-        self.row_writes = row_writes
-        self.committed = committed
-        self.published = 0  # rows this publisher sent (others' are not counted)
+    """Publishes `source`'s committed rows on `channel`, with the cursor at `cursor_key`."""
+
+    r: redis.Redis
+    source: OutboxSource
+    channel: str
+    cursor_key: str
+    row_writes: RowWrites = _nothing
+    committed: Committed = _nothing
+    published: int = field(default=0, init=False)  # rows this publisher sent (others' are not counted)
 
     def publish(self) -> int:
         """Publish every committed row after the cursor; returns how many this call sent."""

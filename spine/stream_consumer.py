@@ -19,18 +19,20 @@ alarm-change streams -> history in SQL) read their streams the same way; this is
                    which an idempotent write (event id, history keys) makes exactly-once
 
 `run_with_backoff` is the services' outer loop: start, step until stopped, and on a Redis error wait
-(doubling) and start again. Nothing here knows what an entry holds: the caller decodes (and counts
-hostile entries), writes, and acknowledges every entry it was given.
+(doubling) and start again; `serve` runs it until SIGTERM. Nothing here knows what an entry holds:
+the caller decodes (and counts hostile entries), writes, and acknowledges every entry it was given.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import threading
 import time
 from collections.abc import Callable, Collection
+from dataclasses import KW_ONLY, dataclass, field
 
 import redis
 from redis.exceptions import NoPermissionError
@@ -61,8 +63,10 @@ def _name(stream: bytes | str) -> str:
     return stream.decode() if isinstance(stream, bytes) else stream
 
 
+@dataclass
 class StreamConsumer:
-    """One consumer (`consumer`) of `group` on `streams`; see the module's text for the order of reads.
+    """One consumer (`consumer`) of `group` on `wanted` streams; see the module's text for the order
+    of reads.
 
     `timers` is the owner's table of monotonic deadlines; the next XAUTOCLAIM is kept there under
     "claim", so a service's timers (and a test's "due now") stay in one place. `linger_s` > 0: after
@@ -70,28 +74,28 @@ class StreamConsumer:
     of them. `before_new` runs before each read of new entries (the history writer's gap check).
     """
 
-    def __init__(self, r: redis.Redis, group: str, consumer: str, streams: tuple[str, ...],
-                 rejects: RejectLog, *, batch: int, block_ms: int, claim_idle_ms: int,
-                 claim_every_s: float, linger_s: float = 0.0,
-                 timers: dict[str, float] | None = None,
-                 on_trimmed: TrimmedHook | None = None,
-                 before_new: Callable[[], None] | None = None) -> None:
-        self.r = r
-        self.group = group
-        self.consumer = consumer
-        self.streams: tuple[str, ...] = streams  # those this user may read, once create_groups ran
-        self.wanted: tuple[str, ...] = streams
-        self.rejects = rejects
-        self.batch = batch
-        self.block_ms = block_ms
-        self.claim_idle_ms = claim_idle_ms
-        self.claim_every_s = claim_every_s
-        self.linger_s = linger_s
-        self.timers = timers if timers is not None else {}
+    r: redis.Redis
+    group: str
+    consumer: str
+    wanted: tuple[str, ...]
+    rejects: RejectLog
+    _: KW_ONLY
+    batch: int
+    block_ms: int
+    claim_idle_ms: int
+    claim_every_s: float
+    linger_s: float = 0.0
+    timers: dict[str, float] = field(default_factory=dict)
+    on_trimmed: TrimmedHook | None = None
+    before_new: Callable[[], None] | None = None
+    # The streams this user may read: all wanted ones until create_groups has asked Redis.
+    streams: tuple[str, ...] = field(init=False)
+    _own_pending: dict[str, bool] = field(init=False)
+
+    def __post_init__(self) -> None:
         self.timers.setdefault("claim", 0.0)
-        self.on_trimmed = on_trimmed
-        self.before_new = before_new
-        self._own_pending = dict.fromkeys(streams, True)
+        self.streams = self.wanted
+        self._own_pending = dict.fromkeys(self.wanted, True)
 
     # -- the groups ---------------------------------------------------------------------------------
     def create_groups(self, optional: Collection[str] = ()) -> tuple[str, ...]:
@@ -230,3 +234,15 @@ def run_with_backoff(stop: threading.Event, start: Callable[[], None], step: Cal
             started = False
             stop.wait(backoff)
             backoff = min(backoff * 2, max_s)
+
+
+def serve(run: Callable[[threading.Event], None], dispose: Callable[[], None]) -> None:
+    """A service's process: `run` until SIGTERM (or Ctrl-C), then `dispose` (its SQL engines)."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        run(stop)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        dispose()
