@@ -6,6 +6,9 @@
 - `health`: feed health documents;
 - `geography`: reference geography (districts, the service area);
 - `tickets`: the signed live-socket tickets shared by the web server and the gateway;
+- `stream_consumer`: the consumer-group loop (own pending, XAUTOCLAIM, ack after commit, back-off)
+  and the run loop of the alarm service, the incident service and the history writer;
+- `outbox`: their outbox publisher (what SQL committed, published once, in one MULTI with their writes);
 - `servers`: the private Redis and Mosquitto that the embedded stack owns.
 
 Nothing here imports `feeds`, `vision`, `dashboard` or the demo simulator.
