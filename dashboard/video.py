@@ -596,14 +596,7 @@ def install_video_routes(server: Flask, store: Store, redis_url: str,
         principal = getattr(current_user, "principal", f"user:{current_user.name}")
         refused = slots.acquire(principal)
         if refused is not None:
-            if refused == "user":
-                resp = jsonify(error=f"at most {slots.limits.per_user} video streams per user")
-                resp.status_code = 429
-            else:
-                resp = jsonify(error="the server is playing as many video streams as it may")
-                resp.status_code = 503
-            resp.headers["Retry-After"] = "10"
-            return resp
+            return refused_response(refused)
         try:
             store.audit(current_user.name, "view_camera", camera_id, remote())
             notifier.ensure_started()
@@ -625,6 +618,34 @@ def install_video_routes(server: Flask, store: Store, redis_url: str,
             resp = jsonify(error="the server is playing as many video streams as it may")
             resp.status_code = 503
         resp.headers["Retry-After"] = "10"
+        return resp
+
+    def not_streaming() -> Response:
+        resp = Response(status=204)
+        resp.headers["Cache-Control"] = "no-store"
+        return resp
+
+    def live_response(cameras: list[str], variant: str,
+                      open_stream: Callable[[Callable[[], bool]], Iterator[bytes]]) -> Response:
+        """A framed live stream for the signed-in viewer: one stream slot (429/503 beyond the caps),
+        one audit row per camera, the session re-checked while it plays, the slot freed when the
+        server closes the body (also one never read)."""
+        principal = getattr(current_user, "principal", f"user:{current_user.name}")
+        refused = slots.acquire(principal)
+        if refused is not None:
+            return refused_response(refused)
+        try:
+            for c in cameras:
+                store.audit(current_user.name, "view_camera", c, remote())
+            body = _SlotStream(open_stream(session_check(store, current_user.sid)), slots, principal)
+        except BaseException:
+            slots.release(principal)
+            raise
+        resp = Response(body, mimetype="application/octet-stream")
+        resp.headers["Cache-Control"] = "no-store"
+        resp.headers["X-Accel-Buffering"] = "no"  # nginx: pass each frame through at once
+        resp.headers["X-Content-Type-Options"] = "nosniff"
+        resp.headers["X-Video-Variant"] = variant
         return resp
 
     @server.route("/video/live-slots")
@@ -656,26 +677,9 @@ def install_video_routes(server: Flask, store: Store, redis_url: str,
         if variant is None:
             # Not streaming now (camera down, worker starting): 204, not an error, the page shows
             # JPEG frames meanwhile and asks again in a few seconds.
-            resp = Response(status=204)
-            resp.headers["Cache-Control"] = "no-store"
-            return resp
-        principal = getattr(current_user, "principal", f"user:{current_user.name}")
-        refused = slots.acquire(principal)
-        if refused is not None:
-            return refused_response(refused)
-        try:
-            store.audit(current_user.name, "view_camera", camera_id, remote())
-            stream = live_stream(live_client, camera_id, variant, session_check(store, current_user.sid))
-            body = _SlotStream(stream, slots, principal)
-        except BaseException:
-            slots.release(principal)
-            raise
-        resp = Response(body, mimetype="application/octet-stream")
-        resp.headers["Cache-Control"] = "no-store"
-        resp.headers["X-Accel-Buffering"] = "no"
-        resp.headers["X-Content-Type-Options"] = "nosniff"
-        resp.headers["X-Video-Variant"] = variant
-        return resp
+            return not_streaming()
+        return live_response([camera_id], variant,
+                             lambda allowed: live_stream(live_client, camera_id, variant, allowed))
 
     @server.route("/video/live-tiles")
     @api_login_required
@@ -709,27 +713,9 @@ def install_video_routes(server: Flask, store: Store, redis_url: str,
             streaming = False
         if not streaming:
             # None of them streams now: 204 as for one camera; the page shows JPEGs and asks again.
-            resp = Response(status=204)
-            resp.headers["Cache-Control"] = "no-store"
-            return resp
-        principal = getattr(current_user, "principal", f"user:{current_user.name}")
-        refused = slots.acquire(principal)
-        if refused is not None:
-            return refused_response(refused)
-        try:
-            for c in known:  # every tile is a view of its camera, audited as one
-                store.audit(current_user.name, "view_camera", c, remote())
-            stream = mux_stream(live_client, tiles, session_check(store, current_user.sid))
-            body = _SlotStream(stream, slots, principal)
-        except BaseException:
-            slots.release(principal)
-            raise
-        resp = Response(body, mimetype="application/octet-stream")
-        resp.headers["Cache-Control"] = "no-store"
-        resp.headers["X-Accel-Buffering"] = "no"
-        resp.headers["X-Content-Type-Options"] = "nosniff"
-        resp.headers["X-Video-Variant"] = "sub"
-        return resp
+            return not_streaming()
+        # Every tile is a view of its camera, audited as one.
+        return live_response(known, "sub", lambda allowed: mux_stream(live_client, tiles, allowed))
 
     @server.route("/api/snapshots/<event_id>.jpg")
     @api_login_required
