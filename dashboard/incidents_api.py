@@ -555,6 +555,7 @@ def _install_agency_routes(server: Flask, settings: Settings, lazy: _Lazy, app_s
         StreamSlots,
         _SlotStream,
         session_check,
+        stream_refused,
     )
     from incidents import agency as ag
     from incidents.agency_page import cameras_with_positions, page_html
@@ -735,14 +736,7 @@ def _install_agency_routes(server: Flask, settings: Settings, lazy: _Lazy, app_s
         principal = getattr(current_user, "principal", f"user:{current_user.name}")
         refused = stream_slots.acquire(principal)
         if refused is not None:  # the same caps, and answers, as dashboard/video.py's streams
-            if refused == "user":
-                resp = jsonify(error=f"at most {stream_slots.limits.per_user} video streams per user")
-                resp.status_code = 429
-            else:
-                resp = jsonify(error="the server is playing as many video streams as it may")
-                resp.status_code = 503
-            resp.headers["Retry-After"] = "10"
-            return resp
+            return stream_refused(stream_slots, refused)
         try:
             if app_store is not None:
                 app_store.audit(current_user.name, "view_camera", camera_id, request.remote_addr or "",

@@ -200,6 +200,19 @@ class StreamSlots:
             self.playing -= 1
 
 
+def stream_refused(slots: StreamSlots, refused: str) -> Response:
+    """The answer to a stream the caps refused (`refused` from StreamSlots.acquire): 429 for the
+    user's cap, 503 for the server's; every stream route (and the agency links') answers alike."""
+    if refused == "user":
+        resp = jsonify(error=f"at most {slots.limits.per_user} video streams per user")
+        resp.status_code = 429
+    else:
+        resp = jsonify(error="the server is playing as many video streams as it may")
+        resp.status_code = 503
+    resp.headers["Retry-After"] = "10"
+    return resp
+
+
 class _SlotStream:
     """The response body of a stream; its slot is freed when the server closes it.
 
@@ -611,14 +624,7 @@ def install_video_routes(server: Flask, store: Store, redis_url: str,
         return resp
 
     def refused_response(refused: str) -> Response:
-        if refused == "user":
-            resp = jsonify(error=f"at most {slots.limits.per_user} video streams per user")
-            resp.status_code = 429
-        else:
-            resp = jsonify(error="the server is playing as many video streams as it may")
-            resp.status_code = 503
-        resp.headers["Retry-After"] = "10"
-        return resp
+        return stream_refused(slots, refused)
 
     def not_streaming() -> Response:
         resp = Response(status=204)
